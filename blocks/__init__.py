@@ -1,0 +1,5 @@
+"""Prefect blocks: saved configuration for the flows. Each returns the settings object its code uses."""
+
+from blocks.dask_cluster import DaskClusterBlock
+
+__all__ = ["DaskClusterBlock"]

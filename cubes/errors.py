@@ -1,0 +1,31 @@
+"""Domain errors of the cube library.
+
+Every error the library raises on purpose derives from :class:`CubeError`; the CLI, the flows and the HTTP
+layer translate them at the boundary (exit code 2, HTTP 4xx).
+"""
+
+from __future__ import annotations
+
+
+class CubeError(Exception):
+    """Base class of every error raised on purpose by :mod:`cubes`."""
+
+
+class SpecError(CubeError):
+    """The cube specification is invalid; the message names the offending field."""
+
+
+class SourceError(CubeError):
+    """A source cannot be opened, decoded or interpreted."""
+
+
+class RegridError(CubeError):
+    """A source cannot be regridded onto the target grid or time axis."""
+
+
+class WriteError(CubeError):
+    """The cube cannot be written, resumed or published."""
+
+
+class VerifyError(CubeError):
+    """A written cube does not pass verification."""

@@ -1,0 +1,39 @@
+"""Quicklook PNGs: one map per variable at its best-covered time step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from cubes.stats import VariableStats
+
+
+def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -> dict[str, Path]:
+    """Render a PNG per variable into ``folder``; return the paths by variable name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for st in stats:
+        var = ds[st.name]
+        field = var.isel(time=st.best_time_index).values
+        ydim, xdim = str(var.dims[1]), str(var.dims[2])
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        x, y = ds[xdim].values, ds[ydim].values
+        mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(field), shading="nearest", cmap="viridis")
+        fig.colorbar(mesh, ax=ax, label=f"{st.name} [{st.units}]")
+        stamp = np.datetime_as_string(ds["time"].values[st.best_time_index], unit="D")
+        ax.set_title(f"{st.name} — {stamp}")
+        ax.set_xlabel(xdim)
+        ax.set_ylabel(ydim)
+        fig.tight_layout()
+        path = folder / f"{st.name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths[st.name] = path
+    return paths

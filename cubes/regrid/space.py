@@ -1,0 +1,224 @@
+"""Spatial regridding onto the target grid.
+
+Two paths:
+
+* **aligned** — the source is a regular grid in the same CRS (any two geographic CRSs count as the same),
+  the target resolution is a whole multiple of the source's and the cell edges line up: the source window is
+  cut out (padded with missing values where the target reaches beyond it) and aggregated block by block with
+  ``coarsen``. Exact, and 5-10x faster than general resampling.
+* **general** — everything else, through xcube: affine resampling for regular grids in the target CRS,
+  rectification for curvilinear grids and for projected grids (their cell centres are transformed to the
+  target CRS with pyproj first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+import xarray as xr
+
+from cubes.errors import RegridError
+from cubes.grid import TargetGrid
+from cubes.regrid.reduce import reducer
+from cubes.sources.normalize import CRS_ATTR, CURVILINEAR_ATTR
+
+_TOL = 1e-6
+_XCUBE_AGGREGATORS = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How a regular source lines up with the target: integer factors and the window's start offsets."""
+
+    factor_x: int
+    factor_y: int
+    offset_x: int
+    offset_y: int
+
+
+def _regular_step(coord: np.ndarray) -> float | None:
+    if coord.size < 2:
+        return None
+    diffs = np.diff(coord.astype(np.float64))
+    step = float(np.mean(diffs))
+    return step if np.allclose(diffs, step, rtol=1e-4, atol=0) else None
+
+
+def _same_crs(a: pyproj.CRS, b: pyproj.CRS) -> bool:
+    return bool((a.is_geographic and b.is_geographic) or a.equals(b, ignore_axis_order=True))
+
+
+def _whole(value: float) -> int | None:
+    n = round(value)
+    return n if abs(value - n) <= _TOL * max(1.0, abs(value)) * 100 else None
+
+
+def alignment(ds: xr.Dataset, grid: TargetGrid) -> Alignment | None:
+    """The :class:`Alignment` of a normalised source with ``grid``, or ``None`` if the aligned path can't apply."""
+    if ds.attrs.get(CURVILINEAR_ATTR) or not _same_crs(pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR]), grid.crs):
+        return None
+    steps = _regular_step(ds["x"].values), _regular_step(ds["y"].values)
+    if steps[0] is None or steps[1] is None:
+        return None
+    rx, ry = grid.spec.res
+    fx, fy = _whole(rx / steps[0]), _whole(ry / steps[1])
+    if not fx or not fy:
+        return None
+    xmin, ymin = grid.spec.bbox[0], grid.spec.bbox[1]
+    ox = _whole((xmin - (float(ds["x"][0]) - steps[0] / 2)) / steps[0])
+    oy = _whole((ymin - (float(ds["y"][0]) - steps[1] / 2)) / steps[1])
+    if ox is None or oy is None:
+        return None
+    return Alignment(fx, fy, ox, oy)
+
+
+def _window(da: xr.DataArray, dim: str, offset: int, size: int) -> xr.DataArray:
+    """Cells ``offset .. offset + size`` along ``dim``, padded with NaN outside the source."""
+    n = da.sizes[dim]
+    start, stop = max(offset, 0), min(offset + size, n)
+    if stop <= start:
+        part = da.isel({dim: slice(0, 0)})
+        return part.pad({dim: (0, size)}, constant_values=np.nan)
+    part = da.isel({dim: slice(start, stop)})
+    before, after = start - offset, offset + size - stop
+    if before or after:
+        part = part.pad({dim: (before, after)}, constant_values=np.nan)
+    return part
+
+
+def regrid_aligned(da: xr.DataArray, grid: TargetGrid, align: Alignment, method: str) -> xr.DataArray:
+    """Aggregate ``da`` (dims ``time, y, x``) onto ``grid`` by whole blocks of source cells."""
+    ny, nx = grid.shape
+    if not np.issubdtype(da.dtype, np.floating):
+        da = da.astype(np.float32)
+    win = _window(_window(da, "x", align.offset_x, nx * align.factor_x), "y", align.offset_y, ny * align.factor_y)
+    if align.factor_x > 1 or align.factor_y > 1 or method == "count":
+        if win.chunks is not None:
+            win = win.chunk(_block_multiple_chunks(win, align))
+        win = win.coarsen(y=align.factor_y, x=align.factor_x).reduce(reducer(method))
+    return _on_target(win, grid)
+
+
+def _block_multiple_chunks(win: xr.DataArray, align: Alignment) -> dict[str, int]:
+    """Spatial chunk sizes that are multiples of the coarsening factors (about 512 source cells)."""
+
+    def size(factor: int, n: int) -> int:
+        return min(n, max(factor, (512 // factor) * factor))
+
+    return {"y": size(align.factor_y, win.sizes["y"]), "x": size(align.factor_x, win.sizes["x"])}
+
+
+def _on_target(da: xr.DataArray, grid: TargetGrid) -> xr.DataArray:
+    ydim, xdim = grid.dims
+    da = da.drop_vars([c for c in da.coords if c not in ("time",)])
+    da = da.rename({"y": ydim, "x": xdim})
+    return da.assign_coords({ydim: grid.y, xdim: grid.x})
+
+
+def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) -> xr.Dataset:
+    """Resample all variables of ``ds`` onto ``grid`` with xcube (see the module documentation)."""
+    from xcube.core.gridmapping import GridMapping
+    from xcube.core.resampling import resample_in_space
+
+    for name, method in methods.items():
+        if method not in _XCUBE_AGGREGATORS:
+            raise RegridError(
+                f"variable {name!r}: spatial aggregation {method!r} needs a source grid aligned with the target "
+                f"(same CRS, whole-multiple resolution); use one of {', '.join(_XCUBE_AGGREGATORS)}"
+            )
+    ny, nx = grid.shape
+    tile = (min(nx, 512), min(ny, 512))
+    target_gm = GridMapping.regular(
+        size=(nx, ny),
+        xy_min=(grid.spec.bbox[0], grid.spec.bbox[1]),
+        xy_res=grid.spec.res,
+        crs=grid.crs,
+        tile_size=tile,
+        is_j_axis_up=True,
+    )
+    data = ds[list(methods)]
+    for var in data.data_vars.values():
+        var.attrs.pop("grid_mapping", None)
+    steps = (_regular_step(ds["x"].values), _regular_step(ds["y"].values)) if "x" in ds.dims else (None, None)
+    src_crs = pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR])
+    if not ds.attrs.get(CURVILINEAR_ATTR) and _same_crs(src_crs, grid.crs) and None not in steps:
+        sx, sy = float(steps[0]), float(steps[1])  # type: ignore[arg-type]
+        source_gm = GridMapping.regular(
+            size=(ds.sizes["x"], ds.sizes["y"]),
+            xy_min=(float(ds["x"][0]) - sx / 2, float(ds["y"][0]) - sy / 2),
+            xy_res=(sx, sy),
+            crs=grid.crs,
+            tile_size=tile,
+            is_j_axis_up=True,
+        )
+        xname, yname = source_gm.xy_var_names
+        data = data.rename({"x": xname, "y": yname})
+        data = data.drop_vars([c for c in data.coords if c not in ("time", xname, yname)])
+    else:
+        if ds.attrs.get(CURVILINEAR_ATTR):
+            dims, lon, lat, crs = ds["lat"].dims, ds["lon"].values, ds["lat"].values, pyproj.CRS.from_epsg(4326)
+            data = data.drop_vars(["lat", "lon"])
+        else:  # a projected (or irregular) grid with 1-D x/y: transform its cell centres
+            dims, crs = ("y", "x"), src_crs
+            lon, lat = np.meshgrid(ds["x"].values.astype(np.float64), ds["y"].values.astype(np.float64))
+            data = data.drop_vars(["x", "y"])
+        xs, ys = _to_target_crs(lon, lat, crs, grid.crs)
+        data = _with_2d_coords(data, dims, xs, ys, target_gm)
+        xname, yname = target_gm.xy_var_names
+        source_gm = GridMapping.from_coords(data[xname], data[yname], crs=grid.crs)
+    if not source_gm.is_regular:
+        # xcube's rectifier (numba) needs data and coordinates of one float type
+        data = data.astype(np.float64)
+    var_configs: dict[Hashable, dict[str, object]] = {
+        name: {"aggregator": _XCUBE_AGGREGATORS[m], "spline_order": 1} for name, m in methods.items()
+    }
+    try:
+        out = resample_in_space(
+            data, source_gm=source_gm, target_gm=target_gm, var_configs=var_configs, encode_cf=False
+        )
+    except (ValueError, IndexError) as err:
+        raise RegridError(f"cannot resample onto the target grid: {err}") from None
+    # xcube names the result's dimensions after the target CRS; put them on our exact coordinates
+    ren = {d: t for d, t in zip(_spatial_dims(out), ("y", "x"), strict=True)}
+    out = out.rename(ren).drop_vars([c for c in out.coords if c not in ("time",) and c not in ren], errors="ignore")
+    result = xr.Dataset(
+        {name: _on_target(out[name].transpose("time", "y", "x").astype(ds[name].dtype), grid) for name in methods}
+    )
+    return result
+
+
+def _with_2d_coords(data: xr.Dataset, dims: tuple, xs: np.ndarray, ys: np.ndarray, target_gm: object) -> xr.Dataset:
+    """Put 2-D target-CRS coordinates on ``data``, named as xcube expects for the target CRS."""
+    xname, yname = target_gm.xy_var_names  # type: ignore[attr-defined]
+    data = data.rename({dims[0]: "j", dims[1]: "i"})
+    return data.assign_coords({xname: (("j", "i"), xs), yname: (("j", "i"), ys)})
+
+
+def _spatial_dims(ds: xr.Dataset) -> tuple[str, str]:
+    for pair in (("lat", "lon"), ("y", "x")):
+        if all(d in ds.dims for d in pair):
+            return pair
+    raise RegridError(f"unexpected dimensions after resampling: {tuple(ds.dims)}")
+
+
+def _to_target_crs(x: np.ndarray, y: np.ndarray, src: pyproj.CRS, dst: pyproj.CRS) -> tuple[np.ndarray, np.ndarray]:
+    if _same_crs(src, dst):
+        return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    tr = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+    tx, ty = tr.transform(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return np.asarray(tx), np.asarray(ty)
+
+
+def regrid_space(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) -> xr.Dataset:
+    """Regrid the variables named in ``methods`` (name → spatial aggregation) of a normalised source.
+
+    Returns:
+        A dataset with dimensions ``(time, <grid y dim>, <grid x dim>)`` on the target coordinates.
+    """
+    align = alignment(ds, grid)
+    if align is not None:
+        return xr.Dataset({name: regrid_aligned(ds[name], grid, align, m) for name, m in methods.items()})
+    return regrid_general(ds, grid, methods)

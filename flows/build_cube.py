@@ -1,0 +1,194 @@
+"""The ``build-cube`` flow: plan, template, region batches, finalize (verify + publish), quicklooks.
+
+Prefect tasks are coarse (one per stage or batch of regions); the array work of each runs on the Dask cluster
+given by the ``cluster`` settings or a saved ``esdl-dask-cluster`` block. Tasks retry; a rerun with
+``resume=True`` redoes only the regions that were not recorded as written.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from distributed import Client
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from cubes.assemble import build_cube as assemble_cube
+from cubes.errors import WriteError
+from cubes.plan import CubePlan, plan_cube
+from cubes.quicklook import write_quicklooks
+from cubes.spec import CubeSpec, parse_spec
+from cubes.stats import VariableStats, cube_stats
+from cubes.store import BuildDir, Publication, local_path
+from cubes.verify import open_cube, verify
+from cubes.writer import start_build, write_regions, write_template
+from flows.cluster import ClusterSettings, dask_cluster
+
+MAX_BATCHES = 8
+
+
+def resolve_spec(spec: dict[str, Any] | CubeSpec, output: str | None) -> CubeSpec:
+    """Validate the flow's ``spec`` parameter and apply an ``output`` override."""
+    parsed = spec if isinstance(spec, CubeSpec) else parse_spec(spec, origin="spec parameter")
+    parsed = parsed.with_output(output)
+    if not parsed.output:
+        raise WriteError("no output location: set output in the spec or pass one")
+    return parsed
+
+
+def build_location(spec: CubeSpec) -> tuple[Publication, BuildDir]:
+    """The publication and the staging build folder of ``spec``."""
+    assert spec.output is not None
+    publication = Publication(local_path(spec.output))
+    return publication, publication.build(spec.fingerprint())
+
+
+def _cluster_settings(cluster: dict[str, Any] | None, cluster_block: str | None) -> ClusterSettings:
+    if cluster_block:
+        from blocks.dask_cluster import DaskClusterBlock
+
+        return DaskClusterBlock.load(cluster_block).settings()  # type: ignore[union-attr]
+    return ClusterSettings(**(cluster or {}))
+
+
+@task(name="plan", cache_policy=NO_CACHE)
+def plan_task(spec: CubeSpec, resume: bool) -> tuple[CubePlan, list[int]]:
+    """Plan the cube and prepare the staging build; return the plan and the regions still to write."""
+    publication, build = build_location(spec)
+    publication.check_publishable()
+    plan = plan_cube(spec)
+    done = start_build(plan, build, resume)
+    todo = [r.index for r in plan.regions if r.index not in done]
+    get_run_logger().info(
+        "planned %s: %d regions, %d to write (%s)",
+        spec.name,
+        len(plan.regions),
+        len(todo),
+        "resuming" if done else "fresh build",
+    )
+    return plan, todo
+
+
+@task(name="template", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def template_task(spec: CubeSpec, plan: CubePlan) -> xr.Dataset:
+    """Assemble the lazy cube and write its template (metadata and coordinates)."""
+    cube = assemble_cube(spec)
+    write_template(cube, plan, build_location(spec)[1])
+    return cube
+
+
+@task(name="write-regions", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def regions_task(spec: CubeSpec, plan: CubePlan, cube: xr.Dataset, indices: list[int], address: str) -> int:
+    """Compute and write one batch of regions on the cluster; return how many were written."""
+    build = build_location(spec)[1]
+    regions = [plan.regions[i] for i in indices]
+    with Client(address) as client:
+        written = write_regions(cube, plan, build, regions, client=client)
+    get_run_logger().info("wrote %d regions (%s..%s)", written, indices[0], indices[-1])
+    return written
+
+
+@task(name="finalize", cache_policy=NO_CACHE)
+def finalize_task(spec: CubeSpec, plan: CubePlan) -> tuple[str, list[VariableStats]]:
+    """Check every region is written, verify the cube, compute statistics and quicklooks, publish."""
+    publication, build = build_location(spec)
+    missing = [r.index for r in plan.regions if r.index not in build.done_regions()]
+    if missing:
+        raise WriteError(f"cannot publish: {len(missing)} regions are not written: {missing[:10]}")
+    verify(build.store)
+    ds = open_cube(build.store)
+    stats = cube_stats(ds)
+    write_quicklooks(ds, stats, build.quicklooks)
+    path = publication.publish(build)
+    return str(path), stats
+
+
+def _summary_markdown(spec: CubeSpec, plan: CubePlan, path: str, written: int) -> str:
+    desc = plan.describe()
+    t = spec.time
+    rows = "\n".join(
+        f"| `{v.name}` | {v.source} | {v.units or ''} | {v.spatial_aggregation} | {v.temporal_aggregation} |"
+        for v in spec.variables
+    )
+    return (
+        f"# Cube `{spec.name}` {spec.version}\n\n"
+        f"- **Location:** `{spec.output}` → `{path}`\n"
+        f"- **Grid:** {spec.grid.crs}, bbox {list(spec.grid.bbox)}, resolution {spec.grid.resolution}; "
+        f"dims {desc['dims']}\n"
+        f"- **Time axis:** {t.start} .. {t.end}, period {t.period}"
+        f"{' (restarting every 1 January)' if t.restart_yearly else ''}\n"
+        f"- **Chunks:** {desc['chunks']}; shards: {desc['shards']}\n"
+        f"- **Size:** {desc['estimated_size_mb']} MB uncompressed; {desc['regions']} regions "
+        f"({written} written in this run)\n\n"
+        f"| variable | source | units | spatial | temporal |\n|---|---|---|---|---|\n{rows}\n"
+    )
+
+
+@task(name="artifacts", cache_policy=NO_CACHE)
+def artifacts_task(spec: CubeSpec, plan: CubePlan, path: str, stats: list[VariableStats], written: int) -> None:
+    """Publish the run's summary, statistics table and quicklooks as Prefect artifacts."""
+    key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
+    create_markdown_artifact(
+        _summary_markdown(spec, plan, path, written), key=f"cube-{key}", description=f"cube {spec.name} summary"
+    )
+    create_table_artifact(
+        [s.as_row() for s in stats], key=f"cube-{key}-stats", description=f"cube {spec.name} per-variable statistics"
+    )
+    quicklooks = Path(path).parent / "quicklooks"
+    for st in stats:
+        png = quicklooks / f"{st.name}.png"
+        if png.exists():
+            data = base64.b64encode(png.read_bytes()).decode()
+            create_markdown_artifact(
+                f"![{st.name}](data:image/png;base64,{data})",
+                key=f"cube-{key}-{st.name.lower().replace('_', '-')}",
+                description=f"quicklook of {st.name}",
+            )
+
+
+@flow(name="build-cube", log_prints=True)
+def build_cube(
+    spec: dict[str, Any],
+    output: str | None = None,
+    resume: bool = False,
+    cluster: dict[str, Any] | None = None,
+    cluster_block: str | None = None,
+) -> dict[str, Any]:
+    """Build the cube described by ``spec`` and publish it atomically at its output location.
+
+    Args:
+        spec: The cube spec as a mapping (see :class:`cubes.spec.CubeSpec`).
+        output: Output location overriding the spec's.
+        resume: Reuse a previous unfinished build of the same spec and write only its missing regions.
+        cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``, ``min_workers``...).
+        cluster_block: Name of a saved ``esdl-dask-cluster`` block (wins over ``cluster``).
+
+    Returns:
+        ``{"path", "output", "regions", "written", "variables", "stats"}``.
+    """
+    cube_spec = resolve_spec(spec, output)
+    settings = _cluster_settings(cluster, cluster_block)
+    plan, todo = plan_task(cube_spec, resume)
+    cube = template_task(cube_spec, plan)
+    written = 0
+    with dask_cluster(settings) as address:
+        if todo:
+            size = max(1, math.ceil(len(todo) / MAX_BATCHES))
+            for start in range(0, len(todo), size):
+                written += regions_task(cube_spec, plan, cube, todo[start : start + size], address)
+        with Client(address):  # statistics and quicklooks read the written cube on the cluster too
+            path, stats = finalize_task(cube_spec, plan)
+    artifacts_task(cube_spec, plan, path, stats, written)
+    return {
+        "path": path,
+        "output": cube_spec.output,
+        "regions": len(plan.regions),
+        "written": written,
+        "variables": list(plan.variables),
+        "stats": [s.as_row() for s in stats],
+    }

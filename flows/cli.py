@@ -1,0 +1,195 @@
+"""The ``esdl`` command line.
+
+Errors the user can fix (a bad spec, an unreadable source, a cube that fails verification) print one line
+on stderr and exit with code 2; nothing is written before the spec is validated.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cubes.errors import CubeError
+from cubes.spec import CubeSpec, load_spec
+
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    sys.exit(2)
+
+
+def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Translate library errors into exit code 2 with a one-line message."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CubeError as err:
+            _fail(str(err))
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="esdl")
+def main() -> None:
+    """esdl: Earth System Data Cubes and their knowledge graph."""
+
+
+@main.group()
+def cube() -> None:
+    """Build, inspect and verify data cubes."""
+
+
+def _load(spec_path: str, output: str | None) -> CubeSpec:
+    spec = load_spec(spec_path).with_output(output)
+    if not spec.output:
+        _fail(f"{spec_path}: no output location: set output in the spec or pass --output")
+    return spec
+
+
+def _print_plan(spec: CubeSpec) -> None:
+    from cubes.plan import plan_cube
+
+    desc = plan_cube(spec).describe()
+    table = Table(title=f"cube {spec.name} {spec.version}", show_header=False)
+    for key, value in desc.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    Console().print(table)
+
+
+@cube.command("info")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--output", help="Output location overriding the spec's.")
+@_guard
+def info(spec_path: str, output: str | None) -> None:
+    """Print the plan of SPEC: shape, chunks, regions and estimated size."""
+    _print_plan(load_spec(spec_path).with_output(output))
+
+
+class _RegionProgress:
+    """Polls the build's region markers and shows a progress bar (the flow runs in the main thread)."""
+
+    def __init__(self, spec: CubeSpec, enabled: bool) -> None:
+        from cubes.plan import plan_cube
+        from flows.build_cube import build_location
+
+        self.total = len(plan_cube(spec).regions)
+        self.build = build_location(spec)[1]
+        self.enabled = enabled
+        self.stop = threading.Event()
+        self.succeeded = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with Progress(
+            TextColumn("regions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task("regions", total=self.total)
+            while not self.stop.wait(0.25):
+                progress.update(bar, completed=len(self.build.done_regions()))
+            if self.succeeded:  # the build folder has been published (renamed) by now
+                progress.update(bar, completed=self.total)
+
+    def __enter__(self) -> _RegionProgress:
+        if self.enabled:
+            self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.succeeded = exc_type is None
+        self.stop.set()
+        if self.enabled:
+            self.thread.join()
+
+
+@cube.command("build")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--output", help="Output location (local path or file:// URL) overriding the spec's.")
+@click.option("--resume", is_flag=True, help="Continue an unfinished build of the same spec.")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar of regions written.")
+@click.option("--scheduler", help="Address of an existing Dask scheduler (default: a local adaptive cluster).")
+@_guard
+def build(
+    spec_path: str, output: str | None, resume: bool, dry_run: bool, progress: bool, scheduler: str | None
+) -> None:
+    """Build the cube described by SPEC as a Prefect flow run and publish it atomically."""
+    spec = _load(spec_path, output)
+    from cubes.sources import open_source
+
+    for name, source in spec.sources.items():  # fail fast, before any flow run, on unreadable sources
+        open_source(name, source)
+    if dry_run:
+        _print_plan(spec)
+        return
+    from flows.build_cube import build_cube
+
+    cluster = {"address": scheduler} if scheduler else None
+    with _RegionProgress(spec, enabled=progress):
+        result = build_cube(spec=spec.model_dump(mode="json"), resume=resume, cluster=cluster)
+    _print_result(result)
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    out = Console()
+    out.print(f"[bold green]cube published[/] at {result['output']} (→ {result['path']})")
+    out.print(f"regions: {result['regions']} ({result['written']} written in this run)")
+    table = Table("variable", "units", "valid", "min", "mean", "max")
+    for row in result["stats"]:
+
+        def fmt(v: Any) -> str:
+            return "—" if v is None else f"{v:.4g}"
+
+        table.add_row(
+            row["name"],
+            row["units"],
+            f"{100 * row['valid_fraction']:.1f}%",
+            fmt(row["min"]),
+            fmt(row["mean"]),
+            fmt(row["max"]),
+        )
+    out.print(table)
+    print(json.dumps({k: result[k] for k in ("output", "path", "regions", "written")}))
+
+
+@cube.command("verify")
+@click.argument("path", type=click.Path())
+@_guard
+def verify_cmd(path: str) -> None:
+    """Verify the cube at PATH (xcube's checks, Zarr format 3, CF and ACDD attributes)."""
+    from cubes.verify import find_issues, open_cube
+
+    if not Path(path).exists():
+        _fail(f"{path}: no such cube")
+    issues = find_issues(path)
+    if issues:
+        for issue in issues:
+            console.print(f"[red]✗[/] {issue}", highlight=False)
+        _fail(f"{path}: {len(issues)} problem(s) found")
+    ds = open_cube(path)
+    Console().print(
+        f"[green]✓[/] {path}: valid cube, dims {dict(ds.sizes)}, variables {', '.join(map(str, ds.data_vars))}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Knowledge-graph layer over PostGIS (catalogue, mappings, SPARQL rewriting). Never imports prefect."""
