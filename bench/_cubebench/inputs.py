@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generated data change, so that cached inputs are regenerated."""
 
 START = "2001-01-01"
@@ -147,6 +148,9 @@ def _write_a(path: Path, times: pd.DatetimeIndex, workers: int) -> None:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(write_block, range(0, len(times), A_TIME_CHUNK)))
+    with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension in format 3
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(str(path))
 
 
 def _write_b(path: Path, times: pd.DatetimeIndex) -> None:
