@@ -97,7 +97,9 @@ class TreeMonitor:
 
 def _describe(proc: psutil.Process) -> str:
     cmdline = " ".join(proc.cmdline())
-    if "multiprocessing" in cmdline or "spawn_main" in cmdline:
+    if "resource_tracker" in cmdline:
+        return "multiprocessing resource tracker"
+    if "spawn_main" in cmdline:
         return "dask worker (spawned)"
     return proc.name()
 

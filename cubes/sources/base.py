@@ -91,7 +91,7 @@ def open_source(name: str, spec: SourceSpec) -> xr.Dataset:
         ds = opener(name, spec, path)
     except SourceError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as err:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as err:
         raise SourceError(f"source {name!r}: cannot read {spec.path!r}: {type(err).__name__}: {err}") from None
     return normalise(ds, name, crs=spec.options.get("crs"), time=spec.options.get("time"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import fsspec
+import netCDF4
 import rioxarray
 import xarray as xr
 
@@ -33,13 +34,25 @@ def open_netcdf(name: str, spec: SourceSpec, path: str) -> xr.Dataset:
     datasets = []
     for p in paths:
         if _is_remote(p):
-            fobj = fsspec.open(p, mode="rb", **spec.storage_options).open()
-            datasets.append(xr.open_dataset(fobj, engine="h5netcdf", chunks=_chunks(spec), use_cftime=None))
+            datasets.append(_open_remote_netcdf(p, spec))
         else:
             datasets.append(xr.open_dataset(p.removeprefix("file://"), chunks=_chunks(spec)))
     if len(datasets) == 1:
         return datasets[0]
     return xr.concat(datasets, dim="time", data_vars="minimal", coords="minimal", compat="override")
+
+
+def _open_remote_netcdf(path: str, spec: SourceSpec) -> xr.Dataset:
+    """Open a remote NetCDF file through fsspec: lazily with h5netcdf where it has an HDF5 backend (h5py),
+    otherwise (h5netcdf >= 1.7 does not install one) read into memory and opened with netCDF4."""
+    fobj = fsspec.open(path, mode="rb", **spec.storage_options).open()
+    try:
+        return xr.open_dataset(fobj, engine="h5netcdf", chunks=_chunks(spec), use_cftime=None)
+    except ImportError:
+        fobj.seek(0)
+        # the name only labels the in-memory file; a URL here would make netCDF-C try OPeNDAP
+        nc = netCDF4.Dataset("remote.nc", mode="r", memory=fobj.read())
+        return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), chunks=_chunks(spec))
 
 
 def open_zarr(name: str, spec: SourceSpec, path: str) -> xr.Dataset:
