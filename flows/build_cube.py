@@ -22,7 +22,7 @@ from cubes.assemble import build_cube as assemble_cube
 from cubes.errors import WriteError
 from cubes.plan import CubePlan, plan_cube
 from cubes.quicklook import write_quicklooks
-from cubes.spec import CubeSpec, parse_spec
+from cubes.spec import CubeSpec, load_spec, parse_spec
 from cubes.stats import VariableStats, cube_stats
 from cubes.store import BuildDir, Publication, local_path
 from cubes.verify import open_cube, verify
@@ -32,9 +32,14 @@ from flows.cluster import ClusterSettings, dask_cluster
 MAX_BATCHES = 8
 
 
-def resolve_spec(spec: dict[str, Any] | CubeSpec, output: str | None) -> CubeSpec:
-    """Validate the flow's ``spec`` parameter and apply an ``output`` override."""
-    parsed = spec if isinstance(spec, CubeSpec) else parse_spec(spec, origin="spec parameter")
+def resolve_spec(spec: dict[str, Any] | str | CubeSpec, output: str | None) -> CubeSpec:
+    """Validate the flow's ``spec`` parameter (a mapping or a YAML file's path) and apply ``output``."""
+    if isinstance(spec, CubeSpec):
+        parsed = spec
+    elif isinstance(spec, str):
+        parsed = load_spec(spec)
+    else:
+        parsed = parse_spec(spec, origin="spec parameter")
     parsed = parsed.with_output(output)
     if not parsed.output:
         raise WriteError("no output location: set output in the spec or pass one")
@@ -153,7 +158,7 @@ def artifacts_task(spec: CubeSpec, plan: CubePlan, path: str, stats: list[Variab
 
 @flow(name="build-cube", log_prints=True)
 def build_cube(
-    spec: dict[str, Any],
+    spec: dict[str, Any] | str,
     output: str | None = None,
     resume: bool = False,
     cluster: dict[str, Any] | None = None,
@@ -162,7 +167,7 @@ def build_cube(
     """Build the cube described by ``spec`` and publish it atomically at its output location.
 
     Args:
-        spec: The cube spec as a mapping (see :class:`cubes.spec.CubeSpec`).
+        spec: The cube spec as a mapping (see :class:`cubes.spec.CubeSpec`) or the path of a YAML spec.
         output: Output location overriding the spec's.
         resume: Reuse a previous unfinished build of the same spec and write only its missing regions.
         cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``, ``min_workers``...).

@@ -154,7 +154,7 @@ def test_published_location_is_never_partial(clean_build: Path, tmp_path: Path, 
         # whatever is published is complete: every region holds the same data as the clean build
         xr.testing.assert_identical(data_of(out), expected)
         seen.append(title)
-    stdout, stderr = proc.communicate()
+    _, stderr = proc.communicate()
     assert proc.returncode == 0, stderr[-3000:]
     assert seen and seen[0] == "first"
     assert xr.open_zarr(out, consolidated=False).attrs["title"] == "second"

@@ -1,0 +1,453 @@
+"""Tests of spatial regridding (aligned coarsen path and xcube general path) and temporal bin aggregation.
+
+Expected values come from independent numpy computations: block reductions by reshaping, explicit windows
+padded with NaN, and bin assignment by python datetime arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyproj
+import pytest
+import xarray as xr
+
+from cubes.errors import RegridError
+from cubes.grid import TargetGrid
+from cubes.regrid import aggregate_time, regrid_space
+from cubes.regrid import space as space_module
+from cubes.regrid.space import Alignment, alignment
+from cubes.sources import open_source, resolve_path
+from cubes.sources.normalize import normalise
+from cubes.spec import GridSpec, SourceSpec, TimeSpec
+from cubes.timeaxis import build_time_axis
+from tests.helpers import (
+    LAT_ATTRS,
+    LON_ATTRS,
+    METHODS,
+    block_reduce,
+    centres,
+    latlon_dataset,
+    pad_window,
+    reduce_values,
+    to_datetime,
+)
+
+SAMPLE = "pkg://iris_sample_data/sample_data"
+
+# the regular source used by the aligned tests: 0.25 degree cells, lat 40..50 (40 rows), lon 0..12 (48 columns)
+SRC_LAT = centres(40.0, 0.25, 40)
+SRC_LON = centres(0.0, 0.25, 48)
+TIMES = pd.date_range("2020-01-01", periods=3)
+
+
+def grid(bbox: tuple[float, float, float, float], resolution: float | tuple[float, float], crs: str = "EPSG:4326"):
+    return TargetGrid(GridSpec(crs=crs, bbox=bbox, resolution=resolution))
+
+
+@pytest.fixture(scope="module")
+def source_values() -> np.ndarray:
+    rng = np.random.default_rng(10)
+    values = rng.normal(280.0, 10.0, size=(3, 40, 48)).astype(np.float32)
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, 4:8, 4:8] = np.nan  # one whole target cell without any valid input
+    values[1, 8:12, 8:12] = np.nan
+    values[1, 8, 8] = 300.0  # a target cell with a single valid input
+    return values
+
+
+def make_source(values: np.ndarray, chunks: dict | None = None, lat=SRC_LAT, lon=SRC_LON) -> xr.Dataset:
+    ds = latlon_dataset(values, lat, lon, TIMES[: values.shape[0]])
+    if chunks:
+        ds = ds.chunk(chunks)
+    return normalise(ds, "test")
+
+
+# ------------------------------------------------------------------------------------ aligned path
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("chunks", [None, {"time": 1, "lat": 7, "lon": 9}], ids=["numpy", "dask"])
+def test_aligned_block_reduction(source_values: np.ndarray, method: str, chunks: dict | None) -> None:
+    src = make_source(source_values, chunks)
+    target = grid((1.0, 41.0, 11.0, 49.0), 1.0)
+    assert alignment(src, target) == Alignment(factor_x=4, factor_y=4, offset_x=4, offset_y=4)
+    out = regrid_space(src, target, {"v": method})["v"]
+    assert out.dims == ("time", "lat", "lon")
+    np.testing.assert_allclose(out["lat"].values, np.arange(41.5, 49.0, 1.0))
+    np.testing.assert_allclose(out["lon"].values, np.arange(1.5, 11.0, 1.0))
+    np.testing.assert_array_equal(out["time"].values, TIMES.to_numpy())
+    expected = block_reduce(source_values[:, 4:36, 4:44], 4, 4, method)
+    got = out.values
+    np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+    if method == "count":
+        assert got[0, 0, 0] == 0 and not np.isnan(got).any()
+        assert got[1, 1, 1] == 1
+    else:
+        assert np.isnan(got[:, 0, 0]).all()
+        assert got[1, 1, 1] == 300.0
+    # spot-check one cell against an element-wise reduction
+    np.testing.assert_allclose(got[2, 3, 5], reduce_values(source_values[2, 16:20, 24:28], method), rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_aligned_target_partly_outside_source(source_values: np.ndarray, method: str) -> None:
+    src = make_source(source_values, {"time": 3, "lat": 16, "lon": 16})
+    target = grid((-2.0, 38.0, 6.0, 46.0), 1.0)  # 2 degrees beyond the source's west and south edges
+    assert alignment(src, target) == Alignment(4, 4, -8, -8)
+    got = regrid_space(src, target, {"v": method})["v"].values
+    assert got.shape == (3, 8, 8)
+    expected = block_reduce(pad_window(source_values, -8, 32, -8, 32), 4, 4, method)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+    outside = np.zeros((8, 8), bool)
+    outside[:2, :] = outside[:, :2] = True
+    if method == "count":
+        assert (got[:, outside] == 0).all()
+    else:
+        assert np.isnan(got[:, outside]).all()
+    assert not np.isnan(got[:, ~outside]).all()
+
+
+@pytest.mark.parametrize("method", ["mean", "count"])
+def test_aligned_target_entirely_outside_source(source_values: np.ndarray, method: str) -> None:
+    src = make_source(source_values)
+    got = regrid_space(src, grid((20.0, 0.0, 24.0, 2.0), 1.0), {"v": method})["v"].values
+    assert got.shape == (3, 2, 4)
+    if method == "count":
+        np.testing.assert_array_equal(got, 0)
+    else:
+        assert np.isnan(got).all()
+
+
+def test_aligned_anisotropic_factors(source_values: np.ndarray) -> None:
+    src = make_source(source_values)
+    target = grid((0.0, 40.0, 12.0, 50.0), (0.5, 1.0))
+    assert alignment(src, target) == Alignment(factor_x=2, factor_y=4, offset_x=0, offset_y=0)
+    got = regrid_space(src, target, {"v": "sum"})["v"].values
+    np.testing.assert_allclose(got, block_reduce(source_values, 4, 2, "sum"), rtol=1e-5, equal_nan=True)
+
+
+def test_aligned_same_resolution_is_a_window(source_values: np.ndarray) -> None:
+    src = make_source(source_values)
+    target = grid((1.0, 41.0, 3.0, 43.0), 0.25)
+    assert alignment(src, target) == Alignment(1, 1, 4, 4)
+    out = regrid_space(src, target, {"v": "mean"})["v"]
+    np.testing.assert_array_equal(out.values, source_values[:, 4:12, 4:12])
+    count = regrid_space(src, target, {"v": "count"})["v"].values
+    np.testing.assert_array_equal(count, (~np.isnan(source_values[:, 4:12, 4:12])).astype(float))
+
+
+def test_aligned_integer_source_becomes_float() -> None:
+    values = np.arange(2 * 40 * 48, dtype=np.int16).reshape(2, 40, 48)
+    src = make_source(values)
+    got = regrid_space(src, grid((0.0, 40.0, 12.0, 50.0), 2.0), {"v": "mean"})["v"]
+    assert got.dtype.kind == "f"
+    np.testing.assert_allclose(got.values, block_reduce(values.astype(float), 8, 8, "mean"), rtol=1e-6)
+
+
+def test_aligned_several_variables_and_methods(source_values: np.ndarray) -> None:
+    ds = latlon_dataset(source_values, SRC_LAT, SRC_LON, TIMES)
+    ds["w"] = ds["v"] * 2
+    src = normalise(ds, "two")
+    out = regrid_space(src, grid((0.0, 40.0, 12.0, 50.0), 2.0), {"v": "max", "w": "min"})
+    assert set(out.data_vars) == {"v", "w"}
+    np.testing.assert_allclose(out["v"].values, block_reduce(source_values, 8, 8, "max"), equal_nan=True)
+    np.testing.assert_allclose(out["w"].values, block_reduce(source_values * 2, 8, 8, "min"), equal_nan=True)
+
+
+def test_aligned_descending_and_0_360_source() -> None:
+    """A source with descending latitudes and 0..360 longitudes is normalised, then aggregated exactly."""
+    rng = np.random.default_rng(11)
+    lat = centres(-2.0, 0.5, 8)[::-1]
+    lon = centres(0.0, 0.5, 720)
+    values = rng.normal(size=(1, 8, 720)).astype(np.float32)
+    src = normalise(latlon_dataset(values, lat, lon, TIMES[:1]), "wrap")
+    target = grid((-180.0, -2.0, 180.0, 2.0), 2.0)
+    assert alignment(src, target) == Alignment(4, 4, 0, 0)
+    got = regrid_space(src, target, {"v": "mean"})["v"].values
+    # independent: flip rows, move 180..360 in front of 0..180, then 4x4 block means
+    reordered = np.concatenate([values[:, ::-1, 360:], values[:, ::-1, :360]], axis=2)
+    np.testing.assert_allclose(got, block_reduce(reordered, 4, 4, "mean"), rtol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["mean", "count"])
+def test_aligned_ostia_sample(method: str) -> None:
+    """The OSTIA sample (0..360, land masked) on a grid of 3x3 of its own cells."""
+    src = open_source("ostia", SourceSpec(path=f"{SAMPLE}/ostia_monthly.nc"))
+    x0, y0 = float(src["x"][0]), float(src["y"][0])
+    rx, ry = 360.0 / 432, 10.0 / 18
+    target = grid((x0 - rx / 2, y0 - ry / 2, x0 - rx / 2 + 360.0, y0 - ry / 2 + 10.0), (3 * rx, 3 * ry))
+    assert alignment(src, target) == Alignment(3, 3, 0, 0)
+    got = regrid_space(src, target, {"surface_temperature": method})["surface_temperature"].values
+    raw = xr.open_dataset(resolve_path(f"{SAMPLE}/ostia_monthly.nc"))
+    lon = raw["longitude"].values.astype(np.float64)
+    order = np.argsort(np.where(lon >= 180, lon - 360, lon), kind="stable")
+    values = raw["surface_temperature"].values[:, :, order]
+    np.testing.assert_allclose(got, block_reduce(values, 3, 3, method), rtol=1e-5, equal_nan=True)
+    assert np.isnan(values).any()
+
+
+def test_aligned_synthetic_source() -> None:
+    options = {"bbox": [-10.0, 30.0, 10.0, 50.0], "resolution": 0.5, "start": "2020-01-01", "end": "2020-01-04"}
+    options |= {"nan_fraction": 0.3, "chunks": {"time": 2, "y": 15, "x": 25}, "variables": ["a"]}
+    src = open_source("syn", SourceSpec(kind="synthetic", options=options))
+    values = src["a"].values
+    target = grid((-8.0, 32.0, 8.0, 48.0), 2.0)
+    for method in ("mean", "count", "max"):
+        got = regrid_space(src, target, {"a": method})["a"].values
+        np.testing.assert_allclose(got, block_reduce(values[:, 4:36, 4:36], 4, 4, method), rtol=1e-5, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------- path selection
+
+
+def test_alignment_detection(source_values: np.ndarray) -> None:
+    src = make_source(source_values)
+    assert alignment(src, grid((1.1, 41.0, 11.1, 49.0), 1.0)) is None  # offset not a whole number of cells
+    assert alignment(src, grid((1.0, 41.1, 11.0, 49.1), 1.0)) is None
+    assert alignment(src, grid((0.0, 40.0, 6.0, 46.0), 0.6)) is None  # factor 2.4
+    assert alignment(src, grid((0.0, 40.0, 6.0, 46.0), 0.125)) is None  # finer than the source
+    assert alignment(src, grid((0.0, 4_000_000.0, 100_000.0, 4_100_000.0), 25_000.0, "EPSG:3035")) is None
+    assert alignment(src, grid((-1.0, 39.0, 13.0, 51.0), 0.5)) == Alignment(2, 2, -4, -4)
+
+
+def test_regrid_space_chooses_the_path(source_values: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def fake_general(ds, target, methods):
+        calls.append("general")
+        return xr.Dataset()
+
+    monkeypatch.setattr(space_module, "regrid_general", fake_general)
+    src = make_source(source_values)
+    regrid_space(src, grid((1.0, 41.0, 11.0, 49.0), 1.0), {"v": "mean"})
+    assert calls == []
+    regrid_space(src, grid((1.1, 41.0, 11.1, 49.0), 1.0), {"v": "mean"})
+    assert calls == ["general"]
+
+
+# ------------------------------------------------------------------------------------ general path
+
+
+def overlapping_mean(values: np.ndarray, lat: np.ndarray, lon: np.ndarray, target: TargetGrid) -> np.ndarray:
+    """Mean of the source cells whose centres fall inside each target cell (per time step)."""
+    yb, xb = target.bounds("y"), target.bounds("x")
+    out = np.full((values.shape[0], *target.shape), np.nan)
+    for j, (y0, y1) in enumerate(yb):
+        rows = (lat > y0) & (lat < y1)
+        for i, (x0, x1) in enumerate(xb):
+            cols = (lon > x0) & (lon < x1)
+            block = values[:, rows][:, :, cols]
+            out[:, j, i] = [reduce_values(b, "mean") for b in block]
+    return out
+
+
+def test_general_path_regular_source() -> None:
+    lat, lon = centres(40.0, 0.1, 100), centres(0.0, 0.1, 100)
+    rng = np.random.default_rng(12)
+    smooth = 2.0 * lon[None, None, :] + 3.0 * lat[None, :, None]
+    values = (smooth + rng.normal(0.0, 0.2, size=(2, 100, 100))).astype(np.float32)
+    src = make_source(values, lat=lat, lon=lon)
+    target = grid((1.02, 41.02, 8.02, 48.02), 0.7)  # 7 source cells a side, edges between source centres
+    assert alignment(src, target) is None
+    out = regrid_space(src, target, {"v": "mean"})["v"]
+    assert out.dims == ("time", "lat", "lon")
+    np.testing.assert_allclose(out["lat"].values, target.y)
+    np.testing.assert_allclose(out["lon"].values, target.x)
+    got = out.values
+    assert got.dtype == np.float32
+    assert not np.isnan(got).any()
+    assert np.nanmin(values) <= got.min() and got.max() <= np.nanmax(values)
+    expected = overlapping_mean(values, lat, lon, target)
+    np.testing.assert_allclose(got, expected, atol=0.5)
+    assert np.corrcoef(got.ravel(), expected.ravel())[0, 1] > 0.99
+    lo = regrid_space(src, target, {"v": "min"})["v"].values
+    hi = regrid_space(src, target, {"v": "max"})["v"].values
+    assert np.all(lo <= got + 1e-3) and np.all(got <= hi + 1e-3)
+    assert np.nanmin(values) <= lo.min() and hi.max() <= np.nanmax(values)
+
+
+@pytest.mark.parametrize("method", ["count", "sum"])
+def test_general_path_rejects_count_and_sum(source_values: np.ndarray, method: str) -> None:
+    src = make_source(source_values)
+    target = grid((1.1, 41.0, 11.1, 49.0), 1.0)
+    with pytest.raises(RegridError, match=rf"variable 'v': spatial aggregation '{method}' needs a source grid aligned"):
+        regrid_space(src, target, {"v": method})
+
+
+def test_general_path_curvilinear_source() -> None:
+    j, i = np.meshgrid(np.arange(60.0), np.arange(80.0), indexing="ij")
+    lat = 40.0 + 0.12 * j + 0.03 * i  # rotated and sheared
+    lon = 0.5 + 0.12 * i - 0.03 * j
+    field = 2.0 * lon + 3.0 * lat
+    values = np.stack([field, field + 1.0]).astype(np.float32)
+    ds = xr.Dataset(
+        {"v": (("time", "nj", "ni"), values, {"units": "K"})},
+        coords={
+            "time": TIMES[:2].to_numpy(),
+            "lat": (("nj", "ni"), lat, LAT_ATTRS),
+            "lon": (("nj", "ni"), lon, LON_ATTRS),
+        },
+    )
+    src = normalise(ds, "curvi")
+    assert src.attrs["esdl_curvilinear"] is True
+    target = grid((2.0, 42.0, 8.0, 46.0), 0.5)
+    assert alignment(src, target) is None
+    got = regrid_space(src, target, {"v": "mean"})["v"].values
+    assert got.shape == (2, 8, 12)
+    valid = ~np.isnan(got)
+    assert valid.mean() > 0.9  # the target lies inside the source's footprint
+    expected = 2.0 * target.x[None, None, :] + 3.0 * target.y[None, :, None] + np.array([0.0, 1.0])[:, None, None]
+    np.testing.assert_allclose(got[valid], np.broadcast_to(expected, got.shape)[valid], atol=0.3)
+    assert np.nanmin(values) <= got[valid].min() and got[valid].max() <= np.nanmax(values)
+
+
+def test_general_path_projected_seviri_sample() -> None:
+    src = open_source("seviri", SourceSpec(path=f"{SAMPLE}/toa_brightness_stereographic.nc"))
+    src_crs = pyproj.CRS.from_wkt(src.attrs["esdl_crs"])
+    target = grid((-60.0, 40.0, -20.0, 60.0), 0.5)
+    got = regrid_space(src, target, {"data": "mean"})["data"].values
+    assert got.shape == (1, 40, 80)
+    raw = src["data"].values[0]
+    valid = ~np.isnan(got[0])
+    assert valid.mean() > 0.9
+    assert np.nanmin(raw) <= got[0][valid].min() and got[0][valid].max() <= np.nanmax(raw)
+    # each value lies within the range of the source pixels around the target cell's centre
+    to_src = pyproj.Transformer.from_crs("EPSG:4326", src_crs, always_xy=True)
+    sx, sy = src["x"].values, src["y"].values
+    radius = 120_000.0  # metres: half a target cell plus a couple of 35 km source pixels
+    for jj, ii in [(0, 0), (5, 17), (20, 40), (33, 70), (39, 79), (12, 60)]:
+        if not valid[jj, ii]:
+            continue
+        cx, cy = to_src.transform(target.x[ii], target.y[jj])
+        near = raw[np.abs(sy - cy) <= radius][:, np.abs(sx - cx) <= radius]
+        assert near.size > 0
+        assert np.nanmin(near) - 1e-3 <= got[0, jj, ii] <= np.nanmax(near) + 1e-3, (jj, ii)
+
+
+# ------------------------------------------------------------------------------------- time bins
+
+
+def esdc_bin(t: dt.datetime, first_year: int, last_year: int) -> int:
+    """Independent 8-day ESDC bin index of ``t`` (bins restart every 1 January), or -1 outside the years."""
+    if not first_year <= t.year <= last_year:
+        return -1
+    day_of_year = (t - dt.datetime(t.year, 1, 1)).days  # whole days since 1 January, 0-based
+    return (t.year - first_year) * 46 + day_of_year // 8
+
+
+def reference_aggregation(values: np.ndarray, bins: list[int], nbins: int, method: str) -> np.ndarray:
+    out = np.full((nbins, *values.shape[1:]), np.nan)
+    for b in range(nbins):
+        members = [k for k, idx in enumerate(bins) if idx == b]
+        for j in range(values.shape[1]):
+            for i in range(values.shape[2]):
+                out[b, j, i] = reduce_values(values[members, j, i], method) if members else np.nan
+    if method == "count":
+        out = np.nan_to_num(out, nan=0.0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def daily() -> dict:
+    """Daily values from 2019-12-20 to 2021-01-10 with a gap of 18 days in March 2020 and NaNs."""
+    days = pd.date_range("2019-12-20", "2021-01-10", freq="D")
+    days = days[(days < "2020-03-04") | (days > "2020-03-21")]  # no input at all in [5 Mar, 21 Mar)
+    rng = np.random.default_rng(13)
+    values = rng.normal(10.0, 3.0, size=(days.size, 3, 4)).astype(np.float32)
+    values[rng.random(values.shape) < 0.2] = np.nan
+    times = [t.to_pydatetime() for t in days]
+    inside = [k for k, t in enumerate(times) if dt.datetime(2020, 1, 17) <= t < dt.datetime(2020, 1, 25)]
+    values[inside, 0, 0] = np.nan  # pixel (0, 0) has no valid input in bin 2
+    da = xr.DataArray(
+        values,
+        dims=("time", "lat", "lon"),
+        coords={"time": days.to_numpy(), "lat": [0.5, 1.5, 2.5], "lon": [10.5, 11.5, 12.5, 13.5]},
+    )
+    return {"da": da, "times": times, "values": values}
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_aggregate_time_8d_restart_yearly(daily: dict, method: str, lazy: bool) -> None:
+    axis = build_time_axis(TimeSpec(start="2020-01-01", end="2020-12-31", period="8D", restart_yearly=True))
+    assert axis.size == 46
+    da = daily["da"].chunk({"time": 5, "lat": 2, "lon": 4}) if lazy else daily["da"]
+    out = aggregate_time(da, axis, method)
+    assert out.dims == ("time", "lat", "lon")
+    np.testing.assert_array_equal(out["time"].values, axis.labels)
+    xr.testing.assert_equal(out["lat"], daily["da"]["lat"])
+    xr.testing.assert_equal(out["lon"], daily["da"]["lon"])
+    bins = [esdc_bin(t, 2020, 2020) for t in daily["times"]]
+    expected = reference_aggregation(daily["values"], bins, 46, method)
+    got = out.values
+    np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+    gap = [8, 9]  # [5 Mar, 13 Mar) and [13 Mar, 21 Mar): no inputs
+    if method == "count":
+        np.testing.assert_array_equal(got[gap], 0)
+        assert got[2, 0, 0] == 0
+        # no input counted twice or lost: the counts add up to the valid inputs inside the axis
+        inside = [k for k, b in enumerate(bins) if b >= 0]
+        assert got.sum() == np.count_nonzero(~np.isnan(daily["values"][inside]))
+    else:
+        assert np.isnan(got[gap]).all()
+        assert np.isnan(got[2, 0, 0])
+        assert not np.isnan(got[[0, 1, 10, 44, 45]]).all()
+
+
+def test_aggregate_time_last_short_bin_and_edges(daily: dict) -> None:
+    axis = build_time_axis(TimeSpec(start="2020-01-01", end="2020-12-31", period="8D", restart_yearly=True))
+    out = aggregate_time(daily["da"], axis, "count")
+    days = pd.DatetimeIndex(daily["da"]["time"].values)
+    valid = ~np.isnan(daily["values"])
+    # bin 45 is [26 Dec 2020, 1 Jan 2021): six daily inputs; 1 Jan 2021 (on its end edge) is not one of them
+    members = (days >= "2020-12-26") & (days < "2021-01-01")
+    assert members.sum() == 6
+    np.testing.assert_array_equal(out.values[45], valid[members].sum(axis=0))
+    # bin 44 is [18 Dec, 26 Dec): the input at 26 Dec 00:00 sits on the edge and belongs to bin 45 only
+    members = (days >= "2020-12-18") & (days < "2020-12-26")
+    np.testing.assert_array_equal(out.values[44], valid[members].sum(axis=0))
+
+
+def test_aggregate_time_edge_stamps_go_to_the_later_bin() -> None:
+    axis = build_time_axis(TimeSpec(start="2020-01-01", end="2020-03-31", period="1M"))
+    stamps = ["2019-12-31T23:00", "2020-01-01T00:00", "2020-01-31T23:59", "2020-02-01T00:00", "2020-03-01T00:00"]
+    stamps += ["2020-03-31T23:59:59", "2020-04-01T00:00"]
+    values = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0], dtype=np.float32)[:, None, None]
+    da = xr.DataArray(values, dims=("time", "y", "x"), coords={"time": pd.DatetimeIndex(stamps).to_numpy()})
+    np.testing.assert_array_equal(aggregate_time(da, axis, "sum").values[:, 0, 0], [6.0, 8.0, 48.0])
+    np.testing.assert_array_equal(aggregate_time(da, axis, "count").values[:, 0, 0], [2.0, 1.0, 2.0])
+    np.testing.assert_array_equal(aggregate_time(da.chunk({"time": 2}), axis, "max").values[:, 0, 0], [4, 8, 32])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_aggregate_time_without_inputs_inside_the_axis(method: str) -> None:
+    axis = build_time_axis(TimeSpec(start="2021-01-01", end="2021-01-31", period="8D", restart_yearly=True))
+    da = xr.DataArray(
+        np.ones((3, 2, 2), np.float32),
+        dims=("time", "y", "x"),
+        coords={"time": pd.date_range("2020-06-01", periods=3).to_numpy(), "y": [0.5, 1.5], "x": [0.5, 1.5]},
+    )
+    out = aggregate_time(da, axis, method)
+    assert out.shape == (4, 2, 2)
+    np.testing.assert_array_equal(out["time"].values, axis.labels)
+    np.testing.assert_array_equal(out["y"].values, [0.5, 1.5])
+    if method == "count":
+        np.testing.assert_array_equal(out.values, 0)
+    else:
+        assert np.isnan(out.values).all()
+
+
+def test_aggregate_time_monthly_from_daily_matches_pandas_free_reference() -> None:
+    days = pd.date_range("2020-01-15", "2020-05-10", freq="12h")
+    rng = np.random.default_rng(14)
+    values = rng.normal(size=(days.size, 1, 2)).astype(np.float32)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    da = xr.DataArray(values, dims=("time", "y", "x"), coords={"time": days.to_numpy()})
+    axis = build_time_axis(TimeSpec(start="2020-02-01", end="2020-04-30", period="1M"))
+    bins = [(t.month - 2) if (t.year == 2020 and 2 <= t.month <= 4) else -1 for t in map(to_datetime, days.values)]
+    for method in METHODS:
+        got = aggregate_time(da, axis, method).values
+        np.testing.assert_allclose(got, reference_aggregation(values, bins, 3, method), rtol=1e-5, equal_nan=True)
