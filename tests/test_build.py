@@ -22,8 +22,10 @@ from cubes.verify import find_issues
 from tests.conftest import sample_path
 
 # a grid aligned with OSTIA's cells (5/6 x 5/9 degrees) at twice their size, reaching north over HadCM3 and SEVIRI
-GRID = {"bbox": [-100.41666666666667, -5.277777777777778, -30.41666666666667, 70.27777777777777],
-        "resolution": [5 / 3, 10 / 9]}
+GRID = {
+    "bbox": [-100.41666666666667, -5.277777777777778, -30.41666666666667, 70.27777777777777],
+    "resolution": [5 / 3, 10 / 9],
+}
 
 
 def merged_spec(output: Path) -> dict[str, Any]:
@@ -38,8 +40,13 @@ def merged_spec(output: Path) -> dict[str, Any]:
             "seviri": {"path": sample_path("toa_brightness_stereographic.nc")},
         },
         "variables": [
-            {"name": "sst", "source": "ostia", "source_variable": "surface_temperature", "count_valid": True,
-             "attrs": {"standard_name": "sea_surface_temperature"}},
+            {
+                "name": "sst",
+                "source": "ostia",
+                "source_variable": "surface_temperature",
+                "count_valid": True,
+                "attrs": {"standard_name": "sea_surface_temperature"},
+            },
             {"name": "tas", "source": "hadcm3", "source_variable": "air_temperature", "units": "K"},
             {"name": "tas_c", "source": "hadcm3", "source_variable": "air_temperature", "units": "degC"},
             {"name": "bt", "source": "seviri", "source_variable": "data", "temporal_aggregation": "max"},
@@ -97,12 +104,16 @@ def test_sst_equals_numpy_block_and_year_means(merged: tuple[dict[str, Any], xr.
         lon = nc["longitude"][:]
         years = _years(nc)
     i0 = int(np.argmin(np.abs(lon - 260.0)))  # -100.4167 .. -98.75 is the first target column: 260.0, 260.83
-    blocks = sst[:, :, i0:i0 + 84].reshape(len(years), 9, 2, 42, 2)
+    blocks = sst[:, :, i0 : i0 + 84].reshape(len(years), 9, 2, 42, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks over land
         spatial = np.nanmean(blocks, axis=(2, 4))
-        expected = np.stack([np.nanmean(spatial[years == y], axis=0) if (years == y).any()
-                             else np.full((9, 42), np.nan) for y in range(2006, 2017)])
+        expected = np.stack(
+            [
+                np.nanmean(spatial[years == y], axis=0) if (years == y).any() else np.full((9, 42), np.nan)
+                for y in range(2006, 2017)
+            ]
+        )
     got = ds["sst"].values
     np.testing.assert_allclose(got[:, :9], expected, rtol=0, atol=1e-4)
     assert np.isnan(got[:, 9:]).all()  # north of OSTIA's coverage
@@ -159,8 +170,9 @@ def test_artifacts_are_recorded(merged: tuple[dict[str, Any], xr.Dataset], prefe
     import httpx
 
     # the REST API directly: prefect 3.8.8's client sends nulls this server version rejects for this call
-    response = httpx.post(f"{prefect_api}/artifacts/filter",
-                          json={"artifacts": {"key": {"like_": "cube-merged"}}, "limit": 200})
+    response = httpx.post(
+        f"{prefect_api}/artifacts/filter", json={"artifacts": {"key": {"like_": "cube-merged"}}, "limit": 200}
+    )
     response.raise_for_status()
     found = {a["key"]: a for a in response.json()}
     assert {"cube-merged", "cube-merged-stats", "cube-merged-sst", "cube-merged-bt"} <= set(found)

@@ -22,9 +22,13 @@ def library_modules(package: str) -> list[str]:
 def test_library_does_not_import_prefect(package: str) -> None:
     modules = library_modules(package)
     assert modules
-    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules) + (
-        "bad = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))\n"
-        "print(bad[:5]); sys.exit(1 if bad else 0)\n"
+    code = (
+        "import importlib, sys\n"
+        + "".join(f"importlib.import_module({m!r})\n" for m in modules)
+        + (
+            "bad = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))\n"
+            "print(bad[:5]); sys.exit(1 if bad else 0)\n"
+        )
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -279,7 +279,7 @@ def test_general_path_rejects_count_and_sum(source_values: np.ndarray, method: s
 
 def test_general_path_curvilinear_source() -> None:
     j, i = np.meshgrid(np.arange(60.0), np.arange(80.0), indexing="ij")
-    lat = 40.0 + 0.12 * j + 0.03 * i  # rotated and sheared
+    lat = 40.0 + 0.12 * j + 0.03 * i  # rotated and sheared, 0.12 degree pixels
     lon = 0.5 + 0.12 * i - 0.03 * j
     field = 2.0 * lon + 3.0 * lat
     values = np.stack([field, field + 1.0]).astype(np.float32)
@@ -298,10 +298,19 @@ def test_general_path_curvilinear_source() -> None:
     got = regrid_space(src, target, {"v": "mean"})["v"].values
     assert got.shape == (2, 8, 12)
     valid = ~np.isnan(got)
-    assert valid.mean() > 0.9  # the target lies inside the source's footprint
-    expected = 2.0 * target.x[None, None, :] + 3.0 * target.y[None, :, None] + np.array([0.0, 1.0])[:, None, None]
-    np.testing.assert_allclose(got[valid], np.broadcast_to(expected, got.shape)[valid], atol=0.3)
-    assert np.nanmin(values) <= got[valid].min() and got[valid].max() <= np.nanmax(values)
+    assert valid.all()  # the target lies well inside the source's footprint
+    assert np.nanmin(values) <= got.min() and got.max() <= np.nanmax(values)
+    np.testing.assert_allclose(got[1] - got[0], 1.0, atol=1e-4)  # both time steps resampled alike
+    # rectification samples the source: every value comes from source pixels in or next to the target cell
+    margin = 0.15
+    for jj, (y0, y1) in enumerate(target.bounds("y")):
+        for ii, (x0, x1) in enumerate(target.bounds("x")):
+            near = (lat >= y0 - margin) & (lat <= y1 + margin) & (lon >= x0 - margin) & (lon <= x1 + margin)
+            assert field[near].min() - 1e-3 <= got[0, jj, ii] <= field[near].max() + 1e-3, (jj, ii)
+    # and follows the smooth field closely on average
+    expected = 2.0 * target.x[None, :] + 3.0 * target.y[:, None]
+    assert abs(float(np.mean(got[0] - expected))) < 0.3
+    assert np.corrcoef(got[0].ravel(), expected.ravel())[0, 1] > 0.99
 
 
 def test_general_path_projected_seviri_sample() -> None:
@@ -451,3 +460,18 @@ def test_aggregate_time_monthly_from_daily_matches_pandas_free_reference() -> No
     for method in METHODS:
         got = aggregate_time(da, axis, method).values
         np.testing.assert_allclose(got, reference_aggregation(values, bins, 3, method), rtol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_aggregate_time_unsorted_input_times(daily: dict, lazy: bool) -> None:
+    """Inputs out of time order still land in their own bins (regression: they used to be binned by position)."""
+    rng = np.random.default_rng(15)
+    perm = rng.permutation(len(daily["times"]))
+    da = daily["da"].isel(time=perm)
+    da = da.chunk({"time": 7}) if lazy else da
+    axis = build_time_axis(TimeSpec(start="2020-01-01", end="2020-12-31", period="8D", restart_yearly=True))
+    bins = [esdc_bin(daily["times"][k], 2020, 2020) for k in perm]
+    values = daily["values"][perm]
+    for method in ("mean", "count", "min"):
+        got = aggregate_time(da, axis, method).values
+        np.testing.assert_allclose(got, reference_aggregation(values, bins, 46, method), rtol=1e-5, equal_nan=True)

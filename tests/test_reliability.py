@@ -30,13 +30,30 @@ def synthetic_spec(output: Path, title: str = "reliability") -> dict[str, Any]:
         "name": "reliability",
         "grid": {"bbox": [0.0, 40.0, 20.0, 50.0], "resolution": 0.25},
         "time": {"start": "2020-01-01", "end": "2021-12-31", "period": "8D", "restart_yearly": True},
-        "sources": {"syn": {"kind": "synthetic", "options": {
-            "bbox": [0.0, 40.0, 20.0, 50.0], "resolution": 0.05, "start": "2020-01-01", "end": "2021-12-31",
-            "variables": ["a", "b"], "nan_fraction": 0.05, "chunks": {"time": 8, "y": 200, "x": 400}}}},
+        "sources": {
+            "syn": {
+                "kind": "synthetic",
+                "options": {
+                    "bbox": [0.0, 40.0, 20.0, 50.0],
+                    "resolution": 0.05,
+                    "start": "2020-01-01",
+                    "end": "2021-12-31",
+                    "variables": ["a", "b"],
+                    "nan_fraction": 0.05,
+                    "chunks": {"time": 8, "y": 200, "x": 400},
+                },
+            }
+        },
         "variables": [
             {"name": "a", "source": "syn", "units": "K", "count_valid": True},
-            {"name": "b_max", "source": "syn", "source_variable": "b", "units": "K",
-             "spatial_aggregation": "max", "temporal_aggregation": "max"},
+            {
+                "name": "b_max",
+                "source": "syn",
+                "source_variable": "b",
+                "units": "K",
+                "spatial_aggregation": "max",
+                "temporal_aggregation": "max",
+            },
         ],
         "chunks": {"time": 4, "y": 40, "x": 80},
         "output": str(output),
@@ -78,12 +95,15 @@ def test_killed_worker_does_not_break_the_build(clean_build: Path, tmp_path: Pat
     out = tmp_path / "cube.zarr"
     spec = synthetic_spec(out)
     build = Publication(out).build(parse_spec(spec).fingerprint())
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         pids = set(client.run(os.getpid).values())
         outcome: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: outcome.update(
-            build_cube(spec=spec, cluster={"address": cluster.scheduler_address})))
+        thread = threading.Thread(
+            target=lambda: outcome.update(build_cube(spec=spec, cluster={"address": cluster.scheduler_address}))
+        )
         thread.start()
         wait_for(lambda: len(build.done_regions()) >= 2)
         done_at_kill = len(build.done_regions())
@@ -100,9 +120,15 @@ def test_killed_worker_does_not_break_the_build(clean_build: Path, tmp_path: Pat
 
 def _cli(spec_path: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "ESDL_DASK_MIN_WORKERS": "2", "ESDL_DASK_MAX_WORKERS": "2"}
-    return subprocess.Popen([sys.executable, "-m", "flows.cli", "cube", "build", str(spec_path), "--no-progress",
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, cwd=Path(__file__).resolve().parent.parent)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "cube", "build", str(spec_path), "--no-progress", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
 
 
 def _last_json(stdout: str) -> dict[str, Any]:
@@ -123,8 +149,9 @@ def test_killed_build_resumes_with_fewer_regions(clean_build: Path, tmp_path: Pa
         tree = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in tree),
-                 timeout=30)
+        wait_for(
+            lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in tree), timeout=30
+        )
     done_at_kill = len(build.done_regions())
     assert 3 <= done_at_kill < 23, "the build finished before it was killed"
     assert not out.exists() and not out.is_symlink()  # nothing published from a killed build

@@ -37,6 +37,7 @@ def aggregate_time(da: xr.DataArray, axis: TimeAxis, method: str) -> xr.DataArra
     """
     idx = axis.assign(da["time"].values)
     keep = np.nonzero(idx >= 0)[0]
+    keep = keep[np.argsort(idx[keep], kind="stable")]  # each bin's inputs contiguous, even if times are unsorted
     fill = 0.0 if method == "count" else np.nan
     if keep.size == 0:
         shape = (axis.size, *da.shape[1:])

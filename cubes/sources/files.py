@@ -43,12 +43,12 @@ def open_netcdf(name: str, spec: SourceSpec, path: str) -> xr.Dataset:
 
 
 def _open_remote_netcdf(path: str, spec: SourceSpec) -> xr.Dataset:
-    """Open a remote NetCDF file through fsspec: lazily with h5netcdf where it has an HDF5 backend (h5py),
-    otherwise (h5netcdf >= 1.7 does not install one) read into memory and opened with netCDF4."""
+    """Open a remote NetCDF file through fsspec: NetCDF-4/HDF5 lazily with h5netcdf; anything h5netcdf cannot
+    read (NetCDF-3 classic files) is read into memory and opened with netCDF4."""
     fobj = fsspec.open(path, mode="rb", **spec.storage_options).open()
     try:
         return xr.open_dataset(fobj, engine="h5netcdf", chunks=_chunks(spec), use_cftime=None)
-    except ImportError:
+    except (ImportError, OSError, ValueError):
         fobj.seek(0)
         # the name only labels the in-memory file; a URL here would make netCDF-C try OPeNDAP
         nc = netCDF4.Dataset("remote.nc", mode="r", memory=fobj.read())
