@@ -9,6 +9,7 @@ about 2 % randomly missing values.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -230,7 +231,12 @@ def generate_inputs(workdir: Path, scale: float, workers: int = 2, log=print) ->
 
 
 def warm_page_cache(inputs: InputSet) -> None:
-    """Read every input file once so that each timed job starts with the same (warm) page cache."""
+    """Flush pending writes, then read every input file once, so each timed job starts from the same state.
+
+    Without the flush, the write-back of freshly generated inputs (gigabytes at the growth scale) or of the
+    previous job's output competes with the next job for the disk and skews its time.
+    """
+    os.sync()
     for root in (Path(inputs.path_a), Path(inputs.path_b)):
         files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
         for f in files:

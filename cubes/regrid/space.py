@@ -6,9 +6,11 @@ Two paths:
   the target resolution is a whole multiple of the source's and the cell edges line up: the source window is
   cut out (padded with missing values where the target reaches beyond it) and aggregated block by block with
   ``coarsen``. Exact, and 5-10x faster than general resampling.
-* **general** — everything else, through xcube: affine resampling for regular grids in the target CRS,
-  rectification for curvilinear grids and for projected grids (their cell centres are transformed to the
-  target CRS with pyproj first).
+* **general** — everything else. Regular grids in the target CRS go through xcube's affine resampling
+  (bilinear when upsampling, the aggregation when downsampling). Curvilinear and projected grids (whose cell
+  centres are transformed to the target CRS with pyproj) are *binned* when their pixels are at most half a
+  target cell (every pixel goes to the cell containing its centre, any aggregation; see
+  :mod:`cubes.regrid.binning`) and otherwise rectified by xcube (interpolated at the target cell centres).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import xarray as xr
 
 from cubes.errors import RegridError
 from cubes.grid import TargetGrid
+from cubes.regrid.binning import BINNING_MAX_SPACING, bin_aggregate, cell_index, pixel_spacing
 from cubes.regrid.reduce import reducer
 from cubes.sources.normalize import CRS_ATTR, CURVILINEAR_ATTR
 
@@ -118,17 +121,32 @@ def _on_target(da: xr.DataArray, grid: TargetGrid) -> xr.DataArray:
     return da.assign_coords({ydim: grid.y, xdim: grid.x})
 
 
-def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) -> xr.Dataset:
-    """Resample all variables of ``ds`` onto ``grid`` with xcube (see the module documentation)."""
-    from xcube.core.gridmapping import GridMapping
-    from xcube.core.resampling import resample_in_space
-
+def _check_xcube_methods(methods: dict[str, str], why: str) -> None:
     for name, method in methods.items():
         if method not in _XCUBE_AGGREGATORS:
             raise RegridError(
-                f"variable {name!r}: spatial aggregation {method!r} needs a source grid aligned with the target "
-                f"(same CRS, whole-multiple resolution); use one of {', '.join(_XCUBE_AGGREGATORS)}"
+                f"variable {name!r}: spatial aggregation {method!r} is not available {why}; "
+                f"use one of {', '.join(_XCUBE_AGGREGATORS)}"
             )
+
+
+def _pixel_centres(ds: xr.Dataset, grid: TargetGrid) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
+    """Spatial dims and 2-D pixel centres in the target CRS of a curvilinear or projected source."""
+    if ds.attrs.get(CURVILINEAR_ATTR):
+        dims = (str(ds["lat"].dims[0]), str(ds["lat"].dims[1]))
+        lon, lat, crs = ds["lon"].values, ds["lat"].values, pyproj.CRS.from_epsg(4326)
+    else:  # a projected (or irregular) grid with 1-D x/y
+        dims, crs = ("y", "x"), pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR])
+        lon, lat = np.meshgrid(ds["x"].values.astype(np.float64), ds["y"].values.astype(np.float64))
+    xs, ys = _to_target_crs(lon, lat, crs, grid.crs)
+    return dims, xs, ys
+
+
+def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) -> xr.Dataset:
+    """Resample all variables of ``ds`` onto ``grid`` (see the module documentation)."""
+    from xcube.core.gridmapping import GridMapping
+    from xcube.core.resampling import resample_in_space
+
     ny, nx = grid.shape
     tile = (min(nx, 512), min(ny, 512))
     target_gm = GridMapping.regular(
@@ -145,6 +163,7 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
     steps = (_regular_step(ds["x"].values), _regular_step(ds["y"].values)) if "x" in ds.dims else (None, None)
     src_crs = pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR])
     if not ds.attrs.get(CURVILINEAR_ATTR) and _same_crs(src_crs, grid.crs) and None not in steps:
+        _check_xcube_methods(methods, "for a source grid that is not aligned with the target")
         sx, sy = float(steps[0]), float(steps[1])  # type: ignore[arg-type]
         source_gm = GridMapping.regular(
             size=(ds.sizes["x"], ds.sizes["y"]),
@@ -158,18 +177,26 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
         data = data.rename({"x": xname, "y": yname})
         data = data.drop_vars([c for c in data.coords if c not in ("time", xname, yname)])
     else:
-        if ds.attrs.get(CURVILINEAR_ATTR):
-            dims, lon, lat, crs = ds["lat"].dims, ds["lon"].values, ds["lat"].values, pyproj.CRS.from_epsg(4326)
-            data = data.drop_vars(["lat", "lon"])
-        else:  # a projected (or irregular) grid with 1-D x/y: transform its cell centres
-            dims, crs = ("y", "x"), src_crs
-            lon, lat = np.meshgrid(ds["x"].values.astype(np.float64), ds["y"].values.astype(np.float64))
-            data = data.drop_vars(["x", "y"])
-        xs, ys = _to_target_crs(lon, lat, crs, grid.crs)
-        data = _with_2d_coords(data, dims, xs, ys, target_gm)
+        dims, xs, ys = _pixel_centres(ds, grid)
+        if pixel_spacing(xs, ys) <= BINNING_MAX_SPACING * min(grid.spec.res):
+            index = cell_index(xs, ys, grid)
+            binned = {
+                name: xr.DataArray(
+                    bin_aggregate(ds[name].transpose("time", *dims).data, index, grid, m),
+                    dims=("time", "y", "x"),
+                    coords={"time": ds["time"].values},
+                )
+                for name, m in methods.items()
+            }
+            return xr.Dataset({name: _on_target(da, grid) for name, da in binned.items()})
+        _check_xcube_methods(
+            methods, "when a curvilinear or projected source is interpolated (not finer than half a target cell)"
+        )
+        data = _with_2d_coords(
+            data.drop_vars([c for c in ("lat", "lon", "x", "y") if c in data.coords]), dims, xs, ys, target_gm
+        )
         xname, yname = target_gm.xy_var_names
         source_gm = GridMapping.from_coords(data[xname], data[yname], crs=grid.crs)
-    if not source_gm.is_regular:
         # xcube's rectifier (numba) needs data and coordinates of one float type
         data = data.astype(np.float64)
     var_configs: dict[Hashable, dict[str, object]] = {
@@ -184,10 +211,9 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
     # xcube names the result's dimensions after the target CRS; put them on our exact coordinates
     ren = {d: t for d, t in zip(_spatial_dims(out), ("y", "x"), strict=True)}
     out = out.rename(ren).drop_vars([c for c in out.coords if c not in ("time",) and c not in ren], errors="ignore")
-    result = xr.Dataset(
+    return xr.Dataset(
         {name: _on_target(out[name].transpose("time", "y", "x").astype(ds[name].dtype), grid) for name in methods}
     )
-    return result
 
 
 def _with_2d_coords(data: xr.Dataset, dims: tuple, xs: np.ndarray, ys: np.ndarray, target_gm: object) -> xr.Dataset:
