@@ -61,10 +61,10 @@ def _bin_block(block: np.ndarray, index: np.ndarray, ncells: int, method: str) -
 def bin_aggregate(data: dsa.Array | np.ndarray, index: np.ndarray, grid: TargetGrid, method: str) -> dsa.Array:
     """Aggregate ``data`` (``time, j, i``) into the cells of ``grid`` given each pixel's ``index``."""
     ny, nx = grid.shape
-    data = dsa.asarray(data)
-    per_step = max(1, int(np.prod(data.shape[1:])) * data.dtype.itemsize)
-    steps = max(1, min(data.shape[0], _BLOCK_BYTES // per_step))
-    whole = data.rechunk({0: steps, 1: -1, 2: -1})
+    lazy = dsa.asarray(data)
+    per_step = max(1, int(np.prod(lazy.shape[1:])) * lazy.dtype.itemsize)
+    steps = max(1, min(lazy.shape[0], _BLOCK_BYTES // per_step))
+    whole = lazy.rechunk({0: steps, 1: -1, 2: -1})
 
     def block(b: np.ndarray) -> np.ndarray:
         return _bin_block(b, index, ny * nx, method).reshape(b.shape[0], ny, nx)
