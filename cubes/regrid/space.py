@@ -105,13 +105,17 @@ def regrid_aligned(da: xr.DataArray, grid: TargetGrid, align: Alignment, method:
     return _on_target(win, grid)
 
 
-def _block_multiple_chunks(win: xr.DataArray, align: Alignment) -> dict[str, int]:
-    """Spatial chunk sizes that are multiples of the coarsening factors (about 512 source cells)."""
-
-    def size(factor: int, n: int) -> int:
-        return min(n, max(factor, (512 // factor) * factor))
-
-    return {"y": size(align.factor_y, win.sizes["y"]), "x": size(align.factor_x, win.sizes["x"])}
+def _block_multiple_chunks(win: xr.DataArray, align: Alignment) -> dict[str, int | tuple[int, ...]]:
+    """Spatial chunks that are whole multiples of the coarsening factors, keeping the source's where they are."""
+    assert win.chunks is not None
+    result: dict[str, int | tuple[int, ...]] = {}
+    for dim, factor in (("y", align.factor_y), ("x", align.factor_x)):
+        chunks = win.chunks[win.get_axis_num(dim)]
+        if all(c % factor == 0 for c in chunks[:-1]) and chunks[-1] % factor == 0:
+            result[dim] = chunks
+        else:
+            result[dim] = max(factor, (max(chunks) // factor) * factor)
+    return result
 
 
 def _on_target(da: xr.DataArray, grid: TargetGrid) -> xr.DataArray:
