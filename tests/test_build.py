@@ -200,3 +200,52 @@ def test_flow_rejects_bad_spec_before_writing(prefect_api: str, tmp_path: Path) 
 def test_result_is_json(merged: tuple[dict[str, Any], xr.Dataset]) -> None:
     result, _ = merged
     assert json.loads(json.dumps(result))["regions"] == 6
+
+
+def test_xcube_serve_opens_the_cube(merged: tuple[dict[str, Any], xr.Dataset], tmp_path: Path) -> None:
+    """The published cube is served by ``xcube serve``: dataset metadata and a rendered map tile."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import yaml
+
+    result, _ = merged
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "serve.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"Datasets": [{"Identifier": "merged", "Title": "merged", "FileSystem": "file", "Path": result["output"]}]}
+        )
+    )
+    xcube = Path(sys.executable).parent / "xcube"
+    proc = subprocess.Popen(
+        [str(xcube), "serve", "--address", "127.0.0.1", "--port", str(port), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                info = httpx.get(f"{base}/datasets/merged", timeout=10)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "xcube serve did not start"
+                time.sleep(0.5)
+        assert info.status_code == 200, info.text[:500]
+        variables = {v["name"]: v for v in info.json()["variables"]}
+        assert {"sst", "tas", "bt"} <= set(variables)
+        assert variables["sst"]["shape"] == [11, 68, 42] and variables["sst"]["units"] == "K"
+        tile = httpx.get(f"{base}/tiles/merged/sst/0/0/0", params={"time": "2008-07-02"}, timeout=60)
+        assert tile.status_code == 200, tile.text[:500]
+        assert tile.content[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
