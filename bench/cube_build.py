@@ -18,8 +18,12 @@ each starting its own Dask cluster inside its timing:
 * ``esdl_growth``: the flow on the full job at ``--growth-factor`` (4) times the scale, for ``rss_growth``.
 
 Peak RSS is sampled (every 0.1 s, with the kernel's high-water marks) over the job process and all its
-descendants, and cross-checked with ``getrusage``. Outputs are compared: esdl against the baseline, esdl's
-spatial-only cube against gen2's. Human-readable figures come first; the last line is one JSON object.
+descendants, and cross-checked with ``getrusage``. The CPU time other programs used during each job is
+measured too and reported as ``other_cpu_frac``: on a shared machine it explains noisy times (``--repeat N``
+keeps the fastest of N runs). Outputs are compared: esdl against the baseline, esdl's spatial-only cube
+against gen2's. Human-readable figures come first; the last line is one JSON object with, among others,
+``throughput_mb_s``, ``ratio_vs_baseline``, ``speedup_vs_gen2``, ``peak_rss_mb``, ``rss_growth`` and
+``max_abs_diff_vs_baseline``.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ import subprocess
 import sys
 import time
 import traceback
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _cubebench.inputs import InputSet
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -81,6 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--api-url", default=None, help="use this running Prefect server (PREFECT_API_URL) instead of starting one"
     )
+    p.add_argument("--repeat", type=int, default=1, help="run each part N times and keep the fastest (default 1)")
     p.add_argument("--job-timeout", type=float, default=3600.0, help="seconds before a job is killed")
     p.add_argument("--run-job", type=Path, default=None, help=argparse.SUPPRESS)  # internal: run one job
     args = p.parse_args(argv)
@@ -112,13 +121,13 @@ def job_main(job_file: Path) -> int:
 
 
 def run_in_process(
-    name: str, job: dict[str, Any], workdir: Path, env: dict[str, str], timeout: float
+    name: str, job: dict[str, Any], workdir: Path, env: dict[str, str], timeout: float, server_pid: int | None
 ) -> dict[str, Any]:
     """Run ``job`` in a fresh Python process while sampling the RSS of it and its descendants.
 
     Returns the job's result plus ``process_s`` (the process's whole life, imports included),
-    ``peak_rss_bytes`` (largest of any process), ``peak_flow_bytes``, ``peak_worker_bytes``, ``processes``
-    and, on failure, ``error``.
+    ``peak_rss_bytes`` (largest of any process), ``peak_flow_bytes``, ``peak_worker_bytes``, ``processes``,
+    ``cpu`` (see :class:`~_cubebench.procs.TreeMonitor`) and, on failure, ``error``.
     """
     from _cubebench.procs import TreeMonitor
 
@@ -141,7 +150,7 @@ def run_in_process(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        with TreeMonitor(proc.pid) as monitor:
+        with TreeMonitor(proc.pid, server_pid=server_pid) as monitor:
             try:
                 rc = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -165,6 +174,7 @@ def run_in_process(
         peak_worker_bytes=worker_peak,
         peak_rss_bytes=max(flow_peak, worker_peak),
         log=str(log_file),
+        cpu=monitor.cpu,
         processes=[
             {"pid": p.pid, "name": p.name, "peak_mb": round(p.peak_bytes / MB, 1)}
             for p in sorted(monitor.peaks.values(), key=lambda p: -p.peak_bytes)
@@ -194,97 +204,66 @@ def job_env(api_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    """Generate inputs, run the parts not skipped, compare outputs; return the figures."""
-    from dataclasses import asdict
-
-    from _cubebench.inputs import generate_inputs, warm_page_cache
+def plan_jobs(
+    inputs: InputSet, growth_inputs: InputSet | None, workdir: Path, cluster: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The job of each part, keyed by part name; each names its inputs and its own output folder."""
     from _cubebench.jobs import cube_spec
-    from _cubebench.procs import PrefectServer
-    from _cubebench.verify import compare
 
-    skip = {s for s in args.skip.split(",") if s}
-    if not args.growth:
-        skip.add("growth")
-    scale = 0.05 if args.quick else args.scale
-    growth_scale = scale * args.growth_factor
-    workdir: Path = args.workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    cluster = {"n_workers": args.workers, "threads_per_worker": args.threads, "memory_limit": args.memory_limit}
+    def job(kind: str, name: str, ins: InputSet, **extra: Any) -> dict[str, Any]:
+        output = str(workdir / "out" / name / "cube.zarr")
+        return {"kind": kind, "inputs": asdict(ins), "output": output, "cluster": cluster, **extra}
 
-    inputs = generate_inputs(workdir, scale, workers=os.cpu_count() or 2, log=log)
-    growth_inputs = (
-        generate_inputs(workdir, growth_scale, workers=os.cpu_count() or 2, log=log) if "growth" not in skip else None
-    )
-    log(
-        f"inputs at scale {scale:g}: {inputs.days} days, {inputs.bytes_total / MB:.0f} MB "
-        f"({inputs.disk_bytes / MB:.0f} MB on disk)"
-    )
+    def spec(ins: InputSet, part: str, period: str, with_b: bool) -> dict[str, Any]:
+        output = str(workdir / "out" / part / "cube.zarr")
+        return cube_spec(f"bench-{part}-s{ins.scale:g}", asdict(ins), output, period, with_b=with_b)
 
-    out_root = workdir / "out"
-    outputs = {
-        "baseline": out_root / "baseline" / "cube.zarr",
-        "esdl": out_root / "esdl" / "cube.zarr",
-        "gen2": out_root / "gen2" / "cube.zarr",
-        "esdl_spatial": out_root / "esdl_spatial" / "cube.zarr",
-        "growth": out_root / "growth" / "cube.zarr",
-    }
-    jobs: dict[str, tuple[dict[str, Any], Any]] = {
-        "baseline": ({"kind": "baseline"}, inputs),
-        "esdl": (
-            {
-                "kind": "esdl",
-                "spec": cube_spec(f"bench-cube-s{scale:g}", asdict(inputs), str(outputs["esdl"]), "8D", with_b=True),
-            },
-            inputs,
-        ),
-        "gen2": ({"kind": "gen2"}, inputs),
-        "esdl_spatial": (
-            {
-                "kind": "esdl",
-                "spec": cube_spec(
-                    f"bench-spatial-s{scale:g}", asdict(inputs), str(outputs["esdl_spatial"]), "1D", with_b=False
-                ),
-            },
-            inputs,
-        ),
+    jobs = {
+        "baseline": job("baseline", "baseline", inputs),
+        "esdl": job("esdl", "esdl", inputs, spec=spec(inputs, "esdl", "8D", True)),
+        "gen2": job("gen2", "gen2", inputs),
+        "esdl_spatial": job("esdl", "esdl_spatial", inputs, spec=spec(inputs, "esdl_spatial", "1D", False)),
     }
     if growth_inputs is not None:
-        jobs["growth"] = (
-            {
-                "kind": "esdl",
-                "spec": cube_spec(
-                    f"bench-cube-s{growth_scale:g}", asdict(growth_inputs), str(outputs["growth"]), "8D", with_b=True
-                ),
-            },
-            growth_inputs,
-        )
+        jobs["growth"] = job("esdl", "growth", growth_inputs, spec=spec(growth_inputs, "growth", "8D", True))
+    return jobs
 
-    server: AbstractContextManager[Any]
-    if args.api_url:
-        server = nullcontext()
-        api_env = {"PREFECT_API_URL": args.api_url}
-    else:
-        server = PrefectServer(workdir / "prefect", log=log)
-    results: dict[str, dict[str, Any]] = {}
-    with server as running:
-        if running is not None:
-            api_env = running.env()
+
+def run_jobs(jobs: dict[str, dict[str, Any]], args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, Any]]:
+    """Run every job ``args.repeat`` times (rounds over all parts, so slow drifts hit all alike).
+
+    A Prefect server is started first (unless ``--api-url`` names one) and stopped at the end.
+    """
+    from _cubebench.inputs import InputSet, warm_page_cache
+    from _cubebench.procs import PrefectServer
+    from _cubebench.report import best_of
+
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in jobs}
+    server = PrefectServer(workdir / "prefect", log=log) if not args.api_url else None
+    with server or nullcontext():
+        api_env = server.env() if server else {"PREFECT_API_URL": args.api_url}
+        server_pid = server.proc.pid if server and server.proc else None
         env = job_env(api_env)
-        for name in PARTS:
-            if name in skip or name not in jobs:
-                continue
-            job, job_inputs = jobs[name]
-            _fresh(outputs[name].parent)
-            job = {**job, "inputs": asdict(job_inputs), "output": str(outputs[name]), "cluster": cluster}
-            warm_page_cache(job_inputs)
-            log(f"running {name} (scale {job_inputs.scale:g}) ...")
-            results[name] = run_in_process(name, job, workdir, env, args.job_timeout)
-            r = results[name]
-            if "error" in r:
-                log(f"  {name} FAILED: {r['error']}")
-            else:
-                log(f"  {name}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_bytes'] / MB:.0f} MB")
+        for rnd in range(args.repeat):
+            for name, job in jobs.items():
+                _fresh(Path(job["output"]).parent)
+                warm_page_cache(InputSet(**job["inputs"]))
+                log(f"running {name} (scale {job['inputs']['scale']:g}, run {rnd + 1} of {args.repeat}) ...")
+                r = run_in_process(name, job, workdir, env, args.job_timeout, server_pid)
+                runs[name].append(r)
+                if "error" in r:
+                    log(f"  {name} FAILED: {r['error']}")
+                else:
+                    log(
+                        f"  {name}: {r['wall_s']:.2f} s, peak RSS {r['peak_rss_bytes'] / MB:.0f} MB, "
+                        f"other programs used {r['cpu']['other_cpu_frac']:.0%} of the CPU"
+                    )
+    return {name: best_of(r) for name, r in runs.items()}
+
+
+def check_outputs(jobs: dict[str, dict[str, Any]], results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Compare esdl's cube with the baseline's (both variables) and esdl's spatial-only cube with gen2's."""
+    from _cubebench.verify import compare
 
     checks: dict[str, Any] = {}
     pairs = {
@@ -293,139 +272,35 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "spatial_vs_gen2": ("esdl_spatial", "t_a", "gen2", "t2m"),
     }
     for key, (side, var, ref, ref_var) in pairs.items():
-        if side in results and ref in results and "error" not in results[side] and "error" not in results[ref]:
+        if all(n in results and "error" not in results[n] for n in (side, ref)):
             try:
-                checks[key] = compare(outputs[side], var, outputs[ref], ref_var)
+                checks[key] = compare(jobs[side]["output"], var, jobs[ref]["output"], ref_var)
             except Exception as err:  # a missing variable, an unreadable store: report, do not stop
                 checks[key] = {"error": f"{type(err).__name__}: {err}"}
-    return summarise(args, scale, growth_scale, inputs, growth_inputs, cluster, results, checks)
+    return checks
 
 
-def _ok(results: dict[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
-    r = results.get(name)
-    return r if r is not None and "error" not in r else None
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Generate inputs, run the parts not skipped, compare outputs; return the figures."""
+    from _cubebench.inputs import generate_inputs
+    from _cubebench.report import summarise
 
-
-def summarise(
-    args: argparse.Namespace,
-    scale: float,
-    growth_scale: float,
-    inputs: Any,
-    growth_inputs: Any,
-    cluster: dict[str, Any],
-    results: dict[str, dict[str, Any]],
-    checks: dict[str, Any],
-) -> dict[str, Any]:
-    """Derive the reported figures from the job results."""
-    esdl, base, gen2 = _ok(results, "esdl"), _ok(results, "baseline"), _ok(results, "gen2")
-    spatial, growth = _ok(results, "esdl_spatial"), _ok(results, "growth")
-    input_mb = inputs.bytes_total / MB
-
-    def wall(r: dict[str, Any] | None) -> float | None:
-        return round(r["wall_s"], 3) if r else None
-
-    def peak(r: dict[str, Any] | None, key: str = "peak_rss_bytes") -> float | None:
-        return round(r[key] / MB, 1) if r else None
-
-    throughput = input_mb / esdl["wall_s"] if esdl else None
-    base_throughput = input_mb / base["wall_s"] if base else None
-    figures: dict[str, Any] = {
-        "throughput_mb_s": round(throughput, 2) if throughput else None,
-        "ratio_vs_baseline": round(throughput / base_throughput, 3) if throughput and base_throughput else None,
-        "speedup_vs_gen2": round(gen2["wall_s"] / spatial["wall_s"], 3) if gen2 and spatial else None,
-        "peak_rss_mb": peak(esdl),
-        "rss_growth": round(growth["peak_rss_bytes"] / esdl["peak_rss_bytes"], 3) if growth and esdl else None,
-        "max_abs_diff_vs_baseline": (checks.get("t_a_vs_baseline") or {}).get("max_abs_diff"),
-        "max_abs_diff_b_vs_baseline": (checks.get("t_b_vs_baseline") or {}).get("max_abs_diff"),
-        "max_abs_diff_spatial_vs_gen2": (checks.get("spatial_vs_gen2") or {}).get("max_abs_diff"),
-        "esdl_s": wall(esdl),
-        "baseline_s": wall(base),
-        "gen2_s": wall(gen2),
-        "esdl_spatial_s": wall(spatial),
-        "esdl_growth_s": wall(growth),
-        "baseline_throughput_mb_s": round(base_throughput, 2) if base_throughput else None,
-        "growth_throughput_mb_s": (
-            round(growth_inputs.bytes_total / MB / growth["wall_s"], 2) if growth and growth_inputs else None
-        ),
-        "peak_rss_mb_flow_process": peak(esdl, "peak_flow_bytes"),
-        "peak_rss_mb_dask_worker": peak(esdl, "peak_worker_bytes"),
-        "peak_rss_mb_growth": peak(growth),
-        "peak_rss_mb_esdl_spatial": peak(spatial),
-        "peak_rss_mb_baseline": peak(base),
-        "peak_rss_mb_gen2": peak(gen2),
-        "process_s": {k: round(r["process_s"], 2) for k, r in results.items()},
-        "esdl_processes": esdl["processes"][:6] if esdl else None,
-        "esdl_flow": (
-            {k: esdl["flow_result"].get(k) for k in ("path", "regions", "written")}
-            if esdl and isinstance(esdl.get("flow_result"), dict)
-            else None
-        ),
-        "gen2_method": gen2.get("gen2_method") if gen2 else None,
-        "input_mb": round(input_mb, 1),
-        "input_a_mb": round(inputs.bytes_a / MB, 1),
-        "input_b_mb": round(inputs.bytes_b / MB, 1),
-        "input_disk_mb": round(inputs.disk_bytes / MB, 1),
-        "input_days": inputs.days,
-        "growth_input_mb": round(growth_inputs.bytes_total / MB, 1) if growth_inputs else None,
-        "scale": scale,
-        "growth_scale": growth_scale if growth_inputs else None,
-        "cluster": cluster,
-        "cpu_count": os.cpu_count(),
-        "checks": checks,
-        "errors": {k: r["error"] for k, r in results.items() if "error" in r},
-        "units": {"mb": "1e6 bytes", "s": "wall-clock seconds of the timed part (cluster start included)"},
-    }
-    figures["targets_met"] = {
-        key: (None if figures[key] is None else (figures[key] >= bound if op == ">=" else figures[key] <= bound))
-        for key, (op, bound) in TARGETS.items()
-    }
-    return figures
-
-
-def print_report(fig: dict[str, Any]) -> None:
-    """Human-readable figures on stdout (the JSON line follows them)."""
-
-    def show(value: Any, fmt: str = "{:.2f}", unit: str = "") -> str:
-        return "n/a" if value is None else fmt.format(value) + unit
-
-    print(
-        f"esdl cube-build benchmark: scale {fig['scale']:g}, {fig['input_days']} days, "
-        f"{fig['input_mb']:.0f} MB of input ({fig['input_disk_mb']:.0f} MB on disk), "
-        f"{fig['cluster']['n_workers']} workers x {fig['cluster']['threads_per_worker']} threads, "
-        f"{fig['cpu_count']} CPUs"
+    skip = {s for s in args.skip.split(",") if s} | (set() if args.growth else {"growth"})
+    scale = 0.05 if args.quick else args.scale
+    workdir: Path = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = {"n_workers": args.workers, "threads_per_worker": args.threads, "memory_limit": args.memory_limit}
+    cpus = os.cpu_count() or 2
+    inputs = generate_inputs(workdir, scale, workers=cpus, log=log)
+    growth_inputs = (
+        generate_inputs(workdir, scale * args.growth_factor, workers=cpus, log=log) if "growth" not in skip else None
     )
-    rows = [
-        ("esdl flow (8D, A+B)", fig["esdl_s"], fig["throughput_mb_s"], fig["peak_rss_mb"]),
-        ("baseline xarray+dask", fig["baseline_s"], fig["baseline_throughput_mb_s"], fig["peak_rss_mb_baseline"]),
-        ("esdl flow (1D, A only)", fig["esdl_spatial_s"], None, fig["peak_rss_mb_esdl_spatial"]),
-        (f"gen2 ({fig['gen2_method'] or 'n/a'})", fig["gen2_s"], None, fig["peak_rss_mb_gen2"]),
-        (
-            f"esdl flow at scale {fig['growth_scale'] or 0:g}",
-            fig["esdl_growth_s"],
-            fig["growth_throughput_mb_s"],
-            fig["peak_rss_mb_growth"],
-        ),
-    ]
-    print(f"  {'side':<30} {'time':>10} {'throughput':>13} {'peak RSS':>10}")
-    for label, seconds, tput, rss in rows:
-        print(
-            f"  {label:<30} {show(seconds, unit=' s'):>10} {show(tput, unit=' MB/s'):>13} "
-            f"{show(rss, '{:.0f}', ' MB'):>10}"
-        )
-    print(
-        f"  esdl peak RSS: flow process {show(fig['peak_rss_mb_flow_process'], '{:.0f}', ' MB')}, "
-        f"largest Dask worker {show(fig['peak_rss_mb_dask_worker'], '{:.0f}', ' MB')}"
-    )
-    for key, (op, bound) in TARGETS.items():
-        met = fig["targets_met"][key]
-        print(
-            f"  {key:<20} {show(fig[key], '{:.3f}'):>10}   target {op} {bound:g}   "
-            f"{'ok' if met else 'n/a' if met is None else 'MISSED'}"
-        )
-    for key, check in fig["checks"].items():
-        print(f"  check {key}: {json.dumps(check)}")
-    for key, err in fig["errors"].items():
-        print(f"  ERROR {key}: {err}")
+    size, disk = inputs.bytes_total / MB, inputs.disk_bytes / MB
+    log(f"inputs at scale {scale:g}: {inputs.days} days, {size:.0f} MB ({disk:.0f} MB on disk)")
+    jobs = {k: v for k, v in plan_jobs(inputs, growth_inputs, workdir, cluster).items() if k not in skip}
+    results = run_jobs(jobs, args, workdir)
+    checks = check_outputs(jobs, results)
+    return summarise(scale, inputs, growth_inputs, cluster, args.repeat, results, checks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -433,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.run_job is not None:
         return job_main(args.run_job)
+    from _cubebench.report import print_report
+
     figures = run_benchmark(args)
     print_report(figures)
     print(json.dumps(figures, default=str), flush=True)

@@ -42,7 +42,8 @@ def cube_stats(ds: xr.Dataset) -> list[VariableStats]:
         )
     (computed,) = dask.compute(lazy)
     out = []
-    for name, (n, vmin, vmax, mean, std, per_time) in computed.items():
+    for name in lazy:  # in the cube's variable order
+        n, vmin, vmax, mean, std, per_time = computed[name]
         size = ds[name].size
         out.append(
             VariableStats(

@@ -38,26 +38,47 @@ def _status_kib(pid: int, key: str) -> int:
 
 @dataclass
 class ProcessPeak:
-    """The highest resident set size seen for one process."""
+    """The highest resident set size and the CPU time seen for one process."""
 
     pid: int
     name: str
     peak_bytes: int = 0
+    cpu_s: float = 0.0
+
+
+def _cpu_s(times: object) -> tuple[float, float]:
+    """``(busy, steal)`` CPU seconds of a ``psutil.cpu_times()`` reading.
+
+    Busy is everything but idle, I/O wait and steal (guest time is already counted in user time); steal is
+    time a hypervisor gave to other machines.
+    """
+    values = times._asdict()  # type: ignore[attr-defined]
+    skip = ("idle", "iowait", "steal", "guest", "guest_nice")
+    return float(sum(v for k, v in values.items() if k not in skip)), float(values.get("steal", 0.0))
 
 
 @dataclass
 class TreeMonitor:
-    """Samples the RSS of a process and all its descendants every ``interval`` seconds, in a thread.
+    """Samples a process and all its descendants every ``interval`` seconds, in a thread.
 
-    Each sample reads the kernel's high-water mark (``VmHWM``) where available, so a spike between two
-    samples is still counted as long as the process is alive at one later sample.
+    RSS: each sample also reads the kernel's high-water mark (``VmHWM``), so a spike between two samples is
+    still counted as long as the process is alive at one later sample.
+
+    CPU: the tree's CPU time is compared with the machine's busy time over the same span; what remains,
+    less the Prefect server's share (``server_pid``), was used by other programs and skews the timing.
     """
 
     root_pid: int
+    server_pid: int | None = None
     interval: float = 0.1
     peaks: dict[int, ProcessPeak] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _t0: float = 0.0
+    _busy0: float = 0.0
+    _steal0: float = 0.0
+    _server0: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def _sample(self) -> None:
         try:
@@ -66,14 +87,27 @@ class TreeMonitor:
         except psutil.Error:
             return
         for proc in procs:
+            entry = self.peaks.get(proc.pid)
             try:
+                if entry is None:
+                    name = "flow/job process" if proc.pid == self.root_pid else _describe(proc)
+                    entry = self.peaks[proc.pid] = ProcessPeak(proc.pid, name)
                 rss = proc.memory_info().rss
-                name = "flow/job process" if proc.pid == self.root_pid else _describe(proc)
+                times = proc.cpu_times()
             except psutil.Error:
                 continue
-            peak = max(rss, _status_kib(proc.pid, "VmHWM") * 1024)
-            entry = self.peaks.setdefault(proc.pid, ProcessPeak(proc.pid, name))
-            entry.peak_bytes = max(entry.peak_bytes, peak)
+            entry.peak_bytes = max(entry.peak_bytes, rss, _status_kib(proc.pid, "VmHWM") * 1024)
+            entry.cpu_s = max(entry.cpu_s, times.user + times.system)
+
+    def _server_cpu(self) -> float:
+        if self.server_pid is None:
+            return 0.0
+        try:
+            server = psutil.Process(self.server_pid)
+            procs = [server, *server.children(recursive=True)]
+            return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+        except psutil.Error:
+            return 0.0
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -81,6 +115,8 @@ class TreeMonitor:
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeMonitor:
+        self._t0, self._server0 = time.monotonic(), self._server_cpu()
+        self._busy0, self._steal0 = _cpu_s(psutil.cpu_times())
         self._thread = threading.Thread(target=self._run, name="rss-monitor", daemon=True)
         self._thread.start()
         return self
@@ -89,6 +125,20 @@ class TreeMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        elapsed = time.monotonic() - self._t0
+        busy1, steal1 = _cpu_s(psutil.cpu_times())
+        busy, steal = busy1 - self._busy0, steal1 - self._steal0
+        tree = sum(p.cpu_s for p in self.peaks.values())
+        server = self._server_cpu() - self._server0
+        other = max(0.0, busy - tree - server)
+        capacity = max(elapsed * (os.cpu_count() or 1), 1e-9)
+        self.cpu = {
+            "tree_cpu_s": round(tree, 2),
+            "server_cpu_s": round(server, 2),
+            "other_cpu_s": round(other, 2),
+            "other_cpu_frac": round(other / capacity, 3),
+            "steal_frac": round(steal / capacity, 3),
+        }
 
     def largest(self) -> ProcessPeak | None:
         """The process with the largest peak, or ``None`` if nothing was sampled."""
