@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+if str(HERE) not in sys.path:  # run as ``python -m bench.cube_build``: the helpers live beside this file
+    sys.path.insert(0, str(HERE))
 MB = 1e6
 TARGETS = {
     "ratio_vs_baseline": (">=", 0.9),
