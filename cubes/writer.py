@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import dask.array as dsa
+import numpy as np
 import xarray as xr
+import zarr
 
 from cubes.assemble import encoding
 from cubes.errors import WriteError
@@ -14,7 +17,6 @@ from cubes.sources.normalize import strip_encoding
 from cubes.store import BuildDir
 
 if TYPE_CHECKING:
-    from dask.delayed import Delayed
     from distributed import Client
 
 
@@ -58,21 +60,32 @@ def write_regions(
 ) -> int:
     """Compute and write ``regions`` (skipping those already done); return how many were written.
 
-    With a distributed ``client`` the regions are computed concurrently on its cluster and each is recorded
-    as soon as it is written; otherwise they are computed one after another on the current dask scheduler.
-    A region is recorded only after its data is in the store, so a crash never records a missing region.
+    The store's arrays are opened once and each region's blocks are stored into them directly (the template
+    fixed dtypes, fill values and encodings; regions align with chunks or shards, so no two tasks write one
+    chunk). With a distributed ``client`` the regions are computed concurrently on its cluster and each is
+    recorded as soon as it is written; otherwise one after another on the current dask scheduler. A region is
+    recorded only after its data is in the store, so a crash never records a missing region.
     """
-    _, ydim, xdim = plan.dims
     done = build.done_regions()
     todo = [r for r in regions if r.index not in done]
-    subset = cube[list(plan.variables)]
-    data = strip_encoding(subset.drop_vars(list(subset.coords)))
+    if not todo:
+        return 0
+    group = zarr.open_group(str(build.store), mode="r+", zarr_format=3)
+    targets = [_array(group, name) for name in plan.variables]
+    sources = [cube[name].data for name in plan.variables]
+    for name, src in zip(plan.variables, sources, strict=True):
+        if not isinstance(src, dsa.Array):
+            raise WriteError(f"variable {name!r} is not a dask array; assemble the cube with cubes.assemble")
 
-    def delayed_write(region: Region) -> Delayed:
-        slices = region.slices(ydim, xdim)
-        return data.isel(slices).to_zarr(
-            build.store, region=slices, mode="r+", zarr_format=3, consolidated=False, compute=False
-        )
+    def delayed_write(region: Region) -> dsa.Array:
+        index = (slice(*region.time), slice(*region.y), slice(*region.x))
+        origin = (region.time[0], region.y[0], region.x[0])
+        stored = []
+        for src, dst in zip(sources, targets, strict=True):
+            part = src[index].astype(dst.dtype)
+            ones = tuple((1,) * len(c) for c in part.chunks)
+            stored.append(part.map_blocks(_store_block, target=dst, origin=origin, dtype=np.int64, chunks=ones).sum())
+        return dsa.stack(stored).sum()  # a scalar: the number of values written
 
     def finish(region: Region) -> None:
         build.mark_region_done(region.index)
@@ -93,6 +106,20 @@ def write_regions(
         future.result()
         finish(futures[future])
     return len(todo)
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise WriteError(f"{name!r} in {group.store} is not an array")
+    return node
+
+
+def _store_block(block: np.ndarray, target: zarr.Array, origin: tuple[int, ...], block_info: Any = None) -> np.ndarray:
+    """Write one dask block into ``target`` at its place in the region starting at ``origin``."""
+    location = block_info[0]["array-location"]
+    target[tuple(slice(o + a, o + b) for o, (a, b) in zip(origin, location, strict=True))] = block
+    return np.full((1,) * block.ndim, block.size, dtype=np.int64)
 
 
 def missing_regions(plan: CubePlan, build: BuildDir) -> list[Region]:

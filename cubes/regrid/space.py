@@ -25,7 +25,7 @@ import xarray as xr
 from cubes.errors import RegridError
 from cubes.grid import TargetGrid
 from cubes.regrid.binning import BINNING_MAX_SPACING, bin_aggregate, cell_index, pixel_spacing
-from cubes.regrid.reduce import reducer
+from cubes.regrid.kernels import block_reduce
 from cubes.sources.normalize import CRS_ATTR, CURVILINEAR_ATTR
 
 _TOL = 1e-6
@@ -99,10 +99,21 @@ def regrid_aligned(da: xr.DataArray, grid: TargetGrid, align: Alignment, method:
         da = da.astype(np.float32)
     win = _window(_window(da, "x", align.offset_x, nx * align.factor_x), "y", align.offset_y, ny * align.factor_y)
     if align.factor_x > 1 or align.factor_y > 1 or method == "count":
-        if win.chunks is not None:
-            win = win.chunk(_block_multiple_chunks(win, align))
-        win = win.coarsen(y=align.factor_y, x=align.factor_x).reduce(reducer(method))
+        win = _coarsen(win.transpose("time", "y", "x"), align, method)
     return _on_target(win, grid)
+
+
+def _coarsen(win: xr.DataArray, align: Alignment, method: str) -> xr.DataArray:
+    """Block-reduce ``win`` (``time, y, x``) by the alignment's factors with the compiled kernel."""
+    fy, fx = align.factor_y, align.factor_x
+    coords = {"time": win["time"].values}
+    if win.chunks is None:
+        return xr.DataArray(block_reduce(win.values, fy, fx, method), dims=win.dims, coords=coords)
+    data = win.chunk(_block_multiple_chunks(win, align)).data
+    out_dtype = np.float32 if method == "count" or data.dtype == np.float32 else np.float64
+    chunks = (data.chunks[0], tuple(c // fy for c in data.chunks[1]), tuple(c // fx for c in data.chunks[2]))
+    reduced = data.map_blocks(block_reduce, fy, fx, method, dtype=out_dtype, chunks=chunks)
+    return xr.DataArray(reduced, dims=win.dims, coords=coords)
 
 
 def _block_multiple_chunks(win: xr.DataArray, align: Alignment) -> dict[str, int | tuple[int, ...]]:

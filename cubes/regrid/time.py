@@ -1,33 +1,56 @@
 """Temporal aggregation of regridded fields into the target time bins.
 
 Inputs are assigned to half-open bins (see :class:`~cubes.timeaxis.TimeAxis`), so an input on a bin edge
-belongs to the later bin only. The time axis of a dask array is re-chunked so that each chunk is exactly
-one bin's inputs, and each chunk is reduced on its own: no input crosses a bin, and memory per task is
-one bin of one spatial chunk.
+belongs to the later bin only. The time axis of a dask array is re-chunked so that every chunk holds whole
+bins (about as many inputs as the source's own chunks), and each chunk reduces its bins on its own: no input
+crosses a bin, the task count stays that of the source, and memory per task is one chunk.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from cubes.regrid.reduce import reducer
+from cubes.regrid.reduce import Reducer, reducer
 from cubes.timeaxis import TimeAxis
+
+
+def _segments(x: np.ndarray, counts: np.ndarray, reduce: Reducer) -> np.ndarray:
+    """Reduce consecutive segments of ``counts[i]`` steps of ``x`` along axis 0."""
+    return np.stack([reduce(x[a:b], axis=0) for a, b in itertools.pairwise(np.concatenate([[0], np.cumsum(counts)]))])
+
+
+def _group_bins(counts: np.ndarray, target: int) -> list[tuple[int, int]]:
+    """Group consecutive bins into chunks of about ``target`` inputs: ``(first bin, number of bins)`` each."""
+    groups: list[tuple[int, int]] = []
+    first, inputs = 0, 0
+    for i, c in enumerate(counts):
+        if i > first and inputs + c > target:
+            groups.append((first, i - first))
+            first, inputs = i, 0
+        inputs += int(c)
+    groups.append((first, len(counts) - first))
+    return groups
 
 
 def _reduce_bins(data: np.ndarray | dsa.Array, counts: np.ndarray, method: str) -> np.ndarray | dsa.Array:
     reduce = reducer(method)
-    if isinstance(data, dsa.Array):
-        lazy = data.rechunk({0: tuple(int(c) for c in counts)})
-        out_dtype = np.float32 if method == "count" else lazy.dtype
-        return dsa.map_blocks(
-            lambda b: reduce(b, axis=0)[None], lazy, dtype=out_dtype, chunks=((1,) * len(counts), *lazy.chunks[1:])
-        )
-    edges = np.concatenate([[0], np.cumsum(counts)])
-    return np.stack([reduce(data[a:b], axis=0) for a, b in itertools.pairwise(edges)])
+    if not isinstance(data, dsa.Array):
+        return _segments(data, counts, reduce)
+    # chunks of whole bins, about as long as the input's chunks: few tasks, none crossing a bin
+    groups = _group_bins(counts, max(int(counts.max()), int(max(data.chunks[0]))))
+    lazy = data.rechunk({0: tuple(int(counts[f : f + n].sum()) for f, n in groups)})
+    out_dtype = np.float32 if method == "count" else lazy.dtype
+
+    def block(b: np.ndarray, block_info: Any = None) -> np.ndarray:
+        first, n = groups[block_info[0]["chunk-location"][0]]
+        return _segments(b, counts[first : first + n], reduce).astype(out_dtype, copy=False)
+
+    return dsa.map_blocks(block, lazy, dtype=out_dtype, chunks=(tuple(n for _, n in groups), *lazy.chunks[1:]))
 
 
 def aggregate_time(da: xr.DataArray, axis: TimeAxis, method: str) -> xr.DataArray:
