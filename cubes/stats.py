@@ -1,12 +1,23 @@
-"""Per-variable summary statistics of a written cube, computed in one dask pass."""
+"""Per-variable summary statistics of a cube, gathered while its regions are written.
+
+Each written block yields, per time step, the count of valid values, their sum, sum of squares, minimum and
+maximum (:func:`block_stats`). They are combined per region, stored with the region's completion record, and
+combined again over all regions when the build is finalised (:func:`cube_stats`), so statistics cost no second
+pass over the cube and survive a resumed build.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
-import dask
+import dask.array as dsa
 import numpy as np
-import xarray as xr
+
+from cubes.plan import CubePlan
+
+N_STATS = 5  # count, sum, sum of squares, min, max
 
 
 @dataclass(frozen=True)
@@ -27,34 +38,54 @@ class VariableStats:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
-def cube_stats(ds: xr.Dataset) -> list[VariableStats]:
-    """Statistics of every data variable; ``best_time_index`` is the time step with most valid cells."""
-    lazy = {}
-    for name, var in ds.data_vars.items():
-        valid = var.notnull()
-        lazy[name] = (
-            valid.sum(),
-            var.min(),
-            var.max(),
-            var.mean(),
-            var.std(),
-            valid.sum(dim=[d for d in var.dims if d != "time"]),
-        )
-    (computed,) = dask.compute(lazy)
+def block_stats(block: np.ndarray) -> np.ndarray:
+    """``(time, N_STATS)``: count, sum, sum of squares, min and max of the valid values of each time step."""
+    values = block.reshape(block.shape[0], -1).astype(np.float64)
+    valid = ~np.isnan(values)
+    filled = np.where(valid, values, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps give NaN extremes, as intended
+        lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    return np.stack([valid.sum(axis=1), filled.sum(axis=1), (filled * filled).sum(axis=1), lo, hi], axis=1)
+
+
+def combine_block_stats(stats: dsa.Array) -> dsa.Array:
+    """Combine ``(time, by, bx, N_STATS)`` block statistics over the spatial blocks into ``(time, N_STATS)``."""
+    sums = stats[..., :3].sum(axis=(1, 2))
+    return dsa.concatenate(
+        [sums, dsa.nanmin(stats[..., 3:4], axis=(1, 2)), dsa.nanmax(stats[..., 4:5], axis=(1, 2))], axis=-1
+    )
+
+
+def cube_stats(plan: CubePlan, records: dict[int, dict[str, Any]], units: dict[str, str]) -> list[VariableStats]:
+    """Statistics of every variable from the regions' records (see the module documentation)."""
+    nt = plan.shape[0]
+    per_time = np.zeros((len(plan.variables), nt, N_STATS))
+    per_time[..., 3], per_time[..., 4] = np.inf, -np.inf
+    for record in records.values():
+        stats = np.asarray(record["stats"], dtype=np.float64)  # (variable, time, stat)
+        t0 = int(record["time0"])
+        window = per_time[:, t0 : t0 + stats.shape[1]]
+        window[..., :3] += np.nan_to_num(stats[..., :3])
+        window[..., 3] = np.fmin(window[..., 3], stats[..., 3])
+        window[..., 4] = np.fmax(window[..., 4], stats[..., 4])
+    size = int(np.prod(plan.shape))
     out = []
-    for name in lazy:  # in the cube's variable order
-        n, vmin, vmax, mean, std, per_time = computed[name]
-        size = ds[name].size
+    for k, name in enumerate(plan.variables):
+        count, total, squares = per_time[k, :, 0].sum(), per_time[k, :, 1].sum(), per_time[k, :, 2].sum()
+        mean = total / count if count else float("nan")
+        var = max(squares / count - mean * mean, 0.0) if count else float("nan")
+        lo, hi = per_time[k, :, 3].min(), per_time[k, :, 4].max()
         out.append(
             VariableStats(
-                name=str(name),
-                units=str(ds[name].attrs.get("units", "")),
-                valid_fraction=float(n) / size if size else 0.0,
-                min=float(vmin),
-                max=float(vmax),
+                name=name,
+                units=units.get(name, ""),
+                valid_fraction=float(count) / size if size else 0.0,
+                min=float(lo) if np.isfinite(lo) else float("nan"),
+                max=float(hi) if np.isfinite(hi) else float("nan"),
                 mean=float(mean),
-                std=float(std),
-                best_time_index=int(np.argmax(per_time.values)) if per_time.size else 0,
+                std=float(np.sqrt(var)),
+                best_time_index=int(np.argmax(per_time[k, :, 0])),
             )
         )
     return out

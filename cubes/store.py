@@ -23,6 +23,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cubes.errors import WriteError
 
@@ -91,9 +92,15 @@ class BuildDir:
         folder = self.state / "regions"
         return {int(p.stem) for p in folder.glob("*.done")} if folder.exists() else set()
 
-    def mark_region_done(self, index: int) -> None:
-        """Record that region ``index`` is written (after its data is durably in the store)."""
-        _write_atomic(self.state / "regions" / f"{index}.done", "")
+    def mark_region_done(self, index: int, record: dict[str, Any] | None = None) -> None:
+        """Record that region ``index`` is written (after its data is durably in the store), with ``record``
+        (its statistics) as the marker's JSON content."""
+        _write_atomic(self.state / "regions" / f"{index}.done", json.dumps(record or {}))
+
+    def region_records(self) -> dict[int, dict[str, Any]]:
+        """The records of the regions written so far, by index."""
+        folder = self.state / "regions"
+        return {int(p.stem): json.loads(p.read_text() or "{}") for p in folder.glob("*.done")}
 
 
 def _write_atomic(path: Path, text: str) -> None:

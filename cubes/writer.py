@@ -14,6 +14,7 @@ from cubes.assemble import encoding
 from cubes.errors import WriteError
 from cubes.plan import CubePlan, Region
 from cubes.sources.normalize import strip_encoding
+from cubes.stats import N_STATS, block_stats, combine_block_stats
 from cubes.store import BuildDir
 
 if TYPE_CHECKING:
@@ -80,31 +81,36 @@ def write_regions(
     def delayed_write(region: Region) -> dsa.Array:
         index = (slice(*region.time), slice(*region.y), slice(*region.x))
         origin = (region.time[0], region.y[0], region.x[0])
-        stored = []
+        per_variable = []
         for src, dst in zip(sources, targets, strict=True):
             part = src[index].astype(dst.dtype)
-            ones = tuple((1,) * len(c) for c in part.chunks)
-            stored.append(part.map_blocks(_store_block, target=dst, origin=origin, dtype=np.int64, chunks=ones).sum())
-        return dsa.stack(stored).sum()  # a scalar: the number of values written
+            stats = part.map_blocks(
+                _store_block,
+                target=dst,
+                origin=origin,
+                dtype=np.float64,
+                new_axis=3,
+                chunks=(part.chunks[0], (1,) * len(part.chunks[1]), (1,) * len(part.chunks[2]), (N_STATS,)),
+            )
+            per_variable.append(combine_block_stats(stats))
+        return dsa.stack(per_variable)  # (variable, time step of the region, statistic)
 
-    def finish(region: Region) -> None:
-        build.mark_region_done(region.index)
+    def finish(region: Region, stats: np.ndarray) -> None:
+        build.mark_region_done(region.index, {"time0": region.time[0], "stats": stats.tolist()})
         if on_done is not None:
             on_done(region)
 
     if client is None:
         for region in todo:
-            delayed_write(region).compute()
-            finish(region)
+            finish(region, delayed_write(region).compute())
         return len(todo)
     from distributed import as_completed
 
     # one submission for the whole batch, so the regions' shared upstream tasks are one graph
     submitted = client.compute([delayed_write(r) for r in todo])
     futures = dict(zip(submitted, todo, strict=True))
-    for future in as_completed(submitted):
-        future.result()
-        finish(futures[future])
+    for future in as_completed(submitted, loop=client.loop):
+        finish(futures[future], future.result())
     return len(todo)
 
 
@@ -116,10 +122,11 @@ def _array(group: zarr.Group, name: str) -> zarr.Array:
 
 
 def _store_block(block: np.ndarray, target: zarr.Array, origin: tuple[int, ...], block_info: Any = None) -> np.ndarray:
-    """Write one dask block into ``target`` at its place in the region starting at ``origin``."""
+    """Write one dask block into ``target`` at its place in the region starting at ``origin``; return its
+    per-time-step statistics (see :func:`cubes.stats.block_stats`)."""
     location = block_info[0]["array-location"]
     target[tuple(slice(o + a, o + b) for o, (a, b) in zip(origin, location, strict=True))] = block
-    return np.full((1,) * block.ndim, block.size, dtype=np.int64)
+    return block_stats(block)[:, None, None, :]
 
 
 def missing_regions(plan: CubePlan, build: BuildDir) -> list[Region]:

@@ -17,6 +17,8 @@ from distributed import Client
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
 from cubes.assemble import build_cube as assemble_cube
 from cubes.errors import WriteError
@@ -92,7 +94,7 @@ def regions_task(spec: CubeSpec, plan: CubePlan, cube: xr.Dataset, indices: list
     """Compute and write one batch of regions on the cluster; return how many were written."""
     build = build_location(spec)[1]
     regions = [plan.regions[i] for i in indices]
-    with Client(address) as client:
+    with Client(address, set_as_default=False) as client:  # tasks run in threads side by side
         written = write_regions(cube, plan, build, regions, client=client)
     get_run_logger().info("wrote %d regions (%s..%s)", written, indices[0], indices[-1])
     return written
@@ -107,7 +109,7 @@ def finalize_task(spec: CubeSpec, plan: CubePlan) -> tuple[str, list[VariableSta
         raise WriteError(f"cannot publish: {len(missing)} regions are not written: {missing[:10]}")
     verify(build.store)
     ds = open_cube(build.store)
-    stats = cube_stats(ds)
+    stats = cube_stats(plan, build.region_records(), {str(k): v.attrs.get("units", "") for k, v in ds.items()})
     write_quicklooks(ds, stats, build.quicklooks)
     path = publication.publish(build)
     return str(path), stats
@@ -182,10 +184,16 @@ def build_cube(
     cube = template_task(cube_spec, plan)
     written = 0
     with dask_cluster(settings) as address:
-        if todo:
-            size = max(1, math.ceil(len(todo) / MAX_BATCHES))
-            for start in range(0, len(todo), size):
-                written += regions_task(cube_spec, plan, cube, todo[start : start + size], address)
+        size = max(1, math.ceil(len(todo) / MAX_BATCHES))
+        running: list[PrefectFuture[int]] = []
+        for start in range(0, len(todo), size):
+            # the next batch is submitted while one runs, so the cluster never drains between batches
+            # quote(): Prefect must not walk the dataset looking for futures
+            batch = todo[start : start + size]
+            running.append(regions_task.submit(quote(cube_spec), quote(plan), quote(cube), batch, address))
+            if len(running) > 1:
+                written += running.pop(0).result()
+        written += sum(f.result() for f in running)
         with Client(address):  # statistics and quicklooks read the written cube on the cluster too
             path, stats = finalize_task(cube_spec, plan)
     artifacts_task(cube_spec, plan, path, stats, written)

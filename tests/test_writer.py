@@ -15,6 +15,7 @@ from cubes.assemble import build_cube
 from cubes.errors import WriteError
 from cubes.plan import plan_cube
 from cubes.spec import CubeSpec, parse_spec
+from cubes.stats import cube_stats
 from cubes.store import Publication, local_path
 from cubes.verify import find_issues
 from cubes.writer import missing_regions, start_build, write_regions, write_template
@@ -69,6 +70,18 @@ def test_resume_writes_only_missing_regions(tmp_path: Path) -> None:
     assert write_regions(cube, plan, build, plan.regions, on_done=lambda r: written.append(r.index)) == 18
     assert written == list(range(5, 23))
     assert find_issues(build.store) == []
+    # statistics gathered while writing, across both runs, equal numpy's over the written cube
+    written_cube = xr.open_zarr(build.store, consolidated=False)
+    units = {"a": "K", "a_count": "1"}
+    for st in cube_stats(plan, build.region_records(), units):
+        values = written_cube[st.name].values.astype(np.float64)
+        valid = values[~np.isnan(values)]
+        assert st.valid_fraction == pytest.approx(valid.size / values.size)
+        assert st.mean == pytest.approx(valid.mean(), rel=1e-9)
+        assert st.std == pytest.approx(valid.std(), rel=1e-6)
+        assert (st.min, st.max) == (valid.min(), valid.max())
+        assert st.best_time_index == int(np.argmax((~np.isnan(values)).sum(axis=(1, 2))))
+        assert st.units == units[st.name]
     # without resume the build starts afresh
     assert start_build(plan, build, resume=False) == set()
     assert build.done_regions() == set()
