@@ -89,6 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="threads per Dask worker (default 1)")
     p.add_argument("--memory-limit", default="3GiB", help="memory limit per Dask worker (default 3GiB)")
     p.add_argument(
+        "--processes",
+        action="store_true",
+        help="Dask workers as processes on every side (default: threads in the job's process, "
+        "esdl's default for a local cluster)",
+    )
+    p.add_argument(
         "--api-url", default=None, help="use this running Prefect server (PREFECT_API_URL) instead of starting one"
     )
     p.add_argument("--repeat", type=int, default=1, help="run each part N times and keep the fastest (default 1)")
@@ -291,7 +297,12 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     scale = 0.05 if args.quick else args.scale
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    cluster = {"n_workers": args.workers, "threads_per_worker": args.threads, "memory_limit": args.memory_limit}
+    cluster = {
+        "n_workers": args.workers,
+        "threads_per_worker": args.threads,
+        "memory_limit": args.memory_limit,
+        "processes": args.processes,
+    }
     cpus = os.cpu_count() or 2
     inputs = generate_inputs(workdir, scale, workers=cpus, log=log)
     growth_inputs = (

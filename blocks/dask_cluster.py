@@ -20,6 +20,7 @@ class DaskClusterBlock(Block):
     max_workers: int = Field(default=2, ge=1, description="Adaptive upper bound of local worker processes")
     threads_per_worker: int = Field(default=1, ge=1, description="Threads per local worker process")
     memory_limit: str = Field(default="4GiB", description="Memory limit per local worker (dask syntax)")
+    processes: bool = Field(default=False, description="Local workers as processes instead of threads")
 
     def settings(self) -> ClusterSettings:
         """The :class:`~flows.cluster.ClusterSettings` this block describes."""
@@ -29,4 +30,5 @@ class DaskClusterBlock(Block):
             max_workers=self.max_workers,
             threads_per_worker=self.threads_per_worker,
             memory_limit=self.memory_limit,
+            processes=self.processes,
         )

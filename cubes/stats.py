@@ -12,7 +12,6 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import dask.array as dsa
 import numpy as np
 
 from cubes.plan import CubePlan
@@ -49,12 +48,12 @@ def block_stats(block: np.ndarray) -> np.ndarray:
     return np.stack([valid.sum(axis=1), filled.sum(axis=1), (filled * filled).sum(axis=1), lo, hi], axis=1)
 
 
-def combine_block_stats(stats: dsa.Array) -> dsa.Array:
+def combine_block_stats(stats: np.ndarray) -> np.ndarray:
     """Combine ``(time, by, bx, N_STATS)`` block statistics over the spatial blocks into ``(time, N_STATS)``."""
-    sums = stats[..., :3].sum(axis=(1, 2))
-    return dsa.concatenate(
-        [sums, dsa.nanmin(stats[..., 3:4], axis=(1, 2)), dsa.nanmax(stats[..., 4:5], axis=(1, 2))], axis=-1
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # steps without any valid value keep NaN extremes
+        lo, hi = np.nanmin(stats[..., 3], axis=(1, 2)), np.nanmax(stats[..., 4], axis=(1, 2))
+    return np.concatenate([stats[..., :3].sum(axis=(1, 2)), lo[:, None], hi[:, None]], axis=-1)
 
 
 def cube_stats(plan: CubePlan, records: dict[int, dict[str, Any]], units: dict[str, str]) -> list[VariableStats]:

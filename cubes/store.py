@@ -104,11 +104,13 @@ class BuildDir:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so that ``path`` is either absent or whole (rename over a temporary file).
+
+    No fsync: markers guard against crashed processes and workers, whose writes the kernel keeps; surviving a
+    power loss would need every chunk of the store synced as well.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

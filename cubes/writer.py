@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
@@ -18,6 +19,7 @@ from cubes.stats import N_STATS, block_stats, combine_block_stats
 from cubes.store import BuildDir
 
 if TYPE_CHECKING:
+    from dask.delayed import Delayed
     from distributed import Client
 
 
@@ -78,22 +80,22 @@ def write_regions(
         if not isinstance(src, dsa.Array):
             raise WriteError(f"variable {name!r} is not a dask array; assemble the cube with cubes.assemble")
 
-    def delayed_write(region: Region) -> dsa.Array:
-        index = (slice(*region.time), slice(*region.y), slice(*region.x))
-        origin = (region.time[0], region.y[0], region.x[0])
-        per_variable = []
-        for src, dst in zip(sources, targets, strict=True):
-            part = src[index].astype(dst.dtype)
-            stats = part.map_blocks(
-                _store_block,
-                target=dst,
-                origin=origin,
-                dtype=np.float64,
-                new_axis=3,
-                chunks=(part.chunks[0], (1,) * len(part.chunks[1]), (1,) * len(part.chunks[2]), (N_STATS,)),
-            )
-            per_variable.append(combine_block_stats(stats))
-        return dsa.stack(per_variable)  # (variable, time step of the region, statistic)
+    # one graph for the whole cube: every block stores itself and returns its statistics; a region is the set of
+    # blocks it covers (regions align with blocks), so the regions submitted share one graph, culled once
+    blocks = []
+    for src, dst in zip(sources, targets, strict=True):
+        ones = ((1,) * len(src.chunks[1]), (1,) * len(src.chunks[2]), (N_STATS,))
+        stored = src.astype(dst.dtype).map_blocks(
+            _store_block, target=dst, dtype=np.float64, new_axis=3, chunks=(src.chunks[0], *ones)
+        )
+        blocks.append(stored.to_delayed(optimize_graph=False))  # (time, y, x, 1) blocks: np.block nests by 4
+    starts = [np.cumsum((0, *c)) for c in sources[0].chunks]
+
+    def delayed_write(region: Region) -> Delayed:
+        index = tuple(
+            _block_range(edges, span) for edges, span in zip(starts, (region.time, region.y, region.x), strict=True)
+        )
+        return dask.delayed(_region_stats, pure=True)([b[(*index, slice(None))].tolist() for b in blocks])
 
     def finish(region: Region, stats: np.ndarray) -> None:
         build.mark_region_done(region.index, {"time0": region.time[0], "stats": stats.tolist()})
@@ -121,11 +123,23 @@ def _array(group: zarr.Group, name: str) -> zarr.Array:
     return node
 
 
-def _store_block(block: np.ndarray, target: zarr.Array, origin: tuple[int, ...], block_info: Any = None) -> np.ndarray:
-    """Write one dask block into ``target`` at its place in the region starting at ``origin``; return its
-    per-time-step statistics (see :func:`cubes.stats.block_stats`)."""
-    location = block_info[0]["array-location"]
-    target[tuple(slice(o + a, o + b) for o, (a, b) in zip(origin, location, strict=True))] = block
+def _block_range(edges: np.ndarray, span: tuple[int, int]) -> slice:
+    """The blocks (between chunk ``edges``) that make up ``span``; raise if it does not fall on block edges."""
+    first, last = np.searchsorted(edges, span[0]), np.searchsorted(edges, span[1])
+    if edges[first] != span[0] or edges[last] != span[1]:
+        raise WriteError(f"region {span} does not align with the cube's dask chunks {np.diff(edges).tolist()}")
+    return slice(int(first), int(last))
+
+
+def _region_stats(per_variable: list[list[Any]]) -> np.ndarray:
+    """Combine each variable's nested lists of block statistics (blocks of ``(t, 1, 1, N_STATS)``)."""
+    return np.stack([combine_block_stats(np.block(blocks)) for blocks in per_variable])
+
+
+def _store_block(block: np.ndarray, target: zarr.Array, block_info: Any = None) -> np.ndarray:
+    """Write one dask block into ``target`` at its place; return its per-time-step statistics (see
+    :func:`cubes.stats.block_stats`)."""
+    target[tuple(slice(a, b) for a, b in block_info[0]["array-location"])] = block
     return block_stats(block)[:, None, None, :]
 
 

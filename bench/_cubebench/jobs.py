@@ -100,7 +100,7 @@ def _local_cluster(cluster: dict[str, Any]) -> Any:
         n_workers=cluster["n_workers"],
         threads_per_worker=cluster["threads_per_worker"],
         memory_limit=cluster["memory_limit"],
-        processes=True,
+        processes=cluster.get("processes", False),
         dashboard_address=None,
     )
 
