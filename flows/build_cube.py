@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,22 @@ from cubes.writer import start_build, write_regions, write_template
 from flows.cluster import ClusterSettings, dask_cluster
 
 MAX_BATCHES = 8
+BATCH_BYTES = 64 * 2**20  # a batch (Prefect task) per this much output at least, at most MAX_BATCHES
+
+
+def batch_size(plan: CubePlan, todo: int) -> int:
+    """Regions per batch: enough batches for progress and retries, not so many that overhead shows."""
+    batches = min(MAX_BATCHES, max(1, math.ceil(plan.estimated_bytes * todo / len(plan.regions) / BATCH_BYTES)))
+    return max(1, math.ceil(todo / batches))
+
+
+def _warm_imports() -> None:
+    """Import what finalize needs (xcube's verifier, matplotlib) while the regions are computed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    import xcube.core.verify  # noqa: F401
 
 
 def resolve_spec(spec: dict[str, Any] | str | CubeSpec, output: str | None) -> CubeSpec:
@@ -184,7 +201,9 @@ def build_cube(
     cube = template_task(cube_spec, plan)
     written = 0
     with dask_cluster(settings) as address:
-        size = max(1, math.ceil(len(todo) / MAX_BATCHES))
+        warm = threading.Thread(target=_warm_imports, daemon=True)
+        warm.start()
+        size = batch_size(plan, len(todo))
         running: list[PrefectFuture[int]] = []
         for start in range(0, len(todo), size):
             # the next batch is submitted while one runs, so the cluster never drains between batches
@@ -194,6 +213,7 @@ def build_cube(
             if len(running) > 1:
                 written += running.pop(0).result()
         written += sum(f.result() for f in running)
+        warm.join()
         with Client(address):  # statistics and quicklooks read the written cube on the cluster too
             path, stats = finalize_task(cube_spec, plan)
     artifacts_task(cube_spec, plan, path, stats, written)
