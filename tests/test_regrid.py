@@ -507,3 +507,28 @@ def test_fine_curvilinear_source_is_binned_exactly(method: str) -> None:
                 v = v[~np.isnan(v)].astype(np.float64)
                 expected[t, jj, ii] = reduce(v) if v.size else (0 if method == "count" else np.nan)
     np.testing.assert_allclose(got, expected, rtol=1e-5, equal_nan=True)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_coarser_regular_source_is_interpolated_exactly(chunked: bool) -> None:
+    """Bilinear interpolation reproduces a linear field at the target cell centres (no half-cell shift)."""
+    lat = 35.15 + 0.3 * np.arange(40)
+    lon = -9.85 + 0.3 * np.arange(60)
+    field = (2.0 * lon[None, :] + 3.0 * lat[:, None]).astype(np.float32)
+    values = np.stack([field, field + 1.0])
+    values[1, 5, 7] = np.nan
+    ds = xr.Dataset(
+        {"v": (("time", "lat", "lon"), values, {"units": "K"})},
+        coords={"time": TIMES[:2].to_numpy(), "lat": ("lat", lat, LAT_ATTRS), "lon": ("lon", lon, LON_ATTRS)},
+    )
+    if chunked:
+        ds = ds.chunk({"time": 1, "lat": 20, "lon": 30})
+    target = grid((-9.0, 36.0, 7.0, 46.0), 0.25)
+    got = regrid_space(normalise(ds, "coarse"), target, {"v": "mean"})["v"].values
+    expected = 2.0 * target.x[None, :] + 3.0 * target.y[:, None]
+    np.testing.assert_allclose(got[0], expected, atol=1e-3)
+    np.testing.assert_allclose(got[1][np.isfinite(got[1])], (expected + 1.0)[np.isfinite(got[1])], atol=1e-3)
+    # only the target cells whose interpolation stencil touches the missing value are missing
+    y0, x0 = lat[5], lon[7]
+    near = (np.abs(target.y[:, None] - y0) < 0.3) & (np.abs(target.x[None, :] - x0) < 0.3)
+    np.testing.assert_array_equal(np.isnan(got[1]), near)

@@ -6,8 +6,9 @@ Two paths:
   the target resolution is a whole multiple of the source's and the cell edges line up: the source window is
   cut out (padded with missing values where the target reaches beyond it) and aggregated block by block with
   ``coarsen``. Exact, and 5-10x faster than general resampling.
-* **general** — everything else. Regular grids in the target CRS go through xcube's affine resampling
-  (bilinear when upsampling, the aggregation when downsampling). Curvilinear and projected grids (whose cell
+* **general** — everything else. Regular grids in the target CRS at least as coarse as the target are
+  interpolated bilinearly at the target cell centres; other regular grids in the target CRS go through
+  xcube's affine resampling (the aggregation when downsampling). Curvilinear and projected grids (whose cell
   centres are transformed to the target CRS with pyproj) are *binned* when their pixels are at most half a
   target cell (every pixel goes to the cell containing its centre, any aggregation; see
   :mod:`cubes.regrid.binning`) and otherwise rectified by xcube (interpolated at the target cell centres).
@@ -180,6 +181,8 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
     if not ds.attrs.get(CURVILINEAR_ATTR) and _same_crs(src_crs, grid.crs) and None not in steps:
         _check_xcube_methods(methods, "for a source grid that is not aligned with the target")
         sx, sy = float(steps[0]), float(steps[1])  # type: ignore[arg-type]
+        if sx >= grid.spec.res[0] and sy >= grid.spec.res[1]:
+            return _interpolate(data, grid)
         source_gm = GridMapping.regular(
             size=(ds.sizes["x"], ds.sizes["y"]),
             xy_min=(float(ds["x"][0]) - sx / 2, float(ds["y"][0]) - sy / 2),
@@ -228,6 +231,23 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
     out = out.rename(ren).drop_vars([c for c in out.coords if c not in ("time",) and c not in ren], errors="ignore")
     return xr.Dataset(
         {name: _on_target(out[name].transpose("time", "y", "x").astype(ds[name].dtype), grid) for name in methods}
+    )
+
+
+def _interpolate(data: xr.Dataset, grid: TargetGrid) -> xr.Dataset:
+    """Bilinear interpolation at the target cell centres, for a regular source at least as coarse as the target.
+
+    (xcube's affine resampler shifts upsampled fields by half a source cell minus half a target cell.) Target
+    centres outside the hull of the source's cell centres, or next to a missing value, are missing.
+    """
+    # the interpolated dimensions must be whole chunks for dask; time chunks stay as they are
+    data = data.chunk({"y": -1, "x": -1}) if any(v.chunks for v in data.data_vars.values()) else data
+    out = data.interp(y=grid.y, x=grid.x, method="linear")
+    return xr.Dataset(
+        {
+            name: _on_target(out[name].transpose("time", "y", "x").astype(data[name].dtype), grid)
+            for name in data.data_vars
+        }
     )
 
 
