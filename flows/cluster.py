@@ -17,7 +17,7 @@ class ClusterSettings(BaseSettings):
     scales adaptively between ``min_workers`` and ``max_workers`` and closes it at the end of the run.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ESDL_DASK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ESDL_DASK_", env_file=".env", extra="ignore")
 
     address: str | None = Field(default=None, description="scheduler address of an existing cluster")
     min_workers: int = Field(default=1, ge=0, description="adaptive lower bound of worker processes")

@@ -247,3 +247,29 @@ def test_xcube_serve_opens_the_cube(merged: tuple[dict[str, Any], xr.Dataset], t
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_cluster_from_a_saved_block(prefect_api: str, tmp_path: Path) -> None:
+    """A saved ``esdl-dask-cluster`` block points the flow at an existing scheduler, which does the work."""
+    from distributed import Client, LocalCluster
+
+    from blocks import DaskClusterBlock
+    from flows.build_cube import build_cube
+
+    spec = merged_spec(tmp_path / "block.zarr")
+    spec["variables"] = spec["variables"][:1]
+
+    def transitions(client: Client) -> int:
+        return int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter))
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        DaskClusterBlock(address=cluster.scheduler_address).save("test-external", overwrite=True)
+        assert DaskClusterBlock.load("test-external").settings().address == cluster.scheduler_address
+        before = transitions(client)
+        result = build_cube(spec=spec, cluster_block="test-external")
+        assert transitions(client) - before > 100  # the external scheduler ran the array work
+    assert result["written"] == result["regions"] == 6
+    assert find_issues(result["output"]) == []
