@@ -30,7 +30,7 @@ from cubes.stats import VariableStats, cube_stats
 from cubes.store import BuildDir, Publication, local_path
 from cubes.verify import open_cube, verify
 from cubes.writer import start_build, write_regions, write_template
-from flows.cluster import ClusterSettings, dask_cluster
+from flows.cluster import ClusterSettings, dask_cluster, release_free_memory
 
 MAX_BATCHES = 8
 BATCH_BYTES = 64 * 2**20  # a batch (Prefect task) per this much output at least, at most MAX_BATCHES
@@ -113,6 +113,7 @@ def regions_task(spec: CubeSpec, plan: CubePlan, cube: xr.Dataset, indices: list
     regions = [plan.regions[i] for i in indices]
     with Client(address, set_as_default=False) as client:  # tasks run in threads side by side
         written = write_regions(cube, plan, build, regions, client=client)
+    release_free_memory()
     get_run_logger().info("wrote %d regions (%s..%s)", written, indices[0], indices[-1])
     return written
 
