@@ -14,6 +14,7 @@ from cubes.spec import CubeSpec
 from cubes.timeaxis import build_time_axis
 
 DEFAULT_MAX_REGION_BYTES = 256 * 2**20
+MIN_REGIONS = 32
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ def _splits(n: int, block: int, max_blocks: int) -> list[tuple[int, int]]:
 def plan_cube(spec: CubeSpec, max_region_bytes: int = DEFAULT_MAX_REGION_BYTES) -> CubePlan:
     """Plan ``spec``: regions of whole blocks (shards or chunks), at most ``max_region_bytes`` each.
 
-    A region spans one block along time and as much of the grid as fits, in whole blocks.
+    A region spans as much of the grid as fits, in whole blocks; when the whole grid fits, it spans several
+    blocks along time too, as long as the cube keeps at least :data:`MIN_REGIONS` regions (the granularity of
+    progress and of resuming; each region also costs a little bookkeeping).
     """
     grid = TargetGrid(spec.grid)
     nt = build_time_axis(spec.time).size
@@ -80,12 +83,14 @@ def plan_cube(spec: CubeSpec, max_region_bytes: int = DEFAULT_MAX_REGION_BYTES) 
     per_block = 4 * len(names) * bt * by * bx
     blocks_fit = max(1, max_region_bytes // per_block)
     nby, nbx = math.ceil(ny / by), math.ceil(nx / bx)
+    time_blocks = 1
     if nby * nbx <= blocks_fit:
         ysplit, xsplit = [(0, ny)], [(0, nx)]
+        time_blocks = max(1, min(blocks_fit // (nby * nbx), math.ceil(nt / bt) // MIN_REGIONS))
     else:
-        rows = max(1, blocks_fit // nbx)
-        ysplit = _splits(ny, by, rows)
-        xsplit = [(0, nx)] if rows >= 1 and blocks_fit >= nbx else _splits(nx, bx, blocks_fit)
+        ysplit = _splits(ny, by, max(1, blocks_fit // nbx))
+        xsplit = [(0, nx)] if blocks_fit >= nbx else _splits(nx, bx, blocks_fit)
+    bt *= time_blocks
     regions: list[Region] = []
     for t0 in range(0, nt, bt):
         for y in ysplit:

@@ -55,9 +55,12 @@ def cube() -> None:
 
 
 def _load(spec_path: str, output: str | None) -> CubeSpec:
+    from cubes.store import Publication, local_path
+
     spec = load_spec(spec_path).with_output(output)
     if not spec.output:
         _fail(f"{spec_path}: no output location: set output in the spec or pass --output")
+    Publication(local_path(spec.output)).check_publishable()  # before any flow run starts
     return spec
 
 

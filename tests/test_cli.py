@@ -97,3 +97,13 @@ def test_verify_reports_problems(tmp_path: Path) -> None:
     assert code == 2 and "zarr format is 2" in out and "missing" in out
     code, out = run("cube", "verify", str(tmp_path / "absent.zarr"))
     assert code == 2 and "no such cube" in out
+
+
+def test_unusable_output_exits_2_before_any_run(tmp_path: Path) -> None:
+    code, out = run("cube", "build", str(write_spec(tmp_path, output="s3://bucket/cube.zarr")))
+    assert code == 2 and "only local paths" in out
+    foreign = tmp_path / "out" / "cli.zarr"
+    foreign.mkdir(parents=True)
+    code, out = run("cube", "build", str(write_spec(tmp_path)))
+    assert code == 2 and "not published by esdl" in out
+    assert list(foreign.iterdir()) == []

@@ -134,3 +134,18 @@ def test_remote_outputs_are_refused_clearly() -> None:
     with pytest.raises(WriteError, match="only local paths"):
         local_path("s3://bucket/cube.zarr")
     assert local_path("file:///tmp/x.zarr") == Path("/tmp/x.zarr")
+
+
+def test_small_grids_group_time_blocks_but_keep_enough_regions(tmp_path: Path) -> None:
+    spec = spec_for(
+        tmp_path / "c.zarr",
+        time={"start": "2020-01-01", "end": "2020-12-30", "period": "1D"},
+        chunks={"time": 1, "y": 40, "x": 80},
+    )
+    plan = plan_cube(spec)
+    assert plan.shape[0] == 365
+    assert len(plan.regions) == 34  # 11 daily blocks a region: 365 // 32 = 11
+    assert all(r.time[1] - r.time[0] == 11 for r in plan.regions[:-1])
+    assert plan.regions[-1].time == (363, 365)
+    big = spec_for(tmp_path / "c.zarr", chunks={"time": 1, "y": 40, "x": 80})
+    assert len(plan_cube(big).regions) == 46  # fewer than 32 x 2 blocks: one block a region
