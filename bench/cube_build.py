@@ -49,12 +49,6 @@ REPO = HERE.parent
 if str(HERE) not in sys.path:  # run as ``python -m bench.cube_build``: the helpers live beside this file
     sys.path.insert(0, str(HERE))
 MB = 1e6
-TARGETS = {
-    "ratio_vs_baseline": (">=", 0.9),
-    "speedup_vs_gen2": (">=", 2.0),
-    "rss_growth": ("<=", 1.2),
-    "peak_rss_mb": ("<=", 1500.0),
-}
 PARTS = ("baseline", "esdl", "gen2", "esdl_spatial", "growth")
 
 # Imports of the benchmark's own helpers and of the heavy libraries happen inside functions: Dask's worker
