@@ -29,7 +29,7 @@ from cubes.spec import CubeSpec, load_spec, parse_spec
 from cubes.stats import VariableStats, cube_stats
 from cubes.store import BuildDir, Publication, local_path
 from cubes.verify import open_cube, verify
-from cubes.writer import start_build, write_regions, write_template
+from cubes.writer import missing_regions, start_build, write_regions, write_template
 from flows.cluster import ClusterSettings, dask_cluster, release_free_memory
 
 MAX_BATCHES = 8
@@ -122,7 +122,7 @@ def regions_task(spec: CubeSpec, plan: CubePlan, cube: xr.Dataset, indices: list
 def finalize_task(spec: CubeSpec, plan: CubePlan) -> tuple[str, list[VariableStats]]:
     """Check every region is written, verify the cube, compute statistics and quicklooks, publish."""
     publication, build = build_location(spec)
-    missing = [r.index for r in plan.regions if r.index not in build.done_regions()]
+    missing = [r.index for r in missing_regions(plan, build)]
     if missing:
         raise WriteError(f"cannot publish: {len(missing)} regions are not written: {missing[:10]}")
     verify(build.store)

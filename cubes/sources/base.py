@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -94,6 +93,3 @@ def open_source(name: str, spec: SourceSpec) -> xr.Dataset:
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as err:
         raise SourceError(f"source {name!r}: cannot read {spec.path!r}: {type(err).__name__}: {err}") from None
     return normalise(ds, name, crs=spec.options.get("crs"), time=spec.options.get("time"))
-
-
-Opener = Callable[[str, SourceSpec, str], xr.Dataset]
