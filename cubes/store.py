@@ -135,6 +135,11 @@ class Publication:
             return self.output.resolve()
         return None
 
+    def published_fingerprint(self) -> str | None:
+        """The spec fingerprint of the published cube, or ``None`` if nothing is published."""
+        current = self.current()
+        return None if current is None else current.parent.name.rsplit("-", 1)[-1]
+
     def check_publishable(self) -> None:
         """Raise if the output exists but was not published by esdl (it would not be replaced atomically)."""
         if self.output.exists() and not self.output.is_symlink():

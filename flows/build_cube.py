@@ -189,7 +189,8 @@ def build_cube(
     Args:
         spec: The cube spec as a mapping (see :class:`cubes.spec.CubeSpec`) or the path of a YAML spec.
         output: Output location overriding the spec's.
-        resume: Reuse a previous unfinished build of the same spec and write only its missing regions.
+        resume: Reuse a previous unfinished build of the same spec and write only its missing regions; if the
+            published cube was built from this very spec, build nothing.
         cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``, ``min_workers``...).
         cluster_block: Name of a saved ``esdl-dask-cluster`` block (wins over ``cluster``).
 
@@ -198,6 +199,19 @@ def build_cube(
     """
     cube_spec = resolve_spec(spec, output)
     settings = _cluster_settings(cluster, cluster_block)
+    publication = build_location(cube_spec)[0]
+    if resume and publication.published_fingerprint() == cube_spec.fingerprint():
+        # nothing to resume: the published cube was built from this very spec
+        get_run_logger().info("%s is up to date with the spec; nothing to build", cube_spec.output)
+        plan = plan_cube(cube_spec)
+        return {
+            "path": str(publication.current()),
+            "output": cube_spec.output,
+            "regions": len(plan.regions),
+            "written": 0,
+            "variables": list(plan.variables),
+            "stats": [],
+        }
     plan, todo = plan_task(cube_spec, resume)
     cube = template_task(cube_spec, plan)
     written = 0

@@ -273,3 +273,12 @@ def test_cluster_from_a_saved_block(prefect_api: str, tmp_path: Path) -> None:
         assert transitions(client) - before > 100  # the external scheduler ran the array work
     assert result["written"] == result["regions"] == 6
     assert find_issues(result["output"]) == []
+
+
+def test_resume_of_a_published_cube_builds_nothing(merged: tuple[dict[str, Any], xr.Dataset]) -> None:
+    from flows.build_cube import build_cube
+
+    result, _ = merged
+    again = build_cube(spec=merged_spec(Path(result["output"])), resume=True)
+    assert again["written"] == 0 and again["regions"] == result["regions"]
+    assert again["path"] == str(Path(result["output"]).resolve())
