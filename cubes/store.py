@@ -93,7 +93,7 @@ class BuildDir:
         return {int(p.stem) for p in folder.glob("*.done")} if folder.exists() else set()
 
     def mark_region_done(self, index: int, record: dict[str, Any] | None = None) -> None:
-        """Record that region ``index`` is written (after its data is durably in the store), with ``record``
+        """Record that region ``index`` is written (after its blocks are in the store), with ``record``
         (its statistics) as the marker's JSON content."""
         _write_atomic(self.state / "regions" / f"{index}.done", json.dumps(record or {}))
 

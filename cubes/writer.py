@@ -1,4 +1,4 @@
-"""The resumable writer: template first, then regions, each recorded when durably written."""
+"""The resumable writer: template first, then regions, each recorded once its blocks are in the store."""
 
 from __future__ import annotations
 

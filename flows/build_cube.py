@@ -1,4 +1,5 @@
-"""The ``build-cube`` flow: plan, template, region batches, finalize (verify + publish), quicklooks.
+"""The ``build-cube`` flow: plan, template, region batches, finalize (verify, statistics, quicklooks, publish),
+artifacts.
 
 Prefect tasks are coarse (one per stage or batch of regions); the array work of each runs on the Dask cluster
 given by the ``cluster`` settings or a saved ``esdl-dask-cluster`` block. Tasks retry; a rerun with

@@ -4,8 +4,8 @@ Two paths:
 
 * **aligned** — the source is a regular grid in the same CRS (any two geographic CRSs count as the same),
   the target resolution is a whole multiple of the source's and the cell edges line up: the source window is
-  cut out (padded with missing values where the target reaches beyond it) and aggregated block by block with
-  ``coarsen``. Exact, and 5-10x faster than general resampling.
+  cut out (padded with missing values where the target reaches beyond it) and reduced block by block by a
+  compiled kernel (:mod:`cubes.regrid.kernels`). Exact, and much faster than general resampling.
 * **general** — everything else. Regular grids in the target CRS at least as coarse as the target are
   interpolated bilinearly at the target cell centres; other regular grids in the target CRS go through
   xcube's affine resampling (the aggregation when downsampling). Curvilinear and projected grids (whose cell
