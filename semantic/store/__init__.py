@@ -1,0 +1,1 @@
+"""The PostGIS catalogue: settings, the project-local cluster, models, migrations and loaders."""
