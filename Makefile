@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := .esdl
-APT_PACKAGES := python3 python3-venv python3-dev build-essential curl libgdal-dev gdal-bin
+APT_PACKAGES := python3 python3-venv python3-dev build-essential curl libgdal-dev gdal-bin \
+  postgresql-15 postgresql-15-postgis-3
 PREFECT_PORT ?= 4200
 export PREFECT_HOME := $(CURDIR)/$(STATE)/prefect
+export ESDL_HOME := $(CURDIR)/$(STATE)
 
-.PHONY: demo test lint typecheck unit system install server-start server-stop clean
+.PHONY: demo test lint typecheck unit system install server-start server-stop db-up db-down clean
 
 ## system packages (skipped when already present)
 $(STATE)/system.stamp:
@@ -39,10 +41,20 @@ server-start: install
 server-stop:
 	@infra/local/prefect-server.sh stop
 
-## build the demo cube from real sample data as a Prefect flow run on a local server, then verify it
-demo: install server-start
-	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/esdl cube build cubes/specs/demo.yaml
+## the project-local PostGIS (data under $(STATE)/postgres; ESDL_DATABASE_URL selects an external one instead)
+db-up: install
+	$(BIN)/esdl db up
+
+db-down:
+	@if [ -x $(BIN)/esdl ]; then $(BIN)/esdl db down; fi
+
+## build the demo cube from real sample data as a Prefect flow run on a local server, verify it, and load it
+## into the local PostGIS catalogue with zonal statistics over a few seas and warm-water features
+demo: install server-start db-up
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/esdl cube build cubes/specs/demo.yaml \
+	  --catalog --regions cubes/specs/demo-regions.geojson --features "sst:>=300"
 	$(BIN)/esdl cube verify out/esdl-demo.zarr
+	$(BIN)/esdl catalog list
 	@echo "Prefect UI (operations console): http://127.0.0.1:$(PREFECT_PORT)  — stop it with 'make server-stop'"
 
 lint: install
@@ -57,5 +69,5 @@ unit: install
 
 test: lint typecheck unit
 
-clean:
+clean: db-down
 	rm -rf $(STATE) out .pytest_cache .mypy_cache .ruff_cache

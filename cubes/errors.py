@@ -29,3 +29,7 @@ class WriteError(CubeError):
 
 class VerifyError(CubeError):
     """A written cube does not pass verification."""
+
+
+class ZonalError(CubeError):
+    """Zonal statistics or features cannot be computed: irregular grid, unknown CRS, bad geometry or shape."""

@@ -9,6 +9,7 @@ given by the ``cluster`` settings or a saved ``esdl-dask-cluster`` block. Tasks 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 from pathlib import Path
@@ -130,6 +131,7 @@ def finalize_task(spec: CubeSpec, plan: CubePlan) -> tuple[str, list[VariableSta
     ds = open_cube(build.store)
     stats = cube_stats(plan, build.region_records(), {str(k): v.attrs.get("units", "") for k, v in ds.items()})
     write_quicklooks(ds, stats, build.quicklooks)
+    (build.root / "stats.json").write_text(json.dumps([s.as_row() for s in stats], indent=1))
     path = publication.publish(build)
     return str(path), stats
 
@@ -184,6 +186,7 @@ def build_cube(
     resume: bool = False,
     cluster: dict[str, Any] | None = None,
     cluster_block: str | None = None,
+    catalog: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Build the cube described by ``spec`` and publish it atomically at its output location.
 
@@ -194,9 +197,12 @@ def build_cube(
             published cube was built from this very spec, build nothing.
         cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``, ``min_workers``...).
         cluster_block: Name of a saved ``esdl-dask-cluster`` block (wins over ``cluster``).
+        catalog: Then load the published cube into the catalogue: :func:`flows.load_catalog.load_catalog`
+            arguments (``regions``, ``features``, ``variables``, ``min_cells``); ``{}`` registers it only.
 
     Returns:
-        ``{"path", "output", "regions", "written", "variables", "stats"}``.
+        ``{"path", "output", "regions", "written", "variables", "stats"}``, and ``"catalog"`` (the load's
+        result) when ``catalog`` is given.
     """
     cube_spec = resolve_spec(spec, output)
     settings = _cluster_settings(cluster, cluster_block)
@@ -205,7 +211,7 @@ def build_cube(
         # nothing to resume: the published cube was built from this very spec
         get_run_logger().info("%s is up to date with the spec; nothing to build", cube_spec.output)
         plan = plan_cube(cube_spec)
-        return {
+        result: dict[str, Any] = {
             "path": str(publication.current()),
             "output": cube_spec.output,
             "regions": len(plan.regions),
@@ -213,6 +219,7 @@ def build_cube(
             "variables": list(plan.variables),
             "stats": [],
         }
+        return _then_catalog(result, catalog, cluster)
     plan, todo = plan_task(cube_spec, resume)
     cube = template_task(cube_spec, plan)
     written = 0
@@ -233,7 +240,7 @@ def build_cube(
         with Client(address):  # statistics and quicklooks read the written cube on the cluster too
             path, stats = finalize_task(cube_spec, plan)
     artifacts_task(cube_spec, plan, path, stats, written)
-    return {
+    result = {
         "path": path,
         "output": cube_spec.output,
         "regions": len(plan.regions),
@@ -241,3 +248,15 @@ def build_cube(
         "variables": list(plan.variables),
         "stats": [s.as_row() for s in stats],
     }
+    return _then_catalog(result, catalog, cluster)
+
+
+def _then_catalog(
+    result: dict[str, Any], catalog: dict[str, Any] | None, cluster: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Load the published cube into the catalogue as a subflow run, when asked."""
+    if catalog is None:
+        return result
+    from flows.load_catalog import load_catalog
+
+    return {**result, "catalog": load_catalog(cube=result["output"], cluster=cluster, **catalog)}

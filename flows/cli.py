@@ -20,6 +20,7 @@ from rich.table import Table
 
 from cubes.errors import CubeError
 from cubes.spec import CubeSpec, load_spec
+from semantic.errors import SemanticError
 
 console = Console(stderr=True)
 
@@ -35,7 +36,7 @@ def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except CubeError as err:
+        except (CubeError, SemanticError) as err:
             _fail(str(err))
 
     wrapper.__name__ = func.__name__
@@ -131,12 +132,36 @@ class _RegionProgress:
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar of regions written.")
 @click.option("--scheduler", help="Address of an existing Dask scheduler (default: a local adaptive cluster).")
+@click.option("--catalog", "load", is_flag=True, help="Then register the cube in the PostGIS catalogue.")
+@click.option("--regions", multiple=True, help="With --catalog: region set name or file for zonal statistics.")
+@click.option("--features", multiple=True, help="With --catalog: threshold VAR:VALUE to vectorise (repeatable).")
 @_guard
 def build(
-    spec_path: str, output: str | None, resume: bool, dry_run: bool, progress: bool, scheduler: str | None
+    spec_path: str,
+    output: str | None,
+    resume: bool,
+    dry_run: bool,
+    progress: bool,
+    scheduler: str | None,
+    load: bool,
+    regions: tuple[str, ...],
+    features: tuple[str, ...],
 ) -> None:
-    """Build the cube described by SPEC as a Prefect flow run and publish it atomically."""
+    """Build the cube described by SPEC as a Prefect flow run and publish it atomically.
+
+    With --catalog (implied by --regions or --features), the same flow run then loads the cube into the
+    catalogue (see `esdl catalog load`).
+    """
     spec = _load(spec_path, output)
+    catalog = None
+    if load or regions or features:
+        from cubes.features import Threshold
+
+        names = {v.name for v in spec.variables}
+        for text in features:  # checked before the build, so a typo does not cost a whole build
+            if (threshold := Threshold.parse(text)).variable not in names:
+                _fail(f"--features {text}: the spec has no variable {threshold.variable!r}")
+        catalog = {"regions": list(regions), "features": list(features)}
     from cubes.sources import open_source
 
     for name, source in spec.sources.items():  # fail fast, before any flow run, on unreadable sources
@@ -148,7 +173,7 @@ def build(
 
     cluster = {"address": scheduler} if scheduler else None
     with _RegionProgress(spec, enabled=progress):
-        result = build_cube(spec=spec.model_dump(mode="json"), resume=resume, cluster=cluster)
+        result = build_cube(spec=spec.model_dump(mode="json"), resume=resume, cluster=cluster, catalog=catalog)
     _print_result(result)
 
 
@@ -194,5 +219,11 @@ def verify_cmd(path: str) -> None:
     )
 
 
-if __name__ == "__main__":
-    main()
+from flows import cli_catalog  # noqa: E402  (registers the db, regions and catalog commands)
+
+__all__ = ["cli_catalog", "main"]
+
+if __name__ == "__main__":  # python -m flows.cli: use the imported module, where the commands are registered
+    from flows.cli import main as _main
+
+    _main()

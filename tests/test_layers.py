@@ -15,6 +15,7 @@ def library_modules(package: str) -> list[str]:
     return sorted(
         ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for p in (ROOT / package).rglob("*.py")
+        if "migrations" not in p.parts  # Alembic scripts, run by Alembic inside a migration context
     )
 
 

@@ -94,7 +94,7 @@ def test_file_without_crs_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "nocrs.shp"
     frame(squares(), crs=None).to_file(path)
     assert not path.with_suffix(".prj").exists()
-    with pytest.raises(RegionError, match="nocrs.shp: no CRS"):
+    with pytest.raises(RegionError, match=r"nocrs\.shp: no CRS"):
         read_regions(path)
 
 
@@ -108,7 +108,7 @@ def test_duplicate_names_and_unknown_name_field_are_rejected(tmp_path: Path) -> 
     with pytest.raises(RegionError, match="no such file"):
         read_regions(tmp_path / "missing.geojson")
     (tmp_path / "junk.geojson").write_text("{not json")
-    with pytest.raises(RegionError, match="junk.geojson: cannot read regions"):
+    with pytest.raises(RegionError, match=r"junk\.geojson: cannot read regions"):
         read_regions(tmp_path / "junk.geojson")
 
 

@@ -40,8 +40,12 @@ def test_local_cluster_lifecycle_through_the_cli(tmp_path: Path) -> None:
         assert oct((tmp_path / "state" / "postgres.json").stat().st_mode & 0o777) == "0o600"
         engine = make_engine(f"postgresql://esdl:{state['password']}@127.0.0.1:{state['port']}/esdl")
         with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO region (source, name, kind, geom, area_m2, properties) VALUES "
-                                 "('s', 'r', 'region', ST_Multi(ST_MakeEnvelope(0, 0, 1, 1, 4326)), 1, '{}')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO region (source, name, kind, geom, area_m2, properties) VALUES "
+                    "('s', 'r', 'region', ST_Multi(ST_MakeEnvelope(0, 0, 1, 1, 4326)), 1, '{}')"
+                )
+            )
         engine.dispose()
         assert "stopped" in esdl("db", "down", env=env).stdout
         assert json.loads(esdl("db", "status", env=env).stdout)["running"] is False

@@ -76,9 +76,10 @@ class CubeRecord:
         )
 
 
-def _utc(value: np.datetime64 | str) -> dt.datetime:
-    ts = np.datetime64(value, "us").astype(dt.datetime)
-    return ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts
+def _utc(value: Any) -> dt.datetime:
+    """A ``datetime64`` (UTC by convention) as an aware ``datetime``."""
+    ts: dt.datetime = np.asarray(value).astype("datetime64[us]").item()
+    return ts.replace(tzinfo=dt.UTC)
 
 
 def _finite(value: Any) -> float | None:
@@ -142,8 +143,8 @@ def _variable_stats(ds: xr.Dataset, store: Path) -> dict[str, dict[str, Any]]:
 
 
 def cube_variables(ds: xr.Dataset) -> list[str]:
-    """The cube's data variables on ``(time, y, x)``."""
-    return [str(n) for n, v in ds.data_vars.items() if v.ndim == 3 and v.dims[0] == "time"]
+    """The cube's data variables on ``(time, y, x)``, sorted by name."""
+    return sorted(str(n) for n, v in ds.data_vars.items() if v.ndim == 3 and v.dims[0] == "time")
 
 
 def describe_cube(location: str | Path, with_stats: bool = True) -> tuple[CubeRecord, xr.Dataset]:
@@ -157,8 +158,8 @@ def describe_cube(location: str | Path, with_stats: bool = True) -> tuple[CubeRe
         CatalogError: No cube there, or one without a regular grid or a time axis.
     """
     from cubes.errors import CubeError
+    from cubes.gridgeometry import GridGeometry
     from cubes.verify import open_cube
-    from cubes.zonal import GridGeometry
 
     path = Path(location).absolute()
     if not path.exists():
@@ -178,9 +179,12 @@ def describe_cube(location: str | Path, with_stats: bool = True) -> tuple[CubeRe
         start, end = bnds[0, 0], bnds[-1, 1]
     else:
         start, end = times[0], times[-1]
-    spec_hash = attrs.get("esdl_spec_fingerprint") or hashlib.sha256(
-        json.dumps(_json_attrs(attrs), sort_keys=True).encode() + str(dict(ds.sizes)).encode()
-    ).hexdigest()[:16]
+    spec_hash = (
+        attrs.get("esdl_spec_fingerprint")
+        or hashlib.sha256(
+            json.dumps(_json_attrs(attrs), sort_keys=True).encode() + str(dict(ds.sizes)).encode()
+        ).hexdigest()[:16]
+    )
     created = attrs.get("date_created")
     created_at = (
         dt.datetime.fromisoformat(str(created))

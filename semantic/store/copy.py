@@ -8,7 +8,7 @@ pattern of NULLs and each group is encoded in one go.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +94,7 @@ def copy_binary(conn: sa.Connection, table: str, columns: list[Column], chunk_ro
     return n
 
 
-def copy_text_rows(conn: sa.Connection, table: str, names: list[str], rows: list[tuple[object, ...]]) -> int:
+def copy_text_rows(conn: sa.Connection, table: str, names: list[str], rows: Sequence[Sequence[object]]) -> int:
     """COPY Python rows (any types psycopg adapts; geometries as hex EWKB strings) into ``table``."""
     from psycopg import sql
 

@@ -109,7 +109,9 @@ def check_schema(engine: sa.Engine) -> None:
         raise DatabaseError(f"cannot reach the database: {err.orig}") from err
     head = head_revision()
     if current != head:
-        raise DatabaseError(f"catalogue schema is at revision {current or 'none'}, expected {head}: run `esdl db upgrade`")
+        raise DatabaseError(
+            f"catalogue schema is at revision {current or 'none'}, expected {head}: run `esdl db upgrade`"
+        )
 
 
 def open_catalog(settings: DatabaseSettings | None = None) -> sa.Engine:

@@ -77,7 +77,7 @@ def replace_features(conn: sa.Connection, variable_id: int, kind: str, features:
         (
             variable_id,
             kind,
-            np.datetime64(f.time, "us").item().isoformat() + "Z",
+            str(np.asarray(f.time).astype("datetime64[us]")) + "Z",
             f.part,
             shapely.to_wkb(shapely.set_srid(f.geom, 4326), hex=True, include_srid=True),
             None if f.value is None or not np.isfinite(f.value) else float(f.value),
@@ -86,4 +86,6 @@ def replace_features(conn: sa.Connection, variable_id: int, kind: str, features:
         )
         for f in features
     ]
-    return copy_text_rows(conn, "feature", ["variable_id", "kind", "time", "part", "geom", "value", "n_cells", "area_m2"], rows)
+    return copy_text_rows(
+        conn, "feature", ["variable_id", "kind", "time", "part", "geom", "value", "n_cells", "area_m2"], rows
+    )

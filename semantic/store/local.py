@@ -144,7 +144,9 @@ class LocalCluster:
         cmd = ["runuser", "-u", "postgres", "--", *args] if _is_root() else args
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
-            raise DatabaseError(f"{Path(args[0]).name} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
+            raise DatabaseError(
+                f"{Path(args[0]).name} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}"
+            )
         return proc
 
     def _give_to_server_user(self, path: Path) -> None:

@@ -193,9 +193,7 @@ def import_regions(conn: sa.Connection, regions: RegionSet) -> ImportResult:
     existing = {
         row.name: row
         for row in conn.execute(
-            sa.text(
-                "SELECT id, name, kind, properties, ST_AsBinary(geom) AS wkb FROM region WHERE source = :source"
-            ),
+            sa.text("SELECT id, name, kind, properties, ST_AsBinary(geom) AS wkb FROM region WHERE source = :source"),
             {"source": regions.source},
         )
     }

@@ -10,8 +10,8 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=Base.metadata,
-    include_object=lambda obj, name, type_, reflected, compare_to: not (
-        type_ == "table" and name in {"spatial_ref_sys"}
+    include_object=lambda obj, name, type_, reflected, compare_to: (
+        not (type_ == "table" and name in {"spatial_ref_sys"})
     ),
     transaction_per_migration=True,
 )

@@ -99,7 +99,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["variable_id"], ["variable.id"], name="fk_zonal_stat_variable_id_variable", ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(["region_id"], ["region.id"], name="fk_zonal_stat_region_id_region", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["region_id"], ["region.id"], name="fk_zonal_stat_region_id_region", ondelete="CASCADE"
+        ),
         sa.CheckConstraint("valid_count >= 0", name="ck_zonal_stat_valid_count"),
     )
     op.create_index("ix_zonal_stat_region_id", "zonal_stat", ["region_id"])
