@@ -1,5 +1,6 @@
 """Prefect blocks: saved configuration for the flows. Each returns the settings object its code uses."""
 
 from blocks.dask_cluster import DaskClusterBlock
+from blocks.database import DatabaseBlock
 
-__all__ = ["DaskClusterBlock"]
+__all__ = ["DaskClusterBlock", "DatabaseBlock"]

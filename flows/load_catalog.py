@@ -95,12 +95,27 @@ def plan_load(
     return LoadPlan(record, ds, names, inputs, thresholds, min_cells)
 
 
+def database_settings(database_block: str | None) -> DatabaseSettings:
+    """The settings of a saved ``esdl-database`` block, or from the environment (``ESDL_DATABASE_URL``...)."""
+    if database_block:
+        from blocks.database import DatabaseBlock
+
+        return DatabaseBlock.load(database_block).settings()  # type: ignore[union-attr]
+    return DatabaseSettings()
+
+
 @task(name="inspect", cache_policy=NO_CACHE)
 def inspect_task(
-    cube: str, regions: list[str], features: list[str], variables: list[str] | None, min_cells: int
+    cube: str,
+    regions: list[str],
+    features: list[str],
+    variables: list[str] | None,
+    min_cells: int,
+    database_block: str | None,
 ) -> LoadPlan:
     """Open the cube and check the variables, regions and thresholds."""
-    engine = open_catalog(DatabaseSettings()) if any(not Path(r).exists() for r in regions) else None
+    needs_db = any(not Path(r).exists() for r in regions)
+    engine = open_catalog(database_settings(database_block)) if needs_db else None
     plan = plan_load(cube, regions, features, variables, engine, min_cells)
     get_run_logger().info(
         "cube %s %s: %d variables, %d time steps, %d region sets, %d thresholds",
@@ -153,10 +168,13 @@ def features_task(plan: LoadPlan, address: str) -> dict[tuple[str, str], list[Fe
 
 @task(name="load", cache_policy=NO_CACHE)
 def load_task(
-    plan: LoadPlan, zonal: dict[tuple[str, str], ZonalStats], features: dict[tuple[str, str], list[FeatureRow]]
+    plan: LoadPlan,
+    zonal: dict[tuple[str, str], ZonalStats],
+    features: dict[tuple[str, str], list[FeatureRow]],
+    database_block: str | None,
 ) -> dict[str, Any]:
     """Write regions, cube, variables, statistics and features in one transaction."""
-    engine = open_catalog(DatabaseSettings())
+    engine = open_catalog(database_settings(database_block))
     logger = get_run_logger()
     started = time.perf_counter()
     counts = {"zonal_stats": 0, "features": 0, "regions_imported": []}
@@ -206,6 +224,7 @@ def load_catalog(
     variables: list[str] | None = None,
     min_cells: int = 1,
     cluster: dict[str, Any] | None = None,
+    database_block: str | None = None,
 ) -> dict[str, Any]:
     """Register the cube published at ``cube`` and load its zonal statistics and features.
 
@@ -216,11 +235,13 @@ def load_catalog(
         variables: Variables to compute statistics for (default: all on ``(time, y, x)``).
         min_cells: Smallest feature kept, in cells.
         cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``...).
+        database_block: Name of a saved ``esdl-database`` block (default: ``ESDL_DATABASE_URL`` or the
+            project-local PostGIS).
 
     Returns:
         ``{"cube_id", "zonal_stats", "features", "regions_imported", "load_seconds", "rows_per_s"}``.
     """
-    plan = inspect_task(cube, list(regions or []), list(features or []), variables, min_cells)
+    plan = inspect_task(cube, list(regions or []), list(features or []), variables, min_cells, database_block)
     zonal: dict[tuple[str, str], ZonalStats] = {}
     found: dict[tuple[str, str], list[FeatureRow]] = {}
     if plan.regions or plan.thresholds:
@@ -229,7 +250,7 @@ def load_catalog(
                 zonal = zonal_task(quote(plan), address)
             if plan.thresholds:
                 found = features_task(quote(plan), address)
-    result = load_task(quote(plan), quote(zonal), quote(found))
+    result = load_task(quote(plan), quote(zonal), quote(found), database_block)
     key = "".join(c if c.isalnum() else "-" for c in plan.cube.name.lower())
     create_markdown_artifact(_summary(plan, result), key=f"catalog-{key}", description="catalogue load summary")
     return result

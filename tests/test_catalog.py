@@ -303,3 +303,21 @@ def test_catalog_list_and_cli_load(built_cube: Path, catalog_url: str, tmp_path:
     assert result["zonal_stats"] == 4 * xr.open_zarr(built_cube, consolidated=False).sizes["time"]
     listing = esdl("catalog", "list")
     assert listing.returncode == 0 and "cat" in listing.stdout
+
+
+def test_database_from_a_saved_block(
+    built_cube: Path, catalog_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saved ``esdl-database`` block points the flow at its database, whatever the environment says."""
+    from pydantic import SecretStr
+
+    from blocks import DatabaseBlock
+    from flows.load_catalog import load_catalog
+
+    DatabaseBlock(url=SecretStr(catalog_url)).save("test-catalog", overwrite=True)
+    monkeypatch.delenv("ESDL_DATABASE_URL")
+    monkeypatch.setenv("ESDL_HOME", str(tmp_path / "state"))
+    result = load_catalog(cube=str(built_cube), database_block="test-catalog")
+    assert result["zonal_stats"] == 0
+    assert counts(catalog_url)["cube"] == 1 and counts(catalog_url)["variable"] == 2
+    assert not (tmp_path / "state" / "postgres.json").exists()  # the local cluster was never started
