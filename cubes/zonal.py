@@ -190,7 +190,13 @@ def _zonal_kernel(values: np.ndarray, indptr: np.ndarray, slot: np.ndarray, weig
                     vmax[t] = max(vmax[t], v)
                     cnt[t] += 1
         for t in range(nt):
-            swx[t] = swx[t] / sw[t] if cnt[t] > 0 else np.nan
+            if cnt[t] == 0:
+                swx[t] = np.nan
+            elif vmin[t] == vmax[t]:
+                swx[t] = vmin[t]  # constant values: exactly that mean (Σwx/Σw may miss it by an ulp), std 0
+            else:
+                # clamped: rounding must never put a mean outside the values it averages
+                swx[t] = min(max(swx[t] / sw[t], vmin[t]), vmax[t])
         # second pass around the mean: no cancellation as in Σwx² - (Σwx)²/Σw
         for k in range(indptr[i], indptr[i + 1]):
             row = values[slot[k]]

@@ -334,3 +334,17 @@ def test_zonal_delayed_one_task_per_time_chunk(ostia: tuple[GridGeometry, np.nda
         zonal_delayed(da[:, :4], weights)
     with pytest.raises(ZonalError, match="expected a \\(time, y, x\\) variable"):
         time_blocks(da.transpose("latitude", "time", "longitude"))
+
+
+def test_constant_values_give_that_mean_and_zero_std_exactly() -> None:
+    """One valid cell, or equal values under unequal weights: the mean is the value and the std exactly 0."""
+    grid = GridGeometry(pyproj.CRS.from_epsg(4326), centres(0.0, 0.25, 8), centres(40.0, 0.25, 8))
+    rng = np.random.default_rng(3)
+    block = rng.normal(291.0, 3.0, (50, 8, 8))
+    block[:, :4, :4] = np.nan
+    block[:, 0, 4:] = 291.123456789  # one row of equal values
+    block[:, 0, 0] = 287.0123456789  # the only valid cell of the first region
+    regions = [box(0.0, 40.0, 0.6, 40.6), box(1.01, 40.0, 1.99, 40.2)]
+    stats = zonal_block(block, coverage_weights(grid, regions))
+    assert (stats.valid_count[0] == 1).all() and (stats.std[0] == 0).all() and (stats.mean[0] == 287.0123456789).all()
+    assert (stats.std[1] == 0).all() and (stats.mean[1] == 291.123456789).all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -50,18 +51,22 @@ def encode_rows(columns: list[Column]) -> bytes:
             nulls[:, k] = np.isnan(values)
         data.append(values)
     parts = [HEADER]
-    patterns, inverse = np.unique(nulls, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")  # rows of one pattern together (row order is not significant)
-    bounds = np.searchsorted(inverse[order], np.arange(len(patterns) + 1))
-    for p, pattern in enumerate(patterns):
-        rows = order[bounds[p] : bounds[p + 1]]
+    # each row's pattern of NULLs as one integer: grouping integers is far cheaper than unique rows of a matrix
+    codes = nulls.astype(np.int64) @ (np.int64(1) << np.arange(len(columns), dtype=np.int64))
+    if not codes.any():
+        groups: list[tuple[np.ndarray, Any]] = [(np.zeros(len(columns), dtype=bool), slice(None))]
+    else:
+        order = np.argsort(codes, kind="stable")  # rows of one pattern together (row order is not significant)
+        _, starts = np.unique(codes[order], return_index=True)
+        ends = [*starts[1:], n]
+        groups = [(nulls[order[a]], order[a:b]) for a, b in zip(starts, ends, strict=True)]
+    for pattern, rows in groups:
         fields: list[tuple[str, str]] = [("count", ">i2")]
         for k, col in enumerate(columns):
             fields.append((f"len{k}", ">i4"))
             if not pattern[k]:
                 fields.append((f"v{k}", KINDS[col.kind]))
-        block = np.empty(len(rows), dtype=np.dtype(fields))
+        block = np.empty(len(data[0][rows]), dtype=np.dtype(fields))
         block["count"] = len(columns)
         for k, col in enumerate(columns):
             if pattern[k]:
