@@ -21,3 +21,34 @@ class RegionError(SemanticError):
 
 class CatalogError(SemanticError):
     """A cube cannot be registered or loaded: unknown cube, unknown variable, bad feature threshold."""
+
+
+class SparqlError(SemanticError):
+    """A SPARQL query cannot be parsed or answered."""
+
+
+class QuerySyntaxError(SparqlError):
+    """The query text is not valid SPARQL 1.1; the message gives rdflib's position."""
+
+
+class UnsupportedFeature(SparqlError):
+    """The query uses a SPARQL feature the rewriter does not translate; the message names it.
+
+    Raised instead of ever returning a possibly wrong answer.
+    """
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(f"unsupported SPARQL feature: {feature}")
+        self.feature = feature
+
+
+class RdfError(SemanticError):
+    """An RDF file cannot be read or parsed, or its quads cannot be stored; the message names the file."""
+
+
+class MappingError(SemanticError):
+    """A mapping cannot be used: bad R2RML, an unknown table or column; the message names the triples map."""
+
+
+class GeoSparqlError(SparqlError):
+    """A GeoSPARQL literal, argument or function cannot be used in a query."""

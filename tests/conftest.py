@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -83,27 +84,33 @@ def postgis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             cluster.destroy()
 
 
-@pytest.fixture
-def catalog_url(postgis_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh catalogue database (a copy of the migrated template) for one test, as ``ESDL_DATABASE_URL``."""
+@contextmanager
+def fresh_database(template_url: str) -> Iterator[str]:
+    """A new database copied from the migrated template (``CREATE DATABASE ... TEMPLATE``), dropped afterwards."""
     import uuid
 
     import sqlalchemy as sa
 
     from semantic.store.db import make_engine
 
-    url = sa.engine.make_url(postgis_server)
+    url = sa.engine.make_url(template_url)
     name = f"esdl_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(url.set(database="postgres").render_as_string(hide_password=False)).execution_options(
         isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE esdl_template'))
-    test_url = url.set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("ESDL_DATABASE_URL", test_url)
     try:
-        yield test_url
+        yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def catalog_url(postgis_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh catalogue database (a copy of the migrated template) for one test, as ``ESDL_DATABASE_URL``."""
+    with fresh_database(postgis_server) as url:
+        monkeypatch.setenv("ESDL_DATABASE_URL", url)
+        yield url

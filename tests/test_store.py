@@ -120,6 +120,7 @@ def test_every_table_has_keys_and_every_geometry_a_gist_index(catalog_url: str) 
         assert [(g[0], g[2], g[3]) for g in geoms] == [
             ("cube", 4326, "MULTIPOLYGON"),
             ("feature", 4326, "MULTIPOLYGON"),
+            ("rdf_quad", 4326, "GEOMETRY"),
             ("region", 4326, "MULTIPOLYGON"),
         ]
         for table, column, _, _ in geoms:

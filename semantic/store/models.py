@@ -11,6 +11,7 @@ The schema is created by the Alembic migrations in ``migrations/``; a test check
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -24,8 +25,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
+    SmallInteger,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -151,3 +155,53 @@ class Feature(Base):
     value: Mapped[float | None] = mapped_column(Double, comment="mean of the variable over the feature")
     n_cells: Mapped[int] = mapped_column(Integer, nullable=False)
     area_m2: Mapped[float] = mapped_column(Double, nullable=False)
+
+
+class RdfQuad(Base):
+    """One quad of an RDF file loaded into the graph: subject, predicate, object term columns, and named graph.
+
+    The object has the term columns of docs/sparql.md (kind, lexical form, datatype, language, and the typed
+    values ``o_num``, ``o_ts``, ``o_geom``). Quads are a set: a unique index over the graph and the terms (the
+    object's lexical form through ``md5``, as literals can be long) makes a reload insert nothing.
+    """
+
+    __tablename__ = "rdf_quad"
+    __table_args__ = (
+        # subject first: the index of set semantics also serves lookups by subject and by subject and predicate
+        Index(
+            "uq_rdf_quad_quad",
+            "s",
+            "p",
+            text("md5(o)"),
+            "graph",
+            "s_kind",
+            "o_kind",
+            text("coalesce(o_dt, '')"),
+            text("coalesce(o_lang, '')"),
+            unique=True,
+        ),
+        Index("ix_rdf_quad_p_s", "p", "s"),
+        Index("ix_rdf_quad_o_p", text("md5(o)"), "p"),
+        Index("ix_rdf_quad_graph", "graph"),
+        Index("ix_rdf_quad_o_geom", "o_geom", postgresql_using="gist", postgresql_where=text("o_geom IS NOT NULL")),
+        Index("ix_rdf_quad_p_o_num", "p", "o_num", postgresql_where=text("o_num IS NOT NULL")),
+        Index("ix_rdf_quad_p_o_ts", "p", "o_ts", postgresql_where=text("o_ts IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    graph: Mapped[str] = mapped_column(Text, nullable=False, comment="named graph IRI; '' for the default graph")
+    s_kind: Mapped[int] = mapped_column(SmallInteger, nullable=False, comment="1 IRI, 2 blank node")
+    s: Mapped[str] = mapped_column(Text, nullable=False)
+    p: Mapped[str] = mapped_column(Text, nullable=False)
+    o_kind: Mapped[int] = mapped_column(SmallInteger, nullable=False, comment="1 IRI, 2 blank node, 3 literal")
+    o: Mapped[str] = mapped_column(Text, nullable=False, comment="IRI, blank node label or lexical form")
+    o_dt: Mapped[str | None] = mapped_column(Text, comment="literal datatype IRI")
+    o_lang: Mapped[str | None] = mapped_column(Text, comment="language tag, lower case")
+    o_num: Mapped[Decimal | None] = mapped_column(Numeric, comment="value of a numeric literal")
+    o_ts: Mapped[dt.datetime | None] = mapped_column(
+        DateTime(timezone=True), comment="value of an xsd:dateTime or xsd:date literal"
+    )
+    o_geom: Mapped[Any] = mapped_column(
+        _geometry("GEOMETRY"), nullable=True, comment="value of a geometry literal (lon/lat)"
+    )
+    source: Mapped[str] = mapped_column(Text, nullable=False, comment="the load that wrote it: file path or name")

@@ -1,0 +1,170 @@
+"""The SPARQL engine: translate (cached), run on PostGIS, turn rows back into RDF terms."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from rdflib import BNode, Graph, URIRef
+from rdflib.term import Node, Variable
+
+from semantic.errors import UnsupportedFeature
+from semantic.sparql import ir
+from semantic.sparql.render import QUADS, Rel, Renderer
+from semantic.sparql.terms import FIELDS, to_rdflib
+from semantic.sparql.translate import parse, to_ir
+
+
+@dataclass
+class Translation:
+    """A translated query: its IR, its SQL statement and how to read the rows."""
+
+    query: ir.Query
+    statement: Any
+    variables: tuple[str, ...]
+
+
+@dataclass
+class SelectResult:
+    """Solutions of a SELECT query, in order."""
+
+    variables: list[str]
+    rows: list[dict[str, Node]] = field(default_factory=list)
+
+
+class SparqlEngine:
+    """SPARQL 1.1 over the catalogue database.
+
+    Args:
+        engine: SQLAlchemy engine of the database (a read-only role in the endpoint).
+        functions: Extension functions (GeoSPARQL) by IRI, for the expression compiler.
+        cache_size: Translations kept, by query text.
+    """
+
+    def __init__(self, engine: sa.Engine, functions: dict[str, Any] | None = None, cache_size: int = 512) -> None:
+        from semantic.sparql.geo import GEO_FUNCTIONS
+
+        self.engine = engine
+        self.functions = {**GEO_FUNCTIONS, **(functions or {})}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[tuple[str, str | None], Translation] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def translate(self, text: str, base: str | None = None) -> Translation:
+        """Parse and translate ``text`` (cached by text and base).
+
+        Raises:
+            QuerySyntaxError: Not a SPARQL query.
+            UnsupportedFeature: A feature the rewriter does not translate.
+        """
+        key = (text, base)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        query = to_ir(parse(text, base))
+        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions)
+        rel = renderer.render(query.root)
+        if query.form == "ASK":
+            statement: Any = sa.select(sa.exists().select_from(rel.sub))
+            variables: tuple[str, ...] = ()
+        else:
+            variables = rel.variables
+            statement = _final(rel)
+        translation = Translation(query, statement, variables)
+        with self._lock:
+            self._cache[key] = translation
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return translation
+
+    def sql(self, text: str, base: str | None = None) -> str:
+        """The SQL a query is rewritten into (``explain``), with parameters as placeholders."""
+        from sqlalchemy.dialects import postgresql
+
+        return str(self.translate(text, base).statement.compile(dialect=postgresql.dialect()))
+
+    def query(self, text: str, base: str | None = None, connection: sa.Connection | None = None) -> Any:
+        """Answer a query: a :class:`SelectResult`, a ``bool`` (ASK) or an rdflib ``Graph``."""
+        tr = self.translate(text, base)
+        if connection is None:
+            with self.engine.connect() as conn:
+                return self._run(tr, conn)
+        return self._run(tr, connection)
+
+    def _run(self, tr: Translation, conn: sa.Connection) -> Any:
+        if tr.query.form == "ASK":
+            return bool(conn.execute(tr.statement).scalar())
+        rows = conn.execute(tr.statement).all()
+        solutions = [_decode(row, tr.variables) for row in rows]
+        if tr.query.form == "SELECT":
+            return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions)
+        if tr.query.form == "CONSTRUCT":
+            return _construct(tr.query.template, solutions)
+        return self._describe(tr.query, solutions, conn)
+
+    def _describe(self, query: ir.Query, solutions: list[dict[str, Node]], conn: sa.Connection) -> Graph:
+        resources: set[Node] = set()
+        for target in query.describe:
+            if isinstance(target, Variable):
+                resources |= {s[str(target)] for s in solutions if str(target) in s}
+            else:
+                resources.add(target)
+        graph = Graph()
+        iris = [str(r) for r in resources if isinstance(r, URIRef)]
+        if not iris:
+            return graph
+        q = QUADS.alias("d")
+        stmt = sa.select(q.c.s_kind, q.c.s, q.c.p, q.c.o_kind, q.c.o, q.c.o_dt, q.c.o_lang).where(
+            q.c.s.in_(iris), q.c.s_kind == 1, q.c.graph == ""
+        )
+        for row in conn.execute(stmt):
+            o = to_rdflib(row.o_kind, row.o, row.o_dt, row.o_lang)
+            if o is not None:
+                graph.add((URIRef(row.s), URIRef(row.p), o))
+        return graph
+
+
+def _final(rel: Rel) -> Any:
+    cols = [rel.sub.c[f"{v}__{f}"] for v in rel.variables for f in FIELDS if f != "geom"]
+    stmt = sa.select(*(cols or [sa.literal(1).label("one")])).select_from(rel.sub)
+    return stmt.order_by(rel.order) if rel.ordered else stmt
+
+
+def _decode(row: Any, variables: tuple[str, ...]) -> dict[str, Node]:
+    out: dict[str, Node] = {}
+    m = row._mapping
+    for v in variables:
+        term = to_rdflib(m[f"{v}__k"], m[f"{v}__v"], m[f"{v}__dt"], m[f"{v}__lang"], m[f"{v}__num"])
+        if term is not None:
+            out[v] = term
+    return out
+
+
+def _construct(template: tuple[tuple[Node, Node, Node], ...], solutions: list[dict[str, Node]]) -> Graph:
+    graph = Graph()
+    for solution in solutions:
+        bnodes: dict[BNode, BNode] = {}
+        for triple in template:
+            terms = []
+            for t in triple:
+                if isinstance(t, Variable):
+                    terms.append(solution.get(str(t)))
+                elif isinstance(t, BNode):
+                    terms.append(bnodes.setdefault(t, BNode()))
+                else:
+                    terms.append(t)
+            s, p, o = terms
+            if s is None or p is None or o is None or not isinstance(p, URIRef) or isinstance(s, type(None)):
+                continue
+            if s.__class__.__name__ == "Literal":
+                continue
+            graph.add((s, p, o))
+    return graph
+
+
+__all__ = ["SelectResult", "SparqlEngine", "Translation", "UnsupportedFeature"]

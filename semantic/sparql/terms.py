@@ -1,0 +1,172 @@
+"""RDF terms as SQL expressions (the *term columns* of docs/sparql.md) and back to rdflib terms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+from rdflib import XSD, BNode, Literal, URIRef
+from rdflib.term import Node
+
+IRI, BLANK, LITERAL = 1, 2, 3
+RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
+XSD_STRING = str(XSD.string)
+XSD_BOOLEAN = str(XSD.boolean)
+XSD_INTEGER = str(XSD.integer)
+XSD_DECIMAL = str(XSD.decimal)
+XSD_FLOAT = str(XSD.float)
+XSD_DOUBLE = str(XSD.double)
+XSD_DATETIME = str(XSD.dateTime)
+XSD_DATE = str(XSD.date)
+INTEGER_TYPES = {
+    str(XSD[t])
+    for t in (
+        "integer nonPositiveInteger negativeInteger long int short byte nonNegativeInteger unsignedLong "
+        "unsignedInt unsignedShort unsignedByte positiveInteger"
+    ).split()
+}
+NUMERIC_TYPES = INTEGER_TYPES | {XSD_DECIMAL, XSD_FLOAT, XSD_DOUBLE}
+FIELDS = ("k", "v", "dt", "lang", "num", "ts", "geom")
+
+
+@dataclass(frozen=True)
+class TermCols:
+    """An RDF term as SQL expressions; ``k`` NULL means unbound (or an error, in expressions)."""
+
+    k: Any
+    v: Any
+    dt: Any = None
+    lang: Any = None
+    num: Any = None
+    ts: Any = None
+    geom: Any = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or isinstance(value, sa.sql.ClauseElement):
+                continue
+            object.__setattr__(self, f.name, sa.literal(value))
+
+    def get(self, name: str) -> Any:
+        """The SQL expression of field ``name`` (``NULL`` when the term has none)."""
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        if name == "geom":
+            return sa.null().cast(_geometry_type())
+        return sa.null().cast(_SQL_TYPES[name])
+
+    def labelled(self, var: str) -> list[Any]:
+        """The fields as labelled columns ``<var>__<field>`` for a SELECT list."""
+        return [self.get(f).label(f"{var}__{f}") for f in FIELDS]
+
+    def with_(self, **changes: Any) -> TermCols:
+        """A copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+def _geometry_type() -> Any:
+    from geoalchemy2 import Geometry
+
+    return Geometry(srid=4326)
+
+
+_SQL_TYPES: dict[str, Any] = {
+    "k": sa.SmallInteger(),
+    "v": sa.Text(),
+    "dt": sa.Text(),
+    "lang": sa.Text(),
+    "num": sa.Numeric(),
+    "ts": sa.DateTime(timezone=True),
+}
+
+
+def columns_of(source: Any, var: str) -> TermCols:
+    """The term columns of ``var`` in a subquery produced by the renderer."""
+    return TermCols(*(source.c[f"{var}__{f}"] for f in FIELDS))
+
+
+def numeric_value(lexical: str, datatype: str) -> Decimal | None:
+    """The value of a numeric literal, ``None`` when ill-typed."""
+    text = lexical.strip()
+    try:
+        if datatype in (XSD_FLOAT, XSD_DOUBLE):
+            low = text.lower()
+            if low in ("inf", "+inf", "-inf", "nan"):
+                return Decimal(low.replace("inf", "Infinity").replace("nan", "NaN"))
+            return Decimal(repr(float(text)))
+        if datatype in INTEGER_TYPES and ("." in text or "e" in text.lower()):
+            return None
+        return Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def constant(term: Node) -> TermCols:
+    """The term columns of a constant rdflib term (values become bound parameters)."""
+    if isinstance(term, URIRef):
+        return TermCols(sa.literal(IRI, sa.SmallInteger()), sa.literal(str(term), sa.Text()))
+    if isinstance(term, BNode):
+        return TermCols(sa.literal(BLANK, sa.SmallInteger()), sa.literal(str(term), sa.Text()))
+    if isinstance(term, Literal):
+        lang = term.language.lower() if term.language else None
+        datatype = RDF_LANGSTRING if lang else str(term.datatype or XSD_STRING)
+        num = numeric_value(str(term), datatype) if datatype in NUMERIC_TYPES else None
+        ts = None
+        if datatype in (XSD_DATETIME, XSD_DATE):
+            value = term.toPython()
+            if isinstance(value, dt.datetime | dt.date):
+                if not isinstance(value, dt.datetime):
+                    value = dt.datetime(value.year, value.month, value.day)
+                ts = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return TermCols(
+            sa.literal(LITERAL, sa.SmallInteger()),
+            sa.literal(str(term), sa.Text()),
+            sa.literal(datatype, sa.Text()),
+            None if lang is None else sa.literal(lang, sa.Text()),
+            None if num is None else sa.literal(num, sa.Numeric()),
+            None if ts is None else sa.literal(ts, sa.DateTime(timezone=True)),
+        )
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def canonical_number(value: Decimal, datatype: str) -> str:
+    """The canonical lexical form of a computed numeric value."""
+    if datatype in INTEGER_TYPES:
+        return str(int(value))
+    if datatype == XSD_DECIMAL:
+        text = format(value.normalize(), "f")
+        return text if "." in text else text + ".0"
+    if value.is_nan():
+        return "NaN"
+    if value.is_infinite():
+        return "INF" if value > 0 else "-INF"
+    import numpy as np
+
+    # the shortest digits that read back as the same double, in XSD's canonical scientific form
+    mantissa, _, exponent = np.format_float_scientific(float(value), unique=True, trim="0").partition("e")
+    mantissa = mantissa + "0" if mantissa.endswith(".") else mantissa
+    mantissa = mantissa if "." in mantissa else mantissa + ".0"
+    return f"{mantissa}E{int(exponent)}"
+
+
+def to_rdflib(k: int | None, v: str | None, dt_: str | None, lang: str | None, num: Any = None) -> Node | None:
+    """The rdflib term of a row's term columns (``None`` when unbound)."""
+    if k is None:
+        return None
+    if k == IRI:
+        return URIRef(v or "")
+    if k == BLANK:
+        return BNode(v)
+    if v is None and num is not None and dt_ is not None:
+        v = canonical_number(Decimal(num), dt_)
+    # normalize=False: the lexical form is the data's (rdflib would rewrite "01" as "1")
+    if lang:
+        return Literal(v, lang=lang, normalize=False)
+    if dt_ is None or dt_ == XSD_STRING:
+        return Literal(v, normalize=False)
+    return Literal(v, datatype=URIRef(dt_), normalize=False)

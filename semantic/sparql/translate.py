@@ -1,0 +1,175 @@
+"""Stages one and two: parse with rdflib, then turn rdflib's algebra into our IR (:mod:`semantic.sparql.ir`).
+
+Anything without a translation raises :class:`~semantic.errors.UnsupportedFeature` naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyparsing import ParseException
+from rdflib.paths import Path
+from rdflib.plugins.sparql.algebra import translateQuery
+from rdflib.plugins.sparql.parser import parseQuery
+from rdflib.plugins.sparql.parserutils import CompValue
+from rdflib.term import BNode, Variable
+
+from semantic.errors import QuerySyntaxError, UnsupportedFeature
+from semantic.sparql import ir
+
+
+def parse(text: str, base: str | None = None) -> Any:
+    """rdflib's algebra of a query.
+
+    Raises:
+        QuerySyntaxError: The text is not a SPARQL 1.1 query.
+    """
+    from semantic.rdf.load import literals_as_written
+
+    try:
+        with literals_as_written():  # "01"^^xsd:integer stays "01", as the loader stores it
+            return translateQuery(parseQuery(text), base=base)
+    except ParseException as err:
+        raise QuerySyntaxError(f"syntax error at line {err.lineno}, column {err.col}: {err.msg}") from err
+    except Exception as err:  # rdflib raises plain exceptions for semantic errors (e.g. variable scoping)
+        raise QuerySyntaxError(f"invalid query: {err}") from err
+
+
+def to_ir(parsed: Any) -> ir.Query:
+    """Our IR of rdflib's algebra for a whole query."""
+    algebra = parsed.algebra
+    form = {"SelectQuery": "SELECT", "AskQuery": "ASK", "ConstructQuery": "CONSTRUCT", "DescribeQuery": "DESCRIBE"}
+    if algebra.name not in form:
+        raise UnsupportedFeature(algebra.name)
+    default_graphs: list[str] = []
+    named_graphs: list[str] = []
+    for clause in algebra.get("datasetClause") or []:
+        if clause.get("named") is not None:
+            named_graphs.append(str(clause.named))
+        else:
+            default_graphs.append(str(clause.default))
+    root = node(algebra.p) if algebra.get("p") is not None else ir.Quads(())
+    return ir.Query(
+        form=form[algebra.name],
+        root=root,
+        variables=tuple(algebra.get("PV") or ()),
+        template=tuple(algebra.get("template") or _construct_where(algebra)),
+        describe=tuple(algebra.get("PV") or ()) if algebra.name == "DescribeQuery" else (),
+        default_graphs=tuple(default_graphs),
+        named_graphs=tuple(named_graphs),
+    )
+
+
+def node(p: Any, graph: Any = None) -> Any:
+    """Our IR of one algebra node (``graph``: the enclosing ``GRAPH`` term, if any)."""
+    name = p.name
+    if name == "BGP":
+        triples = [tuple(_blank_as_variable(x) for x in t) for t in p.triples]
+        plain = tuple(t for t in triples if not isinstance(t[1], Path))
+        out: Any = ir.Quads(plain, graph)
+        for s, path, o in (t for t in triples if isinstance(t[1], Path)):
+            step = ir.PathPattern(s, path, o, graph)
+            out = (
+                step
+                if not plain and out is not None and isinstance(out, ir.Quads) and not out.triples
+                else (ir.Join(out, step))
+            )
+        return out
+    if name == "Join":
+        return ir.Join(node(p.p1, graph), node(p.p2, graph))
+    if name == "LeftJoin":
+        expr = p.get("expr")
+        return ir.LeftJoin(node(p.p1, graph), node(p.p2, graph), None if _trivial(expr) else expr)
+    if name == "Union":
+        return ir.Union(node(p.p1, graph), node(p.p2, graph))
+    if name == "Minus":
+        return ir.Minus(node(p.p1, graph), node(p.p2, graph))
+    if name == "Filter":
+        return ir.Filter(node(p.p, graph), p.expr)
+    if name == "Extend":
+        return ir.Extend(node(p.p, graph), p.var, p.expr)
+    if name == "Graph":
+        return node(p.p, p.term)
+    if name == "Project":
+        return ir.Project(node(p.p, graph), tuple(p.PV))
+    if name in ("Distinct", "Reduced"):
+        return ir.Distinct(node(p.p, graph))
+    if name == "Slice":
+        return ir.Slice(node(p.p, graph), int(p.start or 0), None if p.length is None else int(p.length))
+    if name == "OrderBy":
+        conditions = []
+        for c in p.expr:
+            if isinstance(c, CompValue) and c.name == "OrderCondition":
+                conditions.append((c.expr, c.order == "DESC"))
+            else:
+                conditions.append((c, False))
+        return ir.OrderBy(node(p.p, graph), tuple(conditions))
+    if name == "ToMultiSet":
+        return node(p.p, graph)
+    if name == "values":
+        variables = tuple(sorted({v for row in p.res for v in row}, key=str))
+        # rdflib gives UNDEF as the string "UNDEF"
+        rows = tuple(tuple(None if row.get(v) in (None, "UNDEF") else row.get(v) for v in variables) for row in p.res)
+        return ir.Values(variables, rows)
+    if name == "AggregateJoin":
+        group = p.p
+        if group.name != "Group":
+            raise UnsupportedFeature(f"aggregate over {group.name}")
+        keys = tuple(group.expr or ())
+        aggregates = tuple((a.res, a) for a in p.A)
+        return ir.Group(node(group.p, graph), keys, aggregates)
+    if name == "SelectQuery":  # a subquery
+        return node(p.p, graph)
+    raise UnsupportedFeature(name)
+
+
+def _construct_where(algebra: Any) -> tuple[Any, ...]:
+    """``CONSTRUCT WHERE { BGP }``: the template is the pattern itself."""
+    if algebra.name != "ConstructQuery":
+        return ()
+    p = algebra.p
+    while p is not None and p.name != "BGP":
+        p = p.get("p")
+    return tuple(tuple(t) for t in p.triples) if p is not None else ()
+
+
+def _blank_as_variable(term: Any) -> Any:
+    """Blank nodes in a query pattern are variables that are never projected."""
+    return Variable(f"_bnode_{term}") if isinstance(term, BNode) else term
+
+
+def _trivial(expr: Any) -> bool:
+    """rdflib puts a constant-true expression on OPTIONAL without FILTER."""
+    return expr is None or (isinstance(expr, CompValue) and expr.name == "TrueFilter")
+
+
+def variables_of(n: Any) -> list[Variable]:
+    """Variables a node can bind, in a stable order."""
+    if isinstance(n, ir.Quads):
+        seen: dict[Variable, None] = {}
+        for t in n.triples:
+            for x in t:
+                if isinstance(x, Variable):
+                    seen[x] = None
+        if isinstance(n.graph, Variable):
+            seen[n.graph] = None
+        return list(seen)
+    if isinstance(n, ir.PathPattern):
+        return [x for x in (n.subject, n.object, n.graph) if isinstance(x, Variable)]
+    if isinstance(n, ir.Join | ir.LeftJoin | ir.Union):
+        out = variables_of(n.left)
+        return out + [v for v in variables_of(n.right) if v not in out]
+    if isinstance(n, ir.Minus):
+        return variables_of(n.left)
+    if isinstance(n, ir.Filter | ir.Distinct | ir.Slice | ir.OrderBy):
+        return variables_of(n.child)
+    if isinstance(n, ir.Extend):
+        out = variables_of(n.child)
+        return out if n.var in out else [*out, n.var]
+    if isinstance(n, ir.Values):
+        return list(n.variables)
+    if isinstance(n, ir.Project):
+        return list(n.variables)
+    if isinstance(n, ir.Group):
+        return [v for v, _ in n.aggregates]
+    raise UnsupportedFeature(type(n).__name__)

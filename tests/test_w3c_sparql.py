@@ -1,0 +1,116 @@
+"""The W3C SPARQL 1.1 query-evaluation suite against our engine, with every case's data loaded through the
+quad table. Known failures live in one dict with a reason each; a known failure that starts passing fails too,
+so the dict stays exact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from semantic.store.db import make_engine
+from tests.conftest import fresh_database
+from tests.w3c import Case, load_suite, run_case
+from tests.w3c.esdl_engine import EsdlEngine
+
+SUITE = load_suite()
+CASES = SUITE.cases
+PASS_FLOOR = 270  # measured: 270 of 338 cases pass; rdflib's own engine passes 289
+
+ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
+EXPECTED_FAILURES: dict[str, str] = {
+    "aggregates/agg-avg-03": "wrong result: expected 1 rows, got 1",
+    "aggregates/agg-avg-distinct": "wrong result: expected 4 rows, got 4",
+    "aggregates/agg-empty-group-count-graph": "wrong result: expected 2 rows, got 1",
+    "aggregates/agg-err-01": "wrong result: expected 3 rows, got 3",
+    "aggregates/agg-err-02": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#double>",
+    "aggregates/agg-group-fn": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#integer>",
+    "aggregates/agg-groupconcat-01": "wrong result: expected True, got False",
+    "aggregates/agg-groupconcat-02": "wrong result: expected 1 rows, got 1",
+    "aggregates/agg-groupconcat-04": "wrong result: expected True, got False",
+    "aggregates/agg-groupconcat-05": "wrong result: expected True, got False",
+    "aggregates/agg-groupconcat-distinct": "wrong result: expected True, got False",
+    "aggregates/agg-min-02": "wrong result: expected 5 rows, got 5",
+    "aggregates/agg-sum-distinct": "wrong result: expected 4 rows, got 4",
+    "aggregates/agg08": ACCEPTS_INVALID,
+    "aggregates/agg09": ACCEPTS_INVALID,
+    "aggregates/agg10": ACCEPTS_INVALID,
+    "aggregates/agg11": ACCEPTS_INVALID,
+    "aggregates/agg12": ACCEPTS_INVALID,
+    "bind/bind03": "wrong result: expected 3 rows, got 0",
+    "bindings/graph": "wrong result: expected 3 rows, got 2",
+    "cast/cast-bool": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#boolean>",
+    "cast/cast-decimal": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#decimal>",
+    "cast/cast-double": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#double>",
+    "cast/cast-float": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#float>",
+    "cast/cast-int": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#integer>",
+    "cast/cast-string": "unsupported SPARQL feature: function <http://www.w3.org/2001/XMLSchema#string>",
+    "construct/constructwhere04": "wrong result: graphs differ: expected 4 triples, got 0",
+    "csv-tsv-res/tsv03": "the suite's expected file writes 1.0E6 as 1.0e6; lexical forms are kept",
+    "exists/exists03": "wrong result: expected 1 rows, got 0",
+    "functions/bnode01": "unsupported SPARQL feature: BNODE",
+    "functions/bnode02": "unsupported SPARQL feature: BNODE",
+    "functions/ceil01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
+    "functions/coalesce-empty": "unsupported SPARQL feature: expression str",
+    "functions/concat-empty": "unsupported SPARQL feature: expression str",
+    "functions/encode01": "unsupported SPARQL feature: ENCODE_FOR_URI",
+    "functions/encode01-non-bmp": "unsupported SPARQL feature: ENCODE_FOR_URI",
+    "functions/floor01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
+    "functions/hours": "date parts are taken in UTC, not in the literal's own timezone",
+    "functions/iri01": "unsupported SPARQL feature: URI",
+    "functions/iri02": "unsupported SPARQL feature: URI",
+    "functions/notin01": "unsupported SPARQL feature: expression str",
+    "functions/round01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
+    "functions/seconds": "wrong result: expected 4 rows, got 4",
+    "functions/sha1-01": "unsupported SPARQL feature: SHA1",
+    "functions/sha1-02": "unsupported SPARQL feature: SHA1",
+    "functions/strbefore02": "wrong result: expected 3 rows, got 3",
+    "functions/timezone": "unsupported SPARQL feature: TIMEZONE",
+    "functions/tz": "unsupported SPARQL feature: TZ",
+    "grouping/group06": ACCEPTS_INVALID,
+    "grouping/group07": ACCEPTS_INVALID,
+    "negation/graph-minus": "wrong result: expected 1 rows, got 0",
+    "property-path/nps_a_inverse": "wrong result: expected 1 rows, got 2",
+    "property-path/nps_direct_and_inverse": "wrong result: expected 2 rows, got 1",
+    "property-path/nps_inverse": "wrong result: expected 1 rows, got 2",
+    "property-path/pp06": "unsupported SPARQL feature: property path inside GRAPH ?variable",
+    "property-path/pp07": "unsupported SPARQL feature: property path inside GRAPH ?variable",
+    "property-path/pp35": "unsupported SPARQL feature: property path inside GRAPH ?variable",
+    "subquery/subquery03": "wrong result: expected 2 rows, got 1",
+    "syntax-query/test_43": ACCEPTS_INVALID,
+    "syntax-query/test_44": ACCEPTS_INVALID,
+    "syntax-query/test_45": ACCEPTS_INVALID,
+    "syntax-query/test_60": ACCEPTS_INVALID,
+    "syntax-query/test_61a": ACCEPTS_INVALID,
+    "syntax-query/test_62a": ACCEPTS_INVALID,
+    "syntax-query/test_65": ACCEPTS_INVALID,
+    "syntax-query/test_bad_values_too_few": ACCEPTS_INVALID,
+    "syntax-query/test_bad_values_too_many": ACCEPTS_INVALID,
+    "syntax-query/test_codepoint_invalid_escaped_bad_06": ACCEPTS_INVALID,
+}
+
+
+@pytest.fixture(scope="module")
+def esdl_engine(postgis_server: str) -> Iterator[EsdlEngine]:
+    """One database (a copy of the migrated template) for the whole suite; each case empties rdf_quad."""
+    with fresh_database(postgis_server) as url:
+        engine = make_engine(url)
+        try:
+            yield EsdlEngine(engine)
+        finally:
+            engine.dispose()
+
+
+def test_expected_failures_name_real_cases() -> None:
+    ids = {c.id for c in CASES}
+    assert set(EXPECTED_FAILURES) <= ids
+    assert len(CASES) - len(EXPECTED_FAILURES) >= PASS_FLOOR
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_w3c_case(case: Case, esdl_engine: EsdlEngine) -> None:
+    result = run_case(esdl_engine, case)
+    if case.id in EXPECTED_FAILURES:
+        assert not result.passed, f"{case.id} passes now: remove it from EXPECTED_FAILURES"
+    else:
+        assert result.passed, f"{result.error or ''} {result.detail}"
