@@ -42,13 +42,25 @@ class SparqlEngine:
         engine: SQLAlchemy engine of the database (a read-only role in the endpoint).
         functions: Extension functions (GeoSPARQL) by IRI, for the expression compiler.
         cache_size: Translations kept, by query text.
+        virtual: The catalogue tables are part of the default graph through the shipped R2RML mappings and
+            ontology (validated against the database now); ``False``: the quad table alone.
+
+    Raises:
+        MappingError: The mappings name a table or column the database does not have.
     """
 
-    def __init__(self, engine: sa.Engine, functions: dict[str, Any] | None = None, cache_size: int = 512) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        functions: dict[str, Any] | None = None,
+        cache_size: int = 512,
+        virtual: bool = True,
+    ) -> None:
         from semantic.sparql.geo import GEO_FUNCTIONS
 
         self.engine = engine
         self.functions = {**GEO_FUNCTIONS, **(functions or {})}
+        self.mapped = _mapped_sources(engine) if virtual else None
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str | None], Translation] = OrderedDict()
         self._lock = threading.Lock()
@@ -67,7 +79,7 @@ class SparqlEngine:
                 self._cache.move_to_end(key)
                 return hit
         query = to_ir(parse(text, base))
-        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions)
+        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions, self.mapped)
         rel = renderer.render(query.root)
         if query.form == "ASK":
             statement: Any = sa.select(sa.exists().select_from(rel.sub))
@@ -127,6 +139,20 @@ class SparqlEngine:
             if o is not None:
                 graph.add((URIRef(row.s), URIRef(row.p), o))
         return graph
+
+
+def _mapped_sources(engine: sa.Engine) -> Any:
+    """The shipped mappings, validated against the database and compiled with the ontology (T-mappings)."""
+    from semantic.mapping.ontology import load_ontology
+    from semantic.mapping.r2rml import load_mappings
+    from semantic.mapping.tmappings import compile_tmappings
+    from semantic.mapping.validate import read_foreign_keys, validate_mappings
+    from semantic.sparql.mapped import MappedSources
+
+    mappings = load_mappings()
+    types = validate_mappings(engine, mappings)
+    tmappings = compile_tmappings(mappings, load_ontology(), read_foreign_keys(engine, mappings))
+    return MappedSources(tmappings, types)
 
 
 def _final(rel: Rel) -> Any:

@@ -84,10 +84,12 @@ class Renderer:
         default_graphs: tuple[str, ...] = (),
         named_graphs: tuple[str, ...] = (),
         functions: dict[str, Any] | None = None,
+        mapped: Any = None,
     ) -> None:
         self.default_graphs = default_graphs
         self.named_graphs = named_graphs
         self.functions = functions or {}
+        self.mapped = mapped  # MappedSources: the catalogue tables, part of the default graph
         self._names = count()
 
     def _name(self, prefix: str) -> str:
@@ -130,6 +132,31 @@ class Renderer:
             env[var] = cols
 
     def _Quads(self, node: ir.Quads) -> Rel:
+        if self.mapped is not None and node.graph is None and not self.default_graphs and node.triples:
+            sources = [self.mapped.selects(t) for t in node.triples]
+            if any(sources):
+                return self._virtual_bgp(node, sources)
+        return self._quads_only(node)
+
+    def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
+        """A BGP over the quad table and the mapped tables: per triple, the union of its sources, then joins."""
+        rels = []
+        for triple, mapped in zip(node.triples, sources, strict=True):
+            quads = self._quads_only(ir.Quads((triple,), None))
+            variables = list(quads.variables)
+            selects = [self._select([(v, quads.cols(v)) for v in variables]).select_from(quads.sub)]
+            # a mapped select binds the same variables in the same order (first occurrence in s, p, o)
+            selects += [stmt for stmt, _ in mapped]
+            union: Any = sa.union_all(*selects) if len(selects) > 1 else selects[0]
+            rels.append(Rel(union.subquery(self._name("t")), tuple(variables), frozenset()))
+        acc = rels[0]
+        for rel in rels[1:]:
+            conds, columns, maybe = self._join_parts(acc, rel)
+            joined = acc.sub.join(rel.sub, sa.and_(sa.true(), *conds))
+            acc = self._finish(columns, self._select(columns).select_from(joined), maybe)
+        return acc
+
+    def _quads_only(self, node: ir.Quads) -> Rel:
         env: dict[str, TermCols] = {}
         where: list[Any] = []
         aliases = []

@@ -18,7 +18,7 @@ class EsdlEngine:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self.sparql = SparqlEngine(engine)
+        self.sparql = SparqlEngine(engine, virtual=False)  # the suite's data only
 
     def load(self, dataset: DatasetFiles) -> None:
         """Replace the stored quads with the case's dataset."""

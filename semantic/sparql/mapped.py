@@ -1,0 +1,179 @@
+"""Mapped tables as triple sources: a triple pattern's matches from the T-mapping assertions, as SQL.
+
+Each assertion whose predicate (or class, for ``rdf:type``) can match a pattern becomes one SELECT over its
+logical table that produces the pattern's variables as term columns (docs/sparql.md). Nothing is materialised:
+IRIs are built from templates, literals from columns (``num``/``ts``/``geom`` straight from the typed column,
+so filters and GiST indexes work on the column itself).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+import sqlalchemy as sa
+from rdflib import BNode, Literal, URIRef
+from rdflib.term import Node, Variable
+
+from semantic.mapping.r2rml import Column, RefObjectMap, TermKind, TermMap, TermType
+from semantic.mapping.tmappings import Assertion, TMappings
+from semantic.sparql.terms import (
+    IRI,
+    LITERAL,
+    RDF_LANGSTRING,
+    XSD_BOOLEAN,
+    XSD_DATETIME,
+    XSD_DECIMAL,
+    XSD_DOUBLE,
+    XSD_INTEGER,
+    XSD_STRING,
+    TermCols,
+    constant,
+)
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
+GEOJSON = "http://www.opengis.net/ont/geosparql#geoJSONLiteral"
+_K = sa.SmallInteger()
+_TS_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS'
+_TS_IRI_FORMAT = 'YYYY-MM-DD"T"HH24"%3A"MI"%3A"SS"Z"'
+
+
+def _natural_datatype(sql_type: str) -> str:
+    """R2RML's natural RDF datatype of a SQL type."""
+    t = sql_type.lower()
+    if t.startswith(("integer", "bigint", "smallint")):
+        return XSD_INTEGER
+    if t.startswith(("double", "real", "float")):
+        return XSD_DOUBLE
+    if t.startswith("numeric"):
+        return XSD_DECIMAL
+    if t.startswith("boolean"):
+        return XSD_BOOLEAN
+    if t.startswith("timestamp"):
+        return XSD_DATETIME
+    return XSD_STRING
+
+
+@dataclass(frozen=True)
+class MappedTable:
+    """The SQL side of one logical table: a FROM item and its column types."""
+
+    source: Any
+    types: dict[str, str]
+
+
+class MappedSources:
+    """Builds triple-pattern SELECTs from T-mapping assertions.
+
+    Args:
+        tmappings: The compiled assertions.
+        column_types: ``(logical table key, column) → SQL type name`` from :func:`validate_mappings`.
+    """
+
+    def __init__(self, tmappings: TMappings, column_types: dict[tuple[str, str], str]) -> None:
+        self.tmappings = tmappings
+        self.column_types = column_types
+        self._names = count()
+
+    def assertions(self, predicate: Node, obj: Node) -> tuple[Assertion, ...]:
+        """Assertions that can produce triples with this predicate (and class, for ``rdf:type``)."""
+        if isinstance(predicate, Variable):
+            return tuple(self.tmappings.assertions)
+        if str(predicate) == RDF_TYPE and isinstance(obj, URIRef):
+            return self.tmappings.assertions_for_class(str(obj))
+        return self.tmappings.assertions_for_property(str(predicate))
+
+    def _table(self, assertion: Assertion) -> MappedTable:
+        lt = assertion.triples_map.logical_table
+        types = {c: t for (k, c), t in self.column_types.items() if k == lt.key}
+        name = f"m{next(self._names)}"
+        source: Any
+        if lt.sql_query is not None:
+            source = sa.text(lt.sql_query).columns(*(sa.column(c) for c in types)).subquery(name)
+        else:
+            source = sa.table(str(lt.table), *(sa.column(c) for c in types), schema=lt.schema).alias(name)
+        return MappedTable(source, types)
+
+    def term(self, tm: TermMap, table: MappedTable) -> TermCols:
+        """The term columns a term map produces on ``table``'s rows."""
+        if tm.kind is TermKind.CONSTANT:
+            if tm.term_type is TermType.LITERAL:
+                return constant(Literal(tm.value, lang=tm.language, datatype=tm.datatype))
+            return constant(URIRef(tm.value))
+        if tm.kind is TermKind.TEMPLATE:
+            parts = [self._iri_part(p, table) if isinstance(p, Column) else sa.literal(p, sa.Text()) for p in tm.parts]
+            lex: Any = sa.func.concat(*parts)
+            if tm.term_type is TermType.LITERAL:
+                return TermCols(sa.literal(LITERAL, _K), lex, tm.datatype or XSD_STRING, tm.language)
+            kind = IRI if tm.term_type is TermType.IRI else 2
+            return TermCols(sa.literal(kind, _K), lex)
+        col = table.source.c[tm.value]
+        sql_type = table.types.get(tm.value, "text")
+        if tm.term_type is not TermType.LITERAL:
+            return TermCols(sa.literal(IRI if tm.term_type is TermType.IRI else 2, _K), col.cast(sa.Text()))
+        if tm.language:
+            return TermCols(sa.literal(LITERAL, _K), col.cast(sa.Text()), RDF_LANGSTRING, tm.language.lower())
+        datatype = tm.datatype or _natural_datatype(sql_type)
+        k = sa.case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+        if sql_type.startswith("geometry"):
+            lex = sa.func.ST_AsGeoJSON(col, 15) if datatype == GEOJSON else sa.func.ST_AsText(col)  # type: ignore[assignment]
+            return TermCols(k, lex, datatype, None, None, None, col)
+        if sql_type.startswith("timestamp"):
+            lex = sa.func.to_char(sa.func.timezone("UTC", col), _TS_FORMAT) + "Z"
+            return TermCols(k, lex, datatype, None, None, col)
+        if sql_type.startswith(("integer", "bigint", "smallint", "double", "real", "numeric")):
+            return TermCols(k, col.cast(sa.Text()), datatype, None, col.cast(sa.Numeric()))
+        if sql_type.startswith("boolean"):
+            return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
+        return TermCols(k, col.cast(sa.Text()), datatype)
+
+    def _iri_part(self, column: Column, table: MappedTable) -> Any:
+        col = table.source.c[column.name]
+        sql_type = table.types.get(column.name, "text")
+        if sql_type.startswith(("integer", "bigint", "smallint")):
+            return col.cast(sa.Text())
+        if sql_type.startswith("timestamp"):
+            return sa.func.to_char(sa.func.timezone("UTC", col), _TS_IRI_FORMAT)
+        return sa.func.esdl_iri_safe(col.cast(sa.Text()))
+
+    def selects(self, triple: tuple[Node, Node, Node]) -> list[tuple[Any, dict[str, TermCols]]]:
+        """``(select, variable term columns)`` for each assertion that can match ``triple``."""
+        s, p, o = triple
+        out = []
+        for assertion in self.assertions(p, o):
+            if isinstance(assertion.object, RefObjectMap):
+                continue  # the shipped mappings have none; joins to parent maps come with their use
+            table = self._table(assertion)
+            where: list[Any] = [table.source.c[c].is_not(None) for c in assertion.not_null]
+            subject = self.term(assertion.subject, table)
+            obj = self.term(assertion.object, table)
+            pred = constant(URIRef(assertion.predicate))
+            env: dict[str, TermCols] = {}
+            ok = True
+            for term, cols in ((s, subject), (p, pred), (o, obj)):
+                if isinstance(term, Variable):
+                    if str(term) in env:
+                        where.append(_same(env[str(term)], cols))
+                    else:
+                        env[str(term)] = cols
+                elif isinstance(term, BNode):
+                    ok = False  # blank nodes in patterns are variables by the time they get here
+                else:
+                    where.append(_same(constant(term), cols))
+            where.append(subject.get("k").is_not(None))
+            where.append(obj.get("k").is_not(None))
+            if ok:
+                columns = [c for v, t in env.items() for c in t.labelled(v)] or [sa.literal(1).label("one")]
+                out.append((sa.select(*columns).select_from(table.source).where(*where), env))
+        return out
+
+
+def _same(a: TermCols, b: TermCols) -> Any:
+    return (
+        (a.get("k") == b.get("k"))
+        & (a.get("v") == b.get("v"))
+        & a.get("dt").is_not_distinct_from(b.get("dt"))
+        & a.get("lang").is_not_distinct_from(b.get("lang"))
+    )

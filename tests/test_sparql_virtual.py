@@ -1,0 +1,132 @@
+"""The catalogue tables as a virtual graph: SPARQL over the R2RML mappings, T-mappings and the quad table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rdflib import Literal, URIRef
+
+from semantic.errors import MappingError
+from semantic.rdf.load import load_rdf
+from semantic.sparql.engine import SparqlEngine
+from semantic.store.db import make_engine
+
+PREFIXES = """PREFIX esdl: <https://w3id.org/esdl/ontology#>
+PREFIX geo: <http://www.opengis.net/ont/geosparql#>
+PREFIX geof: <http://www.opengis.net/def/function/geosparql/>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+PREFIX qb: <http://purl.org/linked-data/cube#>
+PREFIX dcat: <http://www.w3.org/ns/dcat#>
+PREFIX ex: <http://ex/>
+"""
+BASE = "https://w3id.org/esdl/"
+
+
+@pytest.fixture
+def catalogue(catalog_url: str) -> sa.Engine:
+    """A small catalogue: one cube with one variable, three regions, statistics for two of them."""
+    engine = make_engine(catalog_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cube (id, name, version, location, store_path, crs, footprint, resolution_x, "
+                "resolution_y, time_start, time_end, time_steps, spec_hash, created, attrs) OVERRIDING SYSTEM VALUE "
+                "VALUES (7, 'demo', '1', '/c', '/c', 'EPSG:4326', ST_Multi(ST_MakeEnvelope(0, 40, 10, 50, 4326)), "
+                "0.25, 0.25, '2020-01-01Z', '2020-03-01Z', 2, 'abc', '2026-11-22Z', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO variable (id, cube_id, name, units, dtype) OVERRIDING SYSTEM VALUE "
+                "VALUES (3, 7, 'lst', 'K', 'float32')"
+            )
+        )
+        for rid, name, box in [(1, "north", (0, 45, 5, 50)), (2, "south", (0, 40, 5, 45)), (5, "far", (20, 0, 21, 1))]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO region (id, source, name, kind, geom, area_m2, properties) OVERRIDING SYSTEM VALUE "
+                    "VALUES (:id, 'zones', :name, 'basin', "
+                    "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), 1, '{}')"
+                ),
+                {"id": rid, "name": name, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
+            )
+        for rid, t, mean in [(1, "2020-01-01", 281.5), (1, "2020-02-01", 279.0), (2, "2020-01-01", 290.25)]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO zonal_stat (variable_id, region_id, time, mean, min, max, std, valid_count, "
+                    "covered_area) VALUES (3, :r, :t, :m, :m, :m, 0, 4, 1e6)"
+                ),
+                {"r": rid, "t": f"{t}T00:00:00Z", "m": mean},
+            )
+    return engine
+
+
+def select(engine: SparqlEngine, query: str) -> list[dict[str, str]]:
+    return [{k: str(v) for k, v in row.items()} for row in engine.query(PREFIXES + query).rows]
+
+
+def test_classes_and_labels_from_the_mapped_tables(catalogue: sa.Engine) -> None:
+    sparql = SparqlEngine(catalogue)
+    rows = select(sparql, "SELECT ?r ?name WHERE { ?r a esdl:Region ; rdfs:label ?name } ORDER BY ?name")
+    assert rows == [
+        {"r": f"{BASE}region/5", "name": "far"},
+        {"r": f"{BASE}region/1", "name": "north"},
+        {"r": f"{BASE}region/2", "name": "south"},
+    ]
+    # T-mappings: regions and cubes are geo:Features (subclass, and the domain of hasDefaultGeometry)
+    features = {r["f"] for r in select(sparql, "SELECT DISTINCT ?f WHERE { ?f a geo:Feature }")}
+    assert features == {f"{BASE}region/1", f"{BASE}region/2", f"{BASE}region/5", f"{BASE}cube/7"}
+
+
+def test_geosparql_filter_over_mapped_geometries(catalogue: sa.Engine) -> None:
+    sparql = SparqlEngine(catalogue)
+    query = """SELECT ?name WHERE {
+        ?r a esdl:Region ; rdfs:label ?name ; geo:hasGeometry ?g . ?g geo:asWKT ?wkt
+        FILTER(geof:sfIntersects(?wkt, "POLYGON((1 44, 2 44, 2 46, 1 46, 1 44))"^^geo:wktLiteral))
+    } ORDER BY ?name"""
+    assert [r["name"] for r in select(sparql, query)] == ["north", "south"]
+
+
+def test_zonal_statistics_as_observations(catalogue: sa.Engine) -> None:
+    sparql = SparqlEngine(catalogue)
+    query = """SELECT ?name ?time ?mean WHERE {
+        ?o a qb:Observation ; esdl:region ?r ; esdl:time ?time ; esdl:mean ?mean . ?r rdfs:label ?name
+        FILTER(?mean > 280)
+    } ORDER BY ?mean"""
+    rows = sparql.query(PREFIXES + query).rows
+    assert [(str(r["name"]), str(r["time"]), r["mean"].toPython()) for r in rows] == [
+        ("north", "2020-01-01T00:00:00Z", 281.5),
+        ("south", "2020-01-01T00:00:00Z", 290.25),
+    ]
+    agg = (
+        "SELECT ?name (AVG(?m) AS ?avg) WHERE { ?o esdl:region ?r ; esdl:mean ?m . ?r rdfs:label ?name } GROUP BY ?name"
+    )
+    got = {str(r["name"]): float(r["avg"]) for r in sparql.query(PREFIXES + agg).rows}
+    assert got == {"north": pytest.approx(280.25), "south": pytest.approx(290.25)}
+
+
+def test_one_query_joins_mapped_tables_and_loaded_rdf(catalogue: sa.Engine, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.ttl"
+    notes.write_text(f'<{BASE}region/1> <http://ex/note> "glacier catchment" .\n')
+    with catalogue.begin() as conn:
+        load_rdf(conn, notes)
+    sparql = SparqlEngine(catalogue)
+    rows = select(sparql, "SELECT ?name ?note WHERE { ?r rdfs:label ?name ; ex:note ?note }")
+    assert rows == [{"name": "north", "note": "glacier catchment"}]
+
+
+def test_mapped_terms_are_typed_literals(catalogue: sa.Engine) -> None:
+    sparql = SparqlEngine(catalogue)
+    rows = sparql.query(PREFIXES + f"SELECT ?p ?o WHERE {{ <{BASE}variable/3> ?p ?o }}").rows
+    found = {(str(r["p"]), r["o"]) for r in rows}
+    assert (f"{PREFIXES.split('esdl: <')[1].split('>')[0]}units", Literal("K")) in found
+    assert any(o == URIRef(f"{BASE}cube/7") for _, o in found)
+
+
+def test_mappings_are_validated_at_start_up(catalogue: sa.Engine) -> None:
+    with catalogue.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE region RENAME COLUMN name TO title"))
+    with pytest.raises(MappingError, match="region has no column name"):
+        SparqlEngine(catalogue)
