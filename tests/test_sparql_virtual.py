@@ -130,3 +130,32 @@ def test_mappings_are_validated_at_start_up(catalogue: sa.Engine) -> None:
         conn.execute(sa.text("ALTER TABLE region RENAME COLUMN name TO title"))
     with pytest.raises(MappingError, match="region has no column name"):
         SparqlEngine(catalogue)
+
+
+def test_topology_relations_as_triple_patterns(catalogue: sa.Engine, tmp_path: Path) -> None:
+    """``?a geo:sfWithin ?b`` between features, through their default geometries (the query-rewrite
+    extension), across the mapped tables and loaded RDF."""
+    places = tmp_path / "places.ttl"
+    places.write_text(
+        "@prefix geo: <http://www.opengis.net/ont/geosparql#> .\n"
+        "<http://ex/lake> a geo:Feature ; geo:hasDefaultGeometry <http://ex/lake/g> .\n"
+        '<http://ex/lake/g> geo:asWKT "POINT(2 47)"^^geo:wktLiteral .\n'
+        '<http://ex/shore> geo:asWKT "POINT(2 45)"^^geo:wktLiteral .\n'
+    )
+    with catalogue.begin() as conn:
+        load_rdf(conn, places)
+    sparql = SparqlEngine(catalogue)
+    within = select(sparql, "SELECT ?name WHERE { <http://ex/lake> geo:sfWithin ?r . ?r rdfs:label ?name }")
+    assert within == [{"name": "north"}]
+    touches = select(
+        sparql, "SELECT ?name WHERE { <http://ex/shore> geo:sfTouches ?r . ?r rdfs:label ?name } ORDER BY ?name"
+    )
+    assert touches == [{"name": "north"}, {"name": "south"}]  # the point lies on their shared edge
+    contains = select(sparql, "SELECT ?x WHERE { ?r rdfs:label 'north' . ?r geo:sfContains ?x }")
+    # a polygon contains itself (DE-9IM T*****FF*), so the region and its geometry are there too
+    assert {r["x"] for r in contains} == {
+        "http://ex/lake",
+        "http://ex/lake/g",
+        f"{BASE}region/1",
+        f"{BASE}region/1/geometry",
+    }

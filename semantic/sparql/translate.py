@@ -5,6 +5,7 @@ Anything without a translation raises :class:`~semantic.errors.UnsupportedFeatur
 
 from __future__ import annotations
 
+from itertools import count
 from typing import Any
 
 from pyparsing import ParseException
@@ -12,7 +13,7 @@ from rdflib.paths import Path
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
-from rdflib.term import BNode, Variable
+from rdflib.term import BNode, URIRef, Variable
 
 from semantic.errors import QuerySyntaxError, UnsupportedFeature
 from semantic.sparql import ir
@@ -65,15 +66,14 @@ def node(p: Any, graph: Any = None) -> Any:
     name = p.name
     if name == "BGP":
         triples = [tuple(_blank_as_variable(x) for x in t) for t in p.triples]
+        topology = [t for t in triples if _is_topology(t[1])]
+        triples = [t for t in triples if not _is_topology(t[1])]
         plain = tuple(t for t in triples if not isinstance(t[1], Path))
         out: Any = ir.Quads(plain, graph)
-        for s, path, o in (t for t in triples if isinstance(t[1], Path)):
-            step = ir.PathPattern(s, path, o, graph)
-            out = (
-                step
-                if not plain and out is not None and isinstance(out, ir.Quads) and not out.triples
-                else (ir.Join(out, step))
-            )
+        extra = [ir.PathPattern(s, path, o, graph) for s, path, o in triples if isinstance(path, Path)]
+        extra += [_topology_pattern(s, str(rel), o, graph) for s, rel, o in topology]
+        for step in extra:
+            out = step if isinstance(out, ir.Quads) and not out.triples else ir.Join(out, step)
         return out
     if name == "Join":
         return ir.Join(node(p.p1, graph), node(p.p2, graph))
@@ -121,6 +121,38 @@ def node(p: Any, graph: Any = None) -> Any:
     if name == "SelectQuery":  # a subquery
         return node(p.p, graph)
     raise UnsupportedFeature(name)
+
+
+GEO = "http://www.opengis.net/ont/geosparql#"
+GEOF = "http://www.opengis.net/def/function/geosparql/"
+_TOPOLOGY = {
+    *(f"sf{r}" for r in ("Equals", "Disjoint", "Intersects", "Touches", "Within", "Contains", "Overlaps", "Crosses")),
+    *(f"eh{r}" for r in ("Equals", "Disjoint", "Meet", "Overlap", "Covers", "CoveredBy", "Inside", "Contains")),
+    *(f"rcc8{r}" for r in ("eq", "dc", "ec", "po", "tppi", "tpp", "ntpp", "ntppi")),
+}
+
+
+def _is_topology(predicate: Any) -> bool:
+    return isinstance(predicate, URIRef) and str(predicate).startswith(GEO) and str(predicate)[len(GEO) :] in _TOPOLOGY
+
+
+def _geometry_of(x: Any, wkt: Variable, graph: Any) -> Any:
+    """The geometries of ``x``: its own serialisation (a geometry), or its default geometry's (a feature) —
+    GeoSPARQL's query-rewrite extension."""
+    as_wkt, default = URIRef(GEO + "asWKT"), URIRef(GEO + "hasDefaultGeometry")
+    hop = Variable(f"_geom_{wkt}")
+    return ir.Union(ir.Quads(((x, as_wkt, wkt),), graph), ir.Quads(((x, default, hop), (hop, as_wkt, wkt)), graph))
+
+
+_topology_names = count()
+
+
+def _topology_pattern(s: Any, relation: str, o: Any, graph: Any) -> Any:
+    """``?a geo:sfWithin ?b`` as the relation function over both sides' geometries."""
+    n = next(_topology_names)
+    wa, wb = Variable(f"_topo_{n}_a"), Variable(f"_topo_{n}_b")
+    function = CompValue("Function", iri=URIRef(GEOF + relation[len(GEO) :]), expr=[wa, wb])
+    return ir.Filter(ir.Join(_geometry_of(s, wa, graph), _geometry_of(o, wb, graph)), function)
 
 
 def _construct_where(algebra: Any) -> tuple[Any, ...]:
