@@ -152,7 +152,13 @@ def _mapped_sources(engine: sa.Engine) -> Any:
     mappings = load_mappings()
     types = validate_mappings(engine, mappings)
     tmappings = compile_tmappings(mappings, load_ontology(), read_foreign_keys(engine, mappings))
-    return MappedSources(tmappings, types)
+    inspector = sa.inspect(engine)
+    keys = {
+        lt.key: tuple(inspector.get_pk_constraint(str(lt.table), schema=lt.schema)["constrained_columns"])
+        for lt in {tm.logical_table for tm in mappings}
+        if not lt.is_query
+    }
+    return MappedSources(tmappings, types, keys)
 
 
 def _final(rel: Rel) -> Any:

@@ -72,9 +72,15 @@ class MappedSources:
         column_types: ``(logical table key, column) → SQL type name`` from :func:`validate_mappings`.
     """
 
-    def __init__(self, tmappings: TMappings, column_types: dict[tuple[str, str], str]) -> None:
+    def __init__(
+        self,
+        tmappings: TMappings,
+        column_types: dict[tuple[str, str], str],
+        primary_keys: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.tmappings = tmappings
         self.column_types = column_types
+        self.primary_keys = primary_keys or {}
         self._names = count()
 
     def assertions(self, predicate: Node, obj: Node) -> tuple[Assertion, ...]:
@@ -177,3 +183,149 @@ def _same(a: TermCols, b: TermCols) -> Any:
         & a.get("dt").is_not_distinct_from(b.get("dt"))
         & a.get("lang").is_not_distinct_from(b.get("lang"))
     )
+
+
+@dataclass
+class _Binding:
+    """How one combination binds a variable: its term columns and, for IRI templates, the template's literal
+    parts and the SQL values of its placeholders (so equal templates compare columns, not strings)."""
+
+    cols: TermCols
+    signature: tuple[str, ...] | None = None
+    values: tuple[Any, ...] = ()
+    types: tuple[str, ...] = ()
+    table: str | None = None  # alias name, for self-join elimination
+
+
+def _signature(tm: TermMap) -> tuple[str, ...] | None:
+    if tm.kind is not TermKind.TEMPLATE or tm.term_type is TermType.LITERAL:
+        return None
+    return tuple(p if isinstance(p, str) else "\x00" for p in tm.parts)
+
+
+def _clash(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two IRI templates can never produce the same IRI: their leading literal texts disagree."""
+    return not (a[0].startswith(b[0]) or b[0].startswith(a[0])) if a and b else False
+
+
+class VirtualBGP:
+    """A basic graph pattern over the quad table and the mapped tables as a union of plain joins.
+
+    Every combination of sources (the quad table or one assertion per triple) becomes one SELECT. Combinations
+    whose IRI templates cannot meet are dropped; variables bound by the same template compare the template's
+    columns; two assertions on the same table whose subjects are the same template over the table's key read
+    one row (self-join elimination).
+
+    Args:
+        sources: The mapped sources.
+        primary_keys: Primary-key columns by logical-table key.
+        quad: Builds a quad-table source for one triple: ``(from item, term columns by position, conditions)``.
+        max_combinations: Above this, the caller falls back to a union per triple.
+    """
+
+    def __init__(
+        self,
+        sources: MappedSources,
+        primary_keys: dict[str, tuple[str, ...]],
+        quad: Any,
+        max_combinations: int = 64,
+    ) -> None:
+        self.sources = sources
+        self.primary_keys = primary_keys
+        self.quad = quad
+        self.max_combinations = max_combinations
+
+    def selects(self, triples: tuple[tuple[Node, Node, Node], ...]) -> list[tuple[Any, dict[str, TermCols]]] | None:
+        """One ``(select, bindings)`` per surviving combination, or ``None`` when there are too many."""
+        from itertools import product
+
+        choices = [
+            [None, *(a for a in self.sources.assertions(p, o) if not isinstance(a.object, RefObjectMap))]
+            for _, p, o in triples
+        ]
+        total = 1
+        for c in choices:
+            total *= len(c)
+        if total > self.max_combinations:
+            return None
+        out = []
+        for combination in product(*choices):
+            built = self._combination(triples, combination)
+            if built is not None:
+                out.append(built)
+        return out
+
+    def _combination(self, triples: Any, combination: Any) -> tuple[Any, dict[str, TermCols]] | None:
+        env: dict[str, _Binding] = {}
+        froms: list[Any] = []
+        where: list[Any] = []
+        tables: dict[tuple[str, str, str], MappedTable] = {}  # (table key, subject template, subject var)
+        for (s, p, o), assertion in zip(triples, combination, strict=True):
+            if assertion is None:
+                source, cols, conds = self.quad((s, p, o))
+                froms.append(source)
+                where += conds
+                positions = [(s, _Binding(cols[0])), (p, _Binding(cols[1])), (o, _Binding(cols[2]))]
+            else:
+                lt = assertion.triples_map.logical_table
+                key = (lt.key, assertion.subject.value, str(s))
+                pk = self.primary_keys.get(lt.key, ())
+                reuse = (
+                    isinstance(s, Variable)
+                    and _signature(assertion.subject) is not None
+                    and pk
+                    and set(pk) <= set(assertion.subject.columns)
+                )
+                table = tables.get(key) if reuse else None
+                if table is None:
+                    table = self.sources._table(assertion)
+                    froms.append(table.source)
+                    if reuse:
+                        tables[key] = table
+                where += [table.source.c[c].is_not(None) for c in assertion.not_null]
+                subject = self._binding(assertion.subject, table)
+                obj = self._binding(assertion.object, table)
+                where += [subject.cols.get("k").is_not(None), obj.cols.get("k").is_not(None)]
+                positions = [(s, subject), (p, _Binding(constant(URIRef(assertion.predicate)))), (o, obj)]
+            for term, binding in positions:
+                if isinstance(term, Variable):
+                    known = env.get(str(term))
+                    if known is None:
+                        env[str(term)] = binding
+                        continue
+                    cond = self._equal(known, binding)
+                    if cond is False:
+                        return None
+                    if cond is not True:
+                        where.append(cond)
+                else:
+                    where.append(_same(constant(term), binding.cols))
+        joined: Any = froms[0]
+        for f in froms[1:]:
+            joined = joined.join(f, sa.true())
+        columns = [c for v, b in env.items() for c in b.cols.labelled(v)] or [sa.literal(1).label("one")]
+        return sa.select(*columns).select_from(joined).where(*where), {v: b.cols for v, b in env.items()}
+
+    def _binding(self, tm: TermMap, table: MappedTable) -> _Binding:
+        signature = _signature(tm)
+        if signature is None:
+            return _Binding(self.sources.term(tm, table))
+        values = tuple(table.source.c[c] for c in tm.placeholders)
+        types = tuple(table.types.get(c, "text") for c in tm.placeholders)
+        return _Binding(self.sources.term(tm, table), signature, values, types, table.source.name)
+
+    @staticmethod
+    def _equal(a: _Binding, b: _Binding) -> Any:
+        """``True`` (same row), ``False`` (can never match), or the SQL condition."""
+        if a.signature is not None and b.signature is not None:
+            if a.signature == b.signature:
+                if a.table == b.table and all(x is y for x, y in zip(a.values, b.values, strict=True)):
+                    return True
+                pairs = zip(a.values, b.values, a.types, b.types, strict=True)
+                # same SQL type: compare the columns themselves (indexes apply); otherwise their text
+                return sa.and_(
+                    *(x == y if tx == ty else x.cast(sa.Text()) == y.cast(sa.Text()) for x, y, tx, ty in pairs)
+                )
+            if _clash(a.signature, b.signature):
+                return False
+        return _same(a.cols, b.cols)

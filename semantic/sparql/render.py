@@ -135,8 +135,52 @@ class Renderer:
         if self.mapped is not None and node.graph is None and not self.default_graphs and node.triples:
             sources = [self.mapped.selects(t) for t in node.triples]
             if any(sources):
-                return self._virtual_bgp(node, sources)
+                combined = self._virtual_combinations(node)
+                return combined if combined is not None else self._virtual_bgp(node, sources)
         return self._quads_only(node)
+
+    def _quad_source(self, triple: tuple[Any, Any, Any]) -> tuple[Any, tuple[TermCols, ...], list[Any]]:
+        """A quad-table alias for one triple in the default graph, with its constant predicate and object."""
+        q = QUADS.alias(self._name("q"))
+        where: list[Any] = []
+        self._graph_condition(q, None, {}, where)
+        cols = (
+            TermCols(q.c.s_kind, q.c.s),
+            TermCols(sa.literal(IRI, sa.SmallInteger()), q.c.p),
+            TermCols(q.c.o_kind, q.c.o, q.c.o_dt, q.c.o_lang, q.c.o_num, q.c.o_ts, q.c.o_geom),
+        )
+        _, p, o = triple
+        if not isinstance(p, Variable):
+            where.append(q.c.p == str(p))
+        if not isinstance(o, Variable):
+            where.append(sa.func.md5(q.c.o) == sa.func.md5(sa.literal(str(o), sa.Text())))
+        return q, cols, where
+
+    def _virtual_combinations(self, node: ir.Quads) -> Rel | None:
+        """The BGP as a union of plain joins, one per combination of sources (see ``VirtualBGP``)."""
+        from semantic.sparql.mapped import VirtualBGP
+
+        planner = VirtualBGP(self.mapped, self.mapped.primary_keys, self._quad_source)
+        built = planner.selects(node.triples)
+        if built is None:
+            return None
+        variables: list[str] = []
+        for t in node.triples:
+            for x in t:
+                if isinstance(x, Variable) and str(x) not in variables:
+                    variables.append(str(x))
+        if not built:
+            stmt: Any = self._select([(v, _unbound()) for v in variables]).where(sa.false())
+        else:
+            # union branches must list the variables in the same order
+            selects = [
+                self._select([(v, env[v]) for v in variables])
+                .select_from(*sel.get_final_froms())
+                .where(sel.whereclause)
+                for sel, env in built
+            ]
+            stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+        return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset())
 
     def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
         """A BGP over the quad table and the mapped tables: per triple, the union of its sources, then joins."""
