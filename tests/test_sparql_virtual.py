@@ -159,3 +159,14 @@ def test_topology_relations_as_triple_patterns(catalogue: sa.Engine, tmp_path: P
         f"{BASE}region/1",
         f"{BASE}region/1/geometry",
     }
+
+
+def test_constant_iris_become_key_conditions(catalogue: sa.Engine) -> None:
+    """An IRI the region template produces is matched on the key column; one it cannot produce matches
+    nothing (and is not an error)."""
+    sparql = SparqlEngine(catalogue)
+    query = f"SELECT ?name WHERE {{ <{BASE}region/2> rdfs:label ?name }}"
+    assert select(sparql, query) == [{"name": "south"}]
+    sql = sparql.sql(PREFIXES + query)
+    assert ".id = %(" in sql and f"{BASE}region/2" not in sql  # the key column, with a bound parameter
+    assert select(sparql, f"SELECT ?name WHERE {{ <{BASE}region/two> rdfs:label ?name }}") == []

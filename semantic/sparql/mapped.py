@@ -8,7 +8,7 @@ so filters and GiST indexes work on the column itself).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
@@ -195,6 +195,8 @@ class _Binding:
     values: tuple[Any, ...] = ()
     types: tuple[str, ...] = ()
     table: str | None = None  # alias name, for self-join elimination
+    term_map: TermMap | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 def _signature(tm: TermMap) -> tuple[str, ...] | None:
@@ -299,7 +301,10 @@ class VirtualBGP:
                     if cond is not True:
                         where.append(cond)
                 else:
-                    where.append(_same(constant(term), binding.cols))
+                    cond = self._constant(term, binding)
+                    if cond is False:
+                        return None
+                    where.append(cond)
         joined: Any = froms[0]
         for f in froms[1:]:
             joined = joined.join(f, sa.true())
@@ -312,7 +317,32 @@ class VirtualBGP:
             return _Binding(self.sources.term(tm, table))
         values = tuple(table.source.c[c] for c in tm.placeholders)
         types = tuple(table.types.get(c, "text") for c in tm.placeholders)
-        return _Binding(self.sources.term(tm, table), signature, values, types, table.source.name)
+        columns = {c: table.source.c[c] for c in tm.placeholders}
+        return _Binding(self.sources.term(tm, table), signature, values, types, table.source.name, tm, columns)
+
+    @staticmethod
+    def _constant(term: Node, binding: _Binding) -> Any:
+        """A constant against a binding: an IRI that an invertible template produces becomes conditions on the
+        template's columns (so indexes apply); an IRI it cannot produce drops the combination."""
+        tm = binding.term_map
+        if tm is None or not isinstance(term, URIRef) or not tm.invertible:
+            return _same(constant(term), binding.cols)
+        values = tm.invert(str(term))
+        if values is None:
+            return False
+        conds = []
+        for column, sql_type in zip(tm.placeholders, binding.types, strict=True):
+            col = binding.columns[column]
+            value = values[column]
+            if sql_type.startswith(("integer", "bigint", "smallint")):
+                if not value.lstrip("-").isdigit():
+                    return False
+                conds.append(col == int(value))
+            elif sql_type.startswith(("text", "character")):
+                conds.append(col == value)
+            else:
+                return _same(constant(term), binding.cols)
+        return sa.and_(*conds)
 
     @staticmethod
     def _equal(a: _Binding, b: _Binding) -> Any:
