@@ -56,10 +56,11 @@ class SparqlEngine:
         cache_size: int = 512,
         virtual: bool = True,
     ) -> None:
+        from semantic.sparql.casts import CASTS
         from semantic.sparql.geo import GEO_FUNCTIONS
 
         self.engine = engine
-        self.functions = {**GEO_FUNCTIONS, **(functions or {})}
+        self.functions = {**CASTS, **GEO_FUNCTIONS, **(functions or {})}
         self.mapped = _mapped_sources(engine) if virtual else None
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str | None], Translation] = OrderedDict()
