@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from rdflib import Literal, URIRef
 
-from semantic.errors import MappingError
+from semantic.errors import MappingError, UnsupportedFeature
 from semantic.rdf.load import load_rdf
 from semantic.sparql.engine import SparqlEngine
 from semantic.store.db import make_engine
@@ -170,3 +170,13 @@ def test_constant_iris_become_key_conditions(catalogue: sa.Engine) -> None:
     sql = sparql.sql(PREFIXES + query)
     assert ".id = %(" in sql and f"{BASE}region/2" not in sql  # the key column, with a bound parameter
     assert select(sparql, f"SELECT ?name WHERE {{ <{BASE}region/two> rdfs:label ?name }}") == []
+
+
+def test_property_paths_reach_the_mapped_tables(catalogue: sa.Engine) -> None:
+    sparql = SparqlEngine(catalogue)
+    query = "SELECT ?w WHERE { ?r rdfs:label 'north' ; geo:hasGeometry/geo:asWKT ?w }"
+    assert [r["w"] for r in select(sparql, query)] == ["MULTIPOLYGON(((0 45,0 50,5 50,5 45,0 45)))"]
+    obs = "SELECT ?name WHERE { ?o esdl:mean ?m ; esdl:region/rdfs:label ?name FILTER(?m = 290.25) }"
+    assert select(sparql, obs) == [{"name": "south"}]
+    with pytest.raises(UnsupportedFeature, match="zero-length paths between two variables"):
+        sparql.query(PREFIXES + "SELECT ?a ?b WHERE { ?a rdfs:label* ?b }")

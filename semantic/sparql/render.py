@@ -139,6 +139,10 @@ class Renderer:
                 return combined if combined is not None else self._virtual_bgp(node, sources)
         return self._quads_only(node)
 
+    def _virtual(self, graph: Node | None) -> bool:
+        """Whether patterns in this graph also match the mapped tables (the default graph, without FROM)."""
+        return self.mapped is not None and graph is None and not self.default_graphs
+
     def _quad_source(self, triple: tuple[Any, Any, Any]) -> tuple[Any, tuple[TermCols, ...], list[Any]]:
         """A quad-table alias for one triple in the default graph, with its constant predicate and object."""
         q = QUADS.alias(self._name("q"))
@@ -276,6 +280,10 @@ class Renderer:
         if isinstance(path, URIRef):
             q = QUADS.alias(self._name("q"))
             stmt = self._pairs_select(_subject(q), _object(q)).where(q.c.p == str(path), *self._graph_where(q, graph))
+            if self._virtual(graph):  # the mapped tables' triples with this predicate too
+                # each binds ?a then ?b, the column order of the quad-table select
+                mapped = [sel for sel, _ in self.mapped.selects((Variable("a"), path, Variable("b")))]
+                stmt = sa.union_all(stmt, *mapped) if mapped else stmt
             return stmt.subquery(self._name("l"))
         if isinstance(path, InvPath):
             inner = self._path(path.arg, graph, constants)
@@ -294,6 +302,8 @@ class Renderer:
             ]
             return sa.union_all(*alternatives).subquery(self._name("alt"))
         if isinstance(path, NegatedPath):
+            if self._virtual(graph):
+                raise UnsupportedFeature("negated property sets over the mapped catalogue tables")
             forward = [str(a) for a in path.args if isinstance(a, URIRef)]
             backward = [str(a.arg) for a in path.args if isinstance(a, InvPath)]
             parts: list[Any] = []
@@ -317,6 +327,8 @@ class Renderer:
             step = self._path(path.path, graph, constants)
             selects = []
             if path.mod in ("*", "?"):
+                if self._virtual(graph) and not constants:
+                    raise UnsupportedFeature("zero-length paths between two variables over the mapped catalogue tables")
                 selects.append(self._zero_length(graph, constants))
             if path.mod == "?":
                 selects.append(self._pairs_select(_ends(step, "a"), _ends(step, "b")).select_from(step))
