@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := .esdl
 APT_PACKAGES := python3 python3-venv python3-dev build-essential curl libgdal-dev gdal-bin \
-  postgresql-15 postgresql-15-postgis-3
+  postgresql-15 postgresql-15-postgis-3 chromium
 PREFECT_PORT ?= 4200
 export PREFECT_HOME := $(CURDIR)/$(STATE)/prefect
 export ESDL_HOME := $(CURDIR)/$(STATE)

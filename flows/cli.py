@@ -219,9 +219,9 @@ def verify_cmd(path: str) -> None:
     )
 
 
-from flows import cli_catalog, cli_semantic  # noqa: E402  (registers the db, regions, catalog, semantic commands)
+from flows import cli_catalog, cli_semantic, cli_sparql  # noqa: E402  (registers their commands)
 
-__all__ = ["cli_catalog", "cli_semantic", "main"]
+__all__ = ["cli_catalog", "cli_semantic", "cli_sparql", "main"]
 
 if __name__ == "__main__":  # python -m flows.cli: use the imported module, where the commands are registered
     from flows.cli import main as _main

@@ -110,15 +110,30 @@ class SparqlEngine:
         return self._run(tr, connection)
 
     def _run(self, tr: Translation, conn: sa.Connection) -> Any:
+        return self.run(tr, conn)[0]
+
+    def run(self, tr: Translation, conn: sa.Connection, limit: int | None = None) -> tuple[Any, bool]:
+        """Answer a translated query on ``conn`` (the caller's transaction, timeout and role).
+
+        Args:
+            tr: From :meth:`translate`.
+            conn: The connection.
+            limit: At most this many solutions (of the WHERE clause, for CONSTRUCT and DESCRIBE).
+
+        Returns:
+            The answer (as :meth:`query`) and whether solutions beyond ``limit`` were left out.
+        """
         if tr.query.form == "ASK":
-            return bool(conn.execute(tr.statement).scalar())
-        rows = conn.execute(tr.statement).all()
-        solutions = [_decode(row, tr.variables) for row in rows]
+            return bool(conn.execute(tr.statement).scalar()), False
+        statement = tr.statement if limit is None else tr.statement.limit(limit + 1)
+        rows = conn.execute(statement).all()
+        truncated = limit is not None and len(rows) > limit
+        solutions = [_decode(row, tr.variables) for row in (rows[:limit] if limit is not None else rows)]
         if tr.query.form == "SELECT":
-            return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions)
+            return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions), truncated
         if tr.query.form == "CONSTRUCT":
-            return _construct(tr.query.template, solutions)
-        return self._describe(tr.query, solutions, conn)
+            return _construct(tr.query.template, solutions), truncated
+        return self._describe(tr.query, solutions, conn), truncated
 
     def _describe(self, query: ir.Query, solutions: list[dict[str, Node]], conn: sa.Connection) -> Graph:
         resources: set[Node] = set()

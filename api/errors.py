@@ -1,0 +1,59 @@
+"""Errors of the HTTP layer: requests that break the SPARQL 1.1 Protocol, and queries the database stopped.
+
+Each carries a short ``code`` for the JSON body (``{"error": code, "message": ...}``); :mod:`api.sparql` maps
+the classes (and :mod:`semantic`'s errors) to HTTP statuses at the edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EndpointError(Exception):
+    """Base class of the errors the endpoint raises on purpose."""
+
+    code = "request"
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the error response."""
+        return {"error": self.code, "message": str(self)}
+
+
+class BadRequest(EndpointError):
+    """The request breaks the protocol: no query, two queries, a body that is not UTF-8."""
+
+    code = "request"
+
+
+class UnsupportedMediaType(EndpointError):
+    """A POST body that is neither ``application/x-www-form-urlencoded`` nor ``application/sparql-query``."""
+
+    code = "media-type"
+
+
+class NotAcceptable(EndpointError):
+    """No result format offered for the query's form matches the ``Accept`` header or ``format=``."""
+
+    code = "not-acceptable"
+
+    def __init__(self, message: str, offered: list[str]) -> None:
+        super().__init__(message)
+        self.offered = offered
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, with the media types that could have been served."""
+        return {**super().body(), "offered": self.offered}
+
+
+class QueryTimeout(EndpointError):
+    """The query ran past the statement timeout and was cancelled by the database."""
+
+    code = "timeout"
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the query ran longer than the statement timeout of {timeout_s:g} s and was cancelled")
+        self.timeout_s = timeout_s
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, with the timeout."""
+        return {**super().body(), "timeout_s": self.timeout_s}

@@ -1,0 +1,42 @@
+"""Settings of the SPARQL endpoint (``esdl serve``): environment variables ``ESDL_SPARQL_*``."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SparqlSettings(BaseSettings):
+    """Limits and the database role of the endpoint.
+
+    Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
+    ``ESDL_SPARQL_READ_ROLE``. The database itself is ``ESDL_DATABASE_URL`` (or the project-local cluster).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ESDL_SPARQL_", env_file=".env", extra="ignore")
+
+    timeout_s: float = Field(
+        default=30, gt=0, description="statement timeout of one query in seconds (SET LOCAL statement_timeout)"
+    )
+    max_rows: int = Field(
+        default=10000,
+        ge=1,
+        description="most solutions a query returns; more are cut off and the response carries "
+        "`X-Esdl-Truncated: true`",
+    )
+    cache_size: int = Field(default=512, ge=1, description="translations (SPARQL → SQL) kept, by query text")
+    read_role: str = Field(
+        default="esdl_reader",
+        description="database role every query runs as (SET LOCAL ROLE): created NOLOGIN at start-up with "
+        "USAGE on schema public and SELECT on its tables, nothing else",
+    )
+
+    @field_validator("read_role")
+    @classmethod
+    def _plain_identifier(cls, value: str) -> str:
+        # the role name ends up in GRANT statements, where it cannot be a bound parameter
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+            raise ValueError("read_role must be a lower-case SQL identifier (letters, digits, _)")
+        return value

@@ -1,0 +1,262 @@
+"""The SPARQL 1.1 Protocol over the catalogue: ``/sparql``, its service description, ``explain`` and a web page.
+
+Routes:
+
+- ``GET /sparql?query=Q`` and ``POST /sparql`` (``application/x-www-form-urlencoded`` with ``query=``, or the
+  query itself as ``application/sparql-query``): the answer, in the format negotiated from ``Accept`` or
+  ``format=`` (:mod:`api.results`). More than ``max_rows`` solutions: the first ``max_rows`` and the header
+  ``X-Esdl-Truncated: true``.
+- ``GET /sparql`` without a query, and ``GET /sparql/description``: the service description (Turtle).
+- ``GET|POST /sparql/explain?query=Q``: the SQL the query is rewritten into (JSON), without running it.
+- ``GET /``: a page to type a query and see the results as a table and their geometries on a map.
+
+Errors are JSON ``{"error": code, "message": ...}``: 400 ``syntax``, 400 ``unsupported`` (with ``feature``),
+400 ``request``, 406 ``not-acceptable`` (with ``offered``), 415 ``media-type``, 503 ``timeout``,
+503 ``database``, 500 ``internal`` (a bug).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
+from starlette.concurrency import run_in_threadpool
+
+from api.database import ReadOnlyRunner, ensure_read_role
+from api.errors import BadRequest, EndpointError, NotAcceptable, QueryTimeout, UnsupportedMediaType
+from api.results import FORMATS, negotiate, serialize
+from api.settings import SparqlSettings
+from semantic.errors import DatabaseError, QuerySyntaxError, SemanticError, SparqlError, UnsupportedFeature
+
+STATIC = Path(__file__).parent / "static"
+SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
+GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
+FORM_TYPE = "application/x-www-form-urlencoded"
+QUERY_TYPE = "application/sparql-query"
+TRUNCATED_HEADER = "X-Esdl-Truncated"
+
+# error type -> (HTTP status, JSON code); looked up along the error's MRO, so subclasses come first
+STATUS: dict[type[Exception], tuple[int, str]] = {
+    QuerySyntaxError: (400, "syntax"),
+    UnsupportedFeature: (400, "unsupported"),
+    SparqlError: (400, "query"),
+    BadRequest: (400, "request"),
+    NotAcceptable: (406, "not-acceptable"),
+    UnsupportedMediaType: (415, "media-type"),
+    QueryTimeout: (503, "timeout"),
+    DatabaseError: (503, "database"),
+    SemanticError: (500, "internal"),
+}
+
+
+def error_response(err: Exception) -> JSONResponse:
+    """The JSON error response of a library or protocol error."""
+    status, code = next(STATUS[c] for c in type(err).__mro__ if c in STATUS)
+    body = err.body() if isinstance(err, EndpointError) else {"error": code, "message": str(err)}
+    if isinstance(err, UnsupportedFeature):
+        body["feature"] = err.feature
+    return JSONResponse(body, status_code=status)
+
+
+Params = dict[str, list[str]]
+
+
+def _decode(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"{what} is not UTF-8: {err}") from err
+
+
+async def protocol_params(request: Request) -> Params:
+    """The protocol's parameters of a request: the URL's, and a POST body's (form fields or the query)."""
+    params: Params = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    if request.method != "POST":
+        return params
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if media == FORM_TYPE:
+        for key, values in parse_qs(_decode(body, "the form"), keep_blank_values=True).items():
+            params.setdefault(key, []).extend(values)
+    elif media == QUERY_TYPE:
+        if "query" in params:
+            raise BadRequest(f"a {QUERY_TYPE} request carries its query in the body, not in the URL")
+        params["query"] = [_decode(body, "the query")]
+    else:
+        raise UnsupportedMediaType(f"POST a query as {FORM_TYPE} (query=...) or as {QUERY_TYPE}, not {media!r}")
+    return params
+
+
+def query_text(params: Params) -> str:
+    """The one query of a request.
+
+    Raises:
+        UnsupportedFeature: SPARQL Update, or a protocol dataset (``default-graph-uri``, ``named-graph-uri``:
+            use ``FROM`` / ``FROM NAMED`` in the query).
+        BadRequest: No query, or more than one.
+    """
+    if "update" in params:
+        raise UnsupportedFeature("SPARQL Update")
+    for name in ("default-graph-uri", "named-graph-uri"):
+        if name in params:
+            raise UnsupportedFeature(f"{name} (use FROM / FROM NAMED in the query)")
+    queries = params.get("query", [])
+    if len(queries) != 1 or not queries[0].strip():
+        raise BadRequest("no query given (query=...)" if not any(q.strip() for q in queries) else "more than one query")
+    return queries[0]
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, int | float | str | None) else str(value)
+
+
+def _one(params: Params, name: str) -> str | None:
+    values = params.get(name)
+    return values[-1] if values else None
+
+
+def service_description(endpoint: str, functions: list[str], settings: SparqlSettings) -> Graph:
+    """The SPARQL 1.1 Service Description of the endpoint at ``endpoint``."""
+    graph = Graph()
+    graph.bind("sd", SD)
+    service = BNode()
+    graph.add((service, RDF.type, SD.Service))
+    graph.add((service, SD.endpoint, URIRef(endpoint)))
+    graph.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    for fmt in FORMATS:
+        graph.add((service, SD.resultFormat, URIRef(fmt.iri)))
+    # the GeoSPARQL 1.1 functions: Simple Features, Egenhofer and RCC8 relations, and the non-topological ones
+    for conf in ("geometry-extension", "geometry-topology-extension"):
+        graph.add((service, SD.feature, URIRef(GEOSPARQL_CONF + conf)))
+    for function in sorted(functions):
+        graph.add((service, SD.extensionFunction, URIRef(function)))
+        graph.add((URIRef(function), RDF.type, SD.Function))
+    dataset = BNode()
+    graph.add((service, SD.defaultDataset, dataset))
+    graph.add((dataset, RDF.type, SD.Dataset))
+    default = BNode()
+    graph.add((dataset, SD.defaultGraph, default))
+    graph.add((default, RDF.type, SD.Graph))
+    graph.add(
+        (
+            service,
+            RDFS.comment,
+            Literal(
+                "The catalogue tables (through R2RML mappings) and the loaded RDF files, rewritten into SQL on "
+                f"PostGIS. Limits: statement timeout {settings.timeout_s:g} s, at most {settings.max_rows} "
+                f"solutions (more: the first ones and the header {TRUNCATED_HEADER}: true). GET /sparql/explain "
+                "gives a query's SQL.",
+                lang="en",
+            ),
+        )
+    )
+    return graph
+
+
+def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> FastAPI:
+    """The endpoint's application.
+
+    Args:
+        settings: Limits and role (default: from ``ESDL_SPARQL_*``).
+        engine: SQLAlchemy engine of the catalogue (default: :func:`semantic.store.db.open_catalog`); its user
+            must be able to create and grant the read-only role (done here, idempotently).
+
+    Raises:
+        DatabaseError: The catalogue cannot be opened, or the read-only role cannot be set up.
+        MappingError: The shipped mappings do not fit the database.
+    """
+    from semantic.sparql.engine import SparqlEngine
+    from semantic.store.db import open_catalog
+
+    settings = settings or SparqlSettings()
+    engine = engine if engine is not None else open_catalog()
+    ensure_read_role(engine, settings.read_role)
+    sparql = SparqlEngine(engine, cache_size=settings.cache_size)
+    runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, settings.read_role)
+
+    app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None)  # no CDN for the docs pages
+    app.state.settings = settings
+    app.state.runner = runner
+
+    async def on_error(request: Request, err: Exception) -> Response:
+        return error_response(err)
+
+    async def on_bug(request: Request, err: Exception) -> Response:
+        # a bug (say, SQL the database rejects): still a JSON body; the server logs the traceback
+        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return JSONResponse({"error": "internal", "message": message}, status_code=500)
+
+    app.add_exception_handler(EndpointError, on_error)
+    app.add_exception_handler(SemanticError, on_error)
+    app.add_exception_handler(Exception, on_bug)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def answer(text: str, accept: str | None, fmt: str | None) -> Response:
+        translation = sparql.translate(text)
+        chosen = negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
+        result = runner.run(translation)
+        headers = {"Vary": "Accept"}
+        if result.truncated:
+            headers[TRUNCATED_HEADER] = "true"
+        return Response(serialize(result.result, chosen), media_type=chosen.content_type, headers=headers)
+
+    def describe(request: Request, params: Params) -> Response:
+        chosen = negotiate("CONSTRUCT", request.headers.get("accept"), _one(params, "format"))
+        endpoint = str(request.url_for("sparql_get"))
+        graph = service_description(endpoint, list(sparql.functions), settings)
+        return Response(serialize(graph, chosen), media_type=chosen.content_type, headers={"Vary": "Accept"})
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/sparql", name="sparql_get", summary="Query (SPARQL 1.1 Protocol); no query: service description")
+    async def sparql_get(request: Request) -> Response:
+        params = await protocol_params(request)
+        if not ({"query", "update", "default-graph-uri", "named-graph-uri"} & params.keys()):
+            return describe(request, params)
+        text = query_text(params)
+        return await run_in_threadpool(answer, text, request.headers.get("accept"), _one(params, "format"))
+
+    @app.post("/sparql", summary="Query (SPARQL 1.1 Protocol: form-encoded or direct POST)")
+    async def sparql_post(request: Request) -> Response:
+        params = await protocol_params(request)
+        text = query_text(params)
+        return await run_in_threadpool(answer, text, request.headers.get("accept"), _one(params, "format"))
+
+    @app.get("/sparql/description", summary="Service description (SPARQL 1.1 Service Description, Turtle)")
+    async def sparql_description(request: Request) -> Response:
+        return describe(request, await protocol_params(request))
+
+    @app.api_route("/sparql/explain", methods=["GET", "POST"], summary="The SQL a query is rewritten into")
+    async def sparql_explain(request: Request) -> Response:
+        text = query_text(await protocol_params(request))
+        return await run_in_threadpool(explain, text)
+
+    def explain(text: str) -> Response:
+        from sqlalchemy.dialects import postgresql
+
+        translation = sparql.translate(text)
+        compiled = translation.statement.compile(dialect=postgresql.dialect())
+        body = {
+            "form": translation.query.form,
+            "variables": [str(v) for v in translation.query.variables] or list(translation.variables),
+            "sql": str(compiled),
+            "parameters": {k: _jsonable(v) for k, v in compiled.params.items()},
+            "max_rows": settings.max_rows,
+            "timeout_s": settings.timeout_s,
+        }
+        return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+    return app
+
+
+__all__ = ["STATUS", "TRUNCATED_HEADER", "create_app", "error_response", "service_description"]

@@ -1,0 +1,143 @@
+"""``esdl serve`` and ``esdl sparql``: the SPARQL endpoint, and SPARQL queries from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli import _fail, _guard, console, main
+
+QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples"]
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@_guard
+def serve(host: str, port: int) -> None:
+    """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings).
+
+    Sets up the read-only database role first (ESDL_SPARQL_READ_ROLE, default esdl_reader); every query runs
+    as that role in a read-only transaction with a statement timeout.
+    """
+    import uvicorn
+
+    from api.sparql import create_app
+
+    app = create_app()
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"SPARQL endpoint http://{shown}:{port}/sparql, query page http://{shown}:{port}/",
+        highlight=False,
+        soft_wrap=True,
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@main.group()
+def sparql() -> None:
+    """SPARQL 1.1 + GeoSPARQL over the catalogue and the loaded RDF."""
+
+
+def _read_query(query: str) -> str:
+    if query == "-":
+        return sys.stdin.read()
+    path = Path(query)
+    try:
+        is_file = path.is_file()
+    except OSError:  # query text too long for a path
+        is_file = False
+    return path.read_text(encoding="utf-8") if is_file else query
+
+
+def _show(term: Any) -> str:
+    from rdflib import BNode, Literal
+
+    if term is None:
+        return ""
+    if isinstance(term, BNode):
+        return f"_:{term}"
+    if isinstance(term, Literal) and term.language:
+        return f"{term}@{term.language}"
+    return str(term)
+
+
+def _print_table(result: Any, truncated: bool, max_rows: int) -> None:
+    from rdflib import Graph
+
+    out = Console()
+    if isinstance(result, bool):
+        out.print("true" if result else "false")
+        return
+    if isinstance(result, Graph):
+        table = Table("subject", "predicate", "object")
+        for s, p, o in sorted(result):
+            table.add_row(_show(s), _show(p), _show(o))
+        count = f"{len(result)} triple(s)"
+    else:
+        table = Table(*result.variables)
+        for row in result.rows:
+            table.add_row(*(_show(row.get(v)) for v in result.variables))
+        count = f"{len(result.rows)} row(s)"
+    out.print(table)
+    console.print(count + (f", cut off at {max_rows} (ESDL_SPARQL_MAX_ROWS)" if truncated else ""), highlight=False)
+
+
+@sparql.command("query")
+@click.argument("query", metavar="QUERY|FILE")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(QUERY_FORMATS),
+    default="table",
+    show_default=True,
+    help="table (SELECT, ASK; a triple table for CONSTRUCT/DESCRIBE), SPARQL results json/xml/csv/tsv, "
+    "or turtle/ntriples for CONSTRUCT and DESCRIBE.",
+)
+@click.option("--explain", is_flag=True, help="Print the SQL the query is rewritten into; run nothing.")
+@_guard
+def query_cmd(query: str, fmt: str, explain: bool) -> None:
+    """Answer QUERY (SPARQL text, a file holding it, or - for standard input) over the catalogue.
+
+    The query runs in a read-only transaction under ESDL_SPARQL_TIMEOUT_S, and at most ESDL_SPARQL_MAX_ROWS
+    solutions are used (a note on stderr says when more matched).
+    """
+    from api.database import ReadOnlyRunner
+    from api.errors import NotAcceptable, QueryTimeout
+    from api.results import FORMAT_NAMES, negotiate, serialize
+    from api.settings import SparqlSettings
+    from semantic.sparql.engine import SparqlEngine
+    from semantic.store.db import open_catalog
+
+    text = _read_query(query)
+    settings = SparqlSettings()
+    sparql = SparqlEngine(open_catalog(), cache_size=1)
+    translation = sparql.translate(text)  # syntax and unsupported features fail here, before the database
+    if explain:
+        click.echo(sparql.sql(text))
+        return
+    form = translation.query.form
+    chosen = None
+    if fmt != "table":
+        try:
+            chosen = negotiate(form, None, FORMAT_NAMES[fmt].media_type)
+        except NotAcceptable:
+            _fail(f"--format {fmt} cannot represent a {form} result")
+    # the user's own role, still read-only and under the timeout
+    runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role=None)
+    try:
+        answer = runner.run(translation)
+    except QueryTimeout as err:
+        _fail(f"{err} (ESDL_SPARQL_TIMEOUT_S)")
+    if chosen is None:
+        _print_table(answer.result, answer.truncated, settings.max_rows)
+        return
+    sys.stdout.buffer.write(serialize(answer.result, chosen))
+    sys.stdout.flush()
+    if answer.truncated:
+        console.print(f"cut off at {settings.max_rows} solutions (ESDL_SPARQL_MAX_ROWS)", highlight=False)
