@@ -123,6 +123,8 @@ class SparqlEngine:
         Returns:
             The answer (as :meth:`query`) and whether solutions beyond ``limit`` were left out.
         """
+        # JIT compilation of the (large) rewritten SQL costs far more than these queries run
+        conn.exec_driver_sql("SET LOCAL jit = off")
         if tr.query.form == "ASK":
             return bool(conn.execute(tr.statement).scalar()), False
         statement = tr.statement if limit is None else tr.statement.limit(limit + 1)

@@ -51,6 +51,7 @@ def _lit(value: Any, type_: Any = None) -> Any:
 
 def boolean_val(cond: Any) -> Val:
     """A SQL boolean (NULL: error) as an xsd:boolean term."""
+    cond = sa.sql.elements.Grouping(cond)  # "NOT a IS NOT NULL" would parse as "NOT (a IS NOT NULL)"
     v = sa.case((cond, _lit("true", sa.Text())), (sa.not_(cond), _lit("false", sa.Text())), else_=sa.null())
     k = sa.case((cond.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
     return Val(TermCols(k, v, _lit(XSD_BOOLEAN, sa.Text())), cond)

@@ -5,6 +5,8 @@ Anything without a translation raises :class:`~semantic.errors.UnsupportedFeatur
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextvars import ContextVar
 from itertools import count
 from typing import Any
 
@@ -49,7 +51,11 @@ def to_ir(parsed: Any) -> ir.Query:
             named_graphs.append(str(clause.named))
         else:
             default_graphs.append(str(clause.default))
+    _topology_names.set(count())
     root = node(algebra.p) if algebra.get("p") is not None else ir.Quads(())
+    if algebra.name != "SelectQuery" and isinstance(root, ir.Project):
+        # rdflib projects CONSTRUCT/DESCRIBE variables as a set: a fixed order keeps their SQL stable
+        root = ir.Project(root.child, tuple(sorted(root.variables, key=str)))
     return ir.Query(
         form=form[algebra.name],
         root=root,
@@ -144,15 +150,25 @@ def _geometry_of(x: Any, wkt: Variable, graph: Any) -> Any:
     return ir.Union(ir.Quads(((x, as_wkt, wkt),), graph), ir.Quads(((x, default, hop), (hop, as_wkt, wkt)), graph))
 
 
-_topology_names = count()
+# numbering of the hidden variables of topology patterns, restarted for every query (so its SQL is stable)
+_topology_names: ContextVar[Iterator[int]] = ContextVar("topology_names")
 
 
 def _topology_pattern(s: Any, relation: str, o: Any, graph: Any) -> Any:
-    """``?a geo:sfWithin ?b`` as the relation function over both sides' geometries."""
-    n = next(_topology_names)
+    """``?a geo:sfWithin ?b``: the triples stated in the data, and the relation function over both sides'
+    geometries."""
+    names = _topology_names.get(None)
+    if names is None:
+        names = count()
+        _topology_names.set(names)
+    n = next(names)
     wa, wb = Variable(f"_topo_{n}_a"), Variable(f"_topo_{n}_b")
     function = CompValue("Function", iri=URIRef(GEOF + relation[len(GEO) :]), expr=[wa, wb])
-    return ir.Filter(ir.Join(_geometry_of(s, wa, graph), _geometry_of(o, wb, graph)), function)
+    computed = ir.Project(
+        ir.Filter(ir.Join(_geometry_of(s, wa, graph), _geometry_of(o, wb, graph)), function),
+        tuple(v for v in (s, o) if isinstance(v, Variable)),
+    )
+    return ir.Union(ir.Quads(((s, URIRef(relation), o),), graph), computed)
 
 
 def _construct_where(algebra: Any) -> tuple[Any, ...]:

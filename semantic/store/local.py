@@ -41,6 +41,8 @@ SERVER_SETTINGS = {
     "shared_buffers": "256MB",
     "work_mem": "32MB",
     "maintenance_work_mem": "256MB",
+    # the rewritten SPARQL is large SQL: JIT compilation would cost seconds for millisecond queries
+    "jit": "off",
 }
 
 

@@ -1,0 +1,144 @@
+"""Golden files for the rewriter: each catalogue query ``tests/golden/<case>.rq`` and the SQL it is rewritten into,
+``tests/golden/<case>.sql`` (:meth:`SparqlEngine.sql`, parameters as ``%(name)s`` placeholders).
+
+A change in the generated SQL shows up as a diff of a committed file. When the change is intended, regenerate:
+
+    ESDL_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_golden_sql.py
+
+which rewrites the ``.sql`` files (and passes); review the diff and commit it. Every case also runs on a small
+real catalogue (the SQL must execute), and no constant of the query may appear in the SQL text, nor any quoted
+SQL literal: values are bound parameters.
+
+The SQL names its topology-pattern variables from a process-wide counter (``_topo_<n>_``), so the same query
+gets other numbers depending on what was translated before it; they are renumbered in order of appearance
+before comparing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from rdflib import Graph, Literal
+
+from semantic.sparql.engine import SelectResult, SparqlEngine
+from semantic.sparql.translate import parse
+from semantic.store.db import make_engine
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+CASES = sorted(p.stem for p in GOLDEN_DIR.glob("*.rq"))
+REGENERATE = os.environ.get("ESDL_REGEN_GOLDEN") == "1"
+
+_TOPO = re.compile(r"_topo_(\d+)_")
+
+
+def normalise(sql: str) -> str:
+    """The SQL with topology counters renumbered from 0 in order of appearance, and a final newline."""
+    numbers: dict[str, str] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        return f"_topo_{numbers.setdefault(m[1], str(len(numbers)))}_"
+
+    return _TOPO.sub(renumber, sql).rstrip("\n") + "\n"
+
+
+def constants(text: str) -> list[str]:
+    """The lexical forms of the query's literals (from rdflib's algebra), as they would appear if inlined."""
+    found: list[str] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, Literal):
+            found.append(str(node))
+        elif isinstance(node, dict):
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list | tuple):
+            for value in node:
+                visit(value)
+
+    visit(parse(text).algebra)
+    return found
+
+
+@pytest.fixture
+def catalogue(catalog_url: str) -> Iterator[sa.Engine]:
+    """A small catalogue: a cube with two variables, three regions, zonal statistics for two of them."""
+    engine = make_engine(catalog_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO cube (id, name, version, location, store_path, crs, footprint, resolution_x, "
+                "resolution_y, time_start, time_end, time_steps, spec_hash, created, attrs) OVERRIDING SYSTEM VALUE "
+                "VALUES (7, 'demo cube', '1', '/c', '/c', 'EPSG:4326', ST_Multi(ST_MakeEnvelope(0, 40, 10, 50, 4326)), "
+                "0.25, 0.25, '2020-01-01Z', '2020-03-01Z', 2, 'abc', '2026-11-22Z', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO variable (id, cube_id, name, units, dtype) OVERRIDING SYSTEM VALUE "
+                "VALUES (3, 7, 'surface_temperature', 'K', 'float32'), (4, 7, 'precipitation', NULL, 'float32')"
+            )
+        )
+        for rid, name, box in [
+            (1, "north basin", (0, 45, 5, 50)),
+            (2, "south basin", (0, 40, 5, 45)),
+            (5, "far away", (20, 0, 21, 1)),
+        ]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO region (id, source, name, kind, geom, area_m2, properties) OVERRIDING SYSTEM VALUE "
+                    "VALUES (:id, 'zones', :name, 'basin', "
+                    "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), 1, '{}')"
+                ),
+                {"id": rid, "name": name, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
+            )
+        for rid, t, mean in [(1, "2020-01-01", 281.5), (1, "2020-02-01", 279.0), (2, "2020-01-01", 290.25)]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO zonal_stat (variable_id, region_id, time, mean, min, max, std, valid_count, "
+                    "covered_area) VALUES (3, :r, :t, :m, :m, :m, 0, 4, 1e6)"
+                ),
+                {"r": rid, "t": f"{t}T00:00:00Z", "m": mean},
+            )
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def test_every_case_has_its_sql() -> None:
+    assert len(CASES) >= 8
+    if not REGENERATE:
+        missing = [c for c in CASES if not (GOLDEN_DIR / f"{c}.sql").is_file()]
+        assert not missing, f"no golden SQL for {missing}: run with ESDL_REGEN_GOLDEN=1"
+    orphans = sorted(p.stem for p in GOLDEN_DIR.glob("*.sql") if p.stem not in CASES)
+    assert not orphans, f"golden SQL without a query: {orphans}"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_golden_sql(name: str, catalogue: sa.Engine) -> None:
+    text = (GOLDEN_DIR / f"{name}.rq").read_text(encoding="utf-8")
+    sparql = SparqlEngine(catalogue)  # a fresh engine: mapped-table aliases are numbered per engine
+    sql = normalise(sparql.sql(text))
+    golden = GOLDEN_DIR / f"{name}.sql"
+    if REGENERATE:
+        golden.write_text(sql, encoding="utf-8")
+    else:
+        assert golden.is_file(), f"no {golden.name}: run with ESDL_REGEN_GOLDEN=1"
+        assert sql == golden.read_text(encoding="utf-8"), (
+            f"the SQL of {name} changed; if intended, regenerate with ESDL_REGEN_GOLDEN=1 and review the diff"
+        )
+
+    # one- and two-character constants (HAVING ... > 1) occur in any SQL text, in aliases and parameter names
+    inlined = [c for c in constants(text) if len(c) > 2 and c in sql]
+    assert not inlined, f"constants written into the SQL instead of bound: {inlined}"
+    assert "'" not in sql, "a quoted SQL literal: values must be bound parameters"
+
+    result = sparql.query(text)  # the SQL runs on PostGIS
+    form = parse(text).algebra.name
+    expected_type = {"SelectQuery": SelectResult, "AskQuery": bool, "ConstructQuery": Graph}[form]
+    assert isinstance(result, expected_type)
