@@ -359,3 +359,61 @@ class VirtualBGP:
             if _clash(a.signature, b.signature):
                 return False
         return _same(a.cols, b.cols)
+
+
+def entailed_quads(tbox: Any, quads: Any, predicate: Node, obj: Node) -> Any | None:
+    """The quads a pattern with this predicate (and class) matches once the ontology is applied: a union of
+    quad-table selects with the columns of ``rdf_quad``, or ``None`` when the ontology adds nothing.
+
+    ``?x a C`` also finds instances of C's subclasses and subjects (objects) of properties whose domain (range)
+    is below C; ``?x p ?y`` also finds the pairs of p's subproperties, and of its inverses read backwards.
+    """
+    from semantic.mapping.tmappings import Role
+
+    if not isinstance(predicate, URIRef):
+        return None
+    columns = ("graph", "s_kind", "s", "p", "o_kind", "o", "o_dt", "o_lang", "o_num", "o_ts", "o_geom")
+    nulls = {"o_dt": None, "o_lang": None, "o_num": None, "o_ts": None, "o_geom": None}
+    branches: list[Any] = []
+
+    def select(q: Any, **override: Any) -> Any:
+        values = []
+        for c in columns:
+            if c in override:
+                v = override[c]
+                expr: Any = v if isinstance(v, sa.sql.ClauseElement) else sa.literal(v)
+                values.append(expr.label(c))
+            else:
+                values.append(q.c[c].label(c))
+        return sa.select(*values)
+
+    def role_pairs(role: Role, target_p: str) -> Any:
+        q = quads.alias()
+        if not role.inverse:
+            return select(q, p=target_p).where(q.c.p == role.iri)
+        swapped = {"s_kind": q.c.o_kind, "s": q.c.o, "o_kind": q.c.s_kind, "o": q.c.s, "p": target_p}
+        return select(q, **swapped, **{k: sa.null() for k in nulls}).where(q.c.p == role.iri, q.c.o_kind != LITERAL)
+
+    if str(predicate) == RDF_TYPE and isinstance(obj, URIRef):
+        target = str(obj)
+        subclasses = sorted(tbox.sub_classes(target))
+        roles = sorted(tbox.roles_of_class(target), key=lambda r: (r.iri, r.inverse))
+        if subclasses == [target] and not roles:
+            return None
+        q = quads.alias()
+        branches.append(select(q, o=target).where(q.c.p == RDF_TYPE, q.c.o.in_(subclasses), q.c.o_kind == IRI))
+        for role in roles:
+            q = quads.alias()
+            subject = (q.c.o_kind, q.c.o) if role.inverse else (q.c.s_kind, q.c.s)
+            override = {"s_kind": subject[0], "s": subject[1], "p": RDF_TYPE, "o_kind": IRI, "o": target}
+            branches.append(
+                select(q, **override, **{k: sa.null() for k in nulls}).where(
+                    q.c.p == role.iri, *([q.c.o_kind != LITERAL] if role.inverse else [])
+                )
+            )
+    else:
+        roles = sorted(tbox.sub_roles(str(predicate)), key=lambda r: (r.iri, r.inverse))
+        if [r for r in roles if r != Role(str(predicate))] == []:
+            return None
+        branches = [role_pairs(r, str(predicate)) for r in roles]
+    return sa.union(*branches).subquery()  # UNION: an entailed triple is one triple, however it is derived

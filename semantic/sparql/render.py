@@ -139,13 +139,24 @@ class Renderer:
                 return combined if combined is not None else self._virtual_bgp(node, sources)
         return self._quads_only(node)
 
+    def _quads_for(self, predicate: Node, obj: Node, graph: Node | None) -> Any:
+        """The quad table for one triple pattern: with the ontology applied in the virtual graph's default graph
+        (subclasses, subproperties, domains, ranges, inverses), else ``rdf_quad`` itself."""
+        if self._virtual(graph):
+            from semantic.sparql.mapped import entailed_quads
+
+            entailed = entailed_quads(self.mapped.tmappings.tbox, QUADS, predicate, obj)
+            if entailed is not None:
+                return entailed.alias(self._name("e"))
+        return QUADS.alias(self._name("q"))
+
     def _virtual(self, graph: Node | None) -> bool:
         """Whether patterns in this graph also match the mapped tables (the default graph, without FROM)."""
         return self.mapped is not None and graph is None and not self.default_graphs
 
     def _quad_source(self, triple: tuple[Any, Any, Any]) -> tuple[Any, tuple[TermCols, ...], list[Any]]:
         """A quad-table alias for one triple in the default graph, with its constant predicate and object."""
-        q = QUADS.alias(self._name("q"))
+        q = self._quads_for(triple[1], triple[2], None)
         where: list[Any] = []
         self._graph_condition(q, None, {}, where)
         cols = (
@@ -209,7 +220,7 @@ class Renderer:
         where: list[Any] = []
         aliases = []
         for s, p, o in node.triples:
-            q = QUADS.alias(self._name("q"))
+            q = self._quads_for(p, o, node.graph)
             aliases.append(q)
             self._graph_condition(q, node.graph, env, where)
             positions = (
