@@ -46,7 +46,11 @@ PREFIXES = """
 @prefix esdl: <https://w3id.org/esdl/ontology#> .
 @prefix geo: <http://www.opengis.net/ont/geosparql#> .
 """
-NOT_MAPPED = {"rdf_quad"}  # the quad table is read by the engine directly
+NOT_MAPPED = {
+    "rdf_quad",
+    "rdf_signature",
+    "rdf_signature_state",
+}  # the quad table and what it holds: read by the engine directly
 
 
 @pytest.fixture(scope="module")

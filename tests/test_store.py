@@ -156,3 +156,16 @@ def test_binary_copy_round_trips_values_and_nulls(catalog_url: str) -> None:
     got_d = np.array([np.datetime64(r.d.replace(tzinfo=None), "us") for r in rows])
     np.testing.assert_array_equal(got_d, d)
     engine.dispose()
+
+
+def test_sql_iri_safe_encodes_like_the_mappings(catalog_url: str) -> None:
+    """esdl_iri_safe (migration 0005) gives the IRI-safe form of semantic.mapping.r2rml.iri_safe: every ASCII
+    character but the unreserved ones percent-encoded (``%`` itself included), letters beyond ASCII kept."""
+    from semantic.mapping.r2rml import iri_safe
+
+    values = ["".join(chr(c) for c in range(1, 128)), "lst>300", "100%", "%25", "a b/c?d#e", "Zürich–Ørsted 東京", ""]
+    engine = make_engine(catalog_url)
+    with engine.connect() as conn:
+        for value in values:
+            assert conn.execute(sa.text("SELECT esdl_iri_safe(:v)"), {"v": value}).scalar_one() == iri_safe(value)
+        assert conn.execute(sa.text("SELECT esdl_iri_safe(NULL)")).scalar_one() is None

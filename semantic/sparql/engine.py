@@ -14,6 +14,7 @@ from rdflib.term import Node, Variable
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.render import QUADS, Rel, Renderer
+from semantic.sparql.signature import QuadSignature, read_signature
 from semantic.sparql.terms import FIELDS, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
@@ -25,6 +26,9 @@ class Translation:
     query: ir.Query
     statement: Any
     variables: tuple[str, ...]
+    text: str = ""
+    base: str | None = None
+    signature_version: int | None = None  # of the quad signature it was rendered for (virtual graph only)
 
 
 @dataclass
@@ -65,6 +69,10 @@ class SparqlEngine:
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str | None], Translation] = OrderedDict()
         self._lock = threading.Lock()
+        self._signature: QuadSignature | None = None
+        if self.mapped is not None:
+            with engine.connect() as conn:
+                self._signature = read_signature(conn)
 
     def translate(self, text: str, base: str | None = None) -> Translation:
         """Parse and translate ``text`` (cached by text and base).
@@ -73,14 +81,19 @@ class SparqlEngine:
             QuerySyntaxError: Not a SPARQL query.
             UnsupportedFeature: A feature the rewriter does not translate.
         """
+        return self._translate(text, base, self._signature)
+
+    def _translate(self, text: str, base: str | None, signature: QuadSignature | None) -> Translation:
         key = (text, base)
+        version = signature.version if signature is not None else None
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
-        query = to_ir(parse(text, base))
-        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions, self.mapped)
+                if hit.signature_version == version:
+                    return hit
+        query = hit.query if hit is not None else to_ir(parse(text, base))
+        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions, self.mapped, signature)
         rel = renderer.render(query.root)
         if query.form == "ASK":
             statement: Any = sa.select(sa.exists().select_from(rel.sub))
@@ -88,7 +101,7 @@ class SparqlEngine:
         else:
             variables = rel.variables
             statement = _final(rel)
-        translation = Translation(query, statement, variables)
+        translation = Translation(query, statement, variables, text, base, version)
         with self._lock:
             self._cache[key] = translation
             while len(self._cache) > self.cache_size:
@@ -99,6 +112,12 @@ class SparqlEngine:
         """The SQL a query is rewritten into (``explain``), with parameters as placeholders."""
         from sqlalchemy.dialects import postgresql
 
+        if self.mapped is not None:
+            with self.engine.connect() as conn:
+                signature = read_signature(conn)
+            with self._lock:
+                if self._signature is None or self._signature.version < signature.version:
+                    self._signature = signature
         return str(self.translate(text, base).statement.compile(dialect=postgresql.dialect()))
 
     def query(self, text: str, base: str | None = None, connection: sa.Connection | None = None) -> Any:
@@ -123,8 +142,20 @@ class SparqlEngine:
         Returns:
             The answer (as :meth:`query`) and whether solutions beyond ``limit`` were left out.
         """
-        # JIT compilation of the (large) rewritten SQL costs far more than these queries run
-        conn.exec_driver_sql("SET LOCAL jit = off")
+        # JIT compilation of the (large) rewritten SQL costs far more than these queries run; the same round trip
+        # reads the quad signature's version, and a load committed since the query was rendered renders it again
+        if self.mapped is None:
+            conn.exec_driver_sql("SET LOCAL jit = off")
+        else:
+            version = conn.execute(_START).scalar_one()
+            if version != tr.signature_version:
+                signature = self._signature
+                if signature is None or signature.version != version:
+                    signature = read_signature(conn)
+                    with self._lock:
+                        if self._signature is None or self._signature.version < signature.version:
+                            self._signature = signature
+                tr = self._translate(tr.text, tr.base, signature)
         if tr.query.form == "ASK":
             return bool(conn.execute(tr.statement).scalar()), False
         statement = tr.statement if limit is None else tr.statement.limit(limit + 1)
@@ -159,6 +190,11 @@ class SparqlEngine:
         return graph
 
 
+_START = sa.text(
+    "SELECT st.version FROM rdf_signature_state AS st, set_config('jit', 'off', true) AS jit WHERE st.id = 1"
+)
+
+
 def _mapped_sources(engine: sa.Engine) -> Any:
     """The shipped mappings, validated against the database and compiled with the ontology (T-mappings)."""
     from semantic.mapping.ontology import load_ontology
@@ -171,11 +207,14 @@ def _mapped_sources(engine: sa.Engine) -> Any:
     types = validate_mappings(engine, mappings)
     tmappings = compile_tmappings(mappings, load_ontology(), read_foreign_keys(engine, mappings))
     inspector = sa.inspect(engine)
-    keys = {
-        lt.key: tuple(inspector.get_pk_constraint(str(lt.table), schema=lt.schema)["constrained_columns"])
-        for lt in {tm.logical_table for tm in mappings}
-        if not lt.is_query
-    }
+    keys: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for lt in {tm.logical_table for tm in mappings}:
+        if lt.is_query:
+            continue
+        table, schema = str(lt.table), lt.schema
+        pk = tuple(inspector.get_pk_constraint(table, schema=schema)["constrained_columns"])
+        unique = [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table, schema=schema)]
+        keys[lt.key] = tuple(k for k in (pk, *unique) if k)
     return MappedSources(tmappings, types, keys)
 
 

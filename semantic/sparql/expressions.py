@@ -22,6 +22,7 @@ from semantic.sparql.terms import (
     LITERAL,
     NUMERIC_TYPES,
     RDF_LANGSTRING,
+    UNKNOWN,
     XSD_BOOLEAN,
     XSD_DATETIME,
     XSD_DECIMAL,
@@ -31,6 +32,7 @@ from semantic.sparql.terms import (
     XSD_STRING,
     TermCols,
     constant,
+    static,
 )
 
 STRING_TYPES = (XSD_STRING, RDF_LANGSTRING)
@@ -142,6 +144,13 @@ def compare(a: TermCols, b: TermCols, op: str) -> Any:
         ">": lambda x, y: x > y,
         ">=": lambda x, y: x >= y,
     }[op]
+    # a constant number or dateTime on one side: the other branches cannot apply (and a CASE hides the
+    # comparison from indexes and the planner's estimates)
+    for x, y, f in ((a, b, fn), (b, a, lambda u, v: fn(v, u))):
+        if static(y, "num") not in (None, UNKNOWN) and static(y, "ts") is None:
+            return f(x.get("num"), y.get("num"))
+        if static(y, "ts") not in (None, UNKNOWN) and static(y, "num") is None:
+            return f(x.get("ts"), y.get("ts"))
     plain = (a.get("dt") == XSD_STRING) & (b.get("dt") == XSD_STRING)
     lang = (a.get("dt") == RDF_LANGSTRING) & (b.get("dt") == RDF_LANGSTRING) & (a.get("lang") == b.get("lang"))
     both_bool = (a.get("dt") == XSD_BOOLEAN) & (b.get("dt") == XSD_BOOLEAN)

@@ -22,6 +22,7 @@ from semantic.sparql.terms import (
     IRI,
     LITERAL,
     RDF_LANGSTRING,
+    UNKNOWN,
     XSD_BOOLEAN,
     XSD_DATETIME,
     XSD_DECIMAL,
@@ -30,6 +31,7 @@ from semantic.sparql.terms import (
     XSD_STRING,
     TermCols,
     constant,
+    static,
 )
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -70,17 +72,18 @@ class MappedSources:
     Args:
         tmappings: The compiled assertions.
         column_types: ``(logical table key, column) → SQL type name`` from :func:`validate_mappings`.
+        unique_keys: The primary key and unique constraints (their columns) of each logical table that is a table.
     """
 
     def __init__(
         self,
         tmappings: TMappings,
         column_types: dict[tuple[str, str], str],
-        primary_keys: dict[str, tuple[str, ...]] | None = None,
+        unique_keys: dict[str, tuple[tuple[str, ...], ...]] | None = None,
     ) -> None:
         self.tmappings = tmappings
         self.column_types = column_types
-        self.primary_keys = primary_keys or {}
+        self.unique_keys = unique_keys or {}
         self._names = count()
 
     def assertions(self, predicate: Node, obj: Node) -> tuple[Assertion, ...]:
@@ -168,21 +171,43 @@ class MappedSources:
                     ok = False  # blank nodes in patterns are variables by the time they get here
                 else:
                     where.append(_same(constant(term), cols))
-            where.append(subject.get("k").is_not(None))
-            where.append(obj.get("k").is_not(None))
+            where.append(_not_null(subject))
+            where.append(_not_null(obj))
             if ok:
                 columns = [c for v, t in env.items() for c in t.labelled(v)] or [sa.literal(1).label("one")]
                 out.append((sa.select(*columns).select_from(table.source).where(*where), env))
         return out
 
 
+def _field_equal(a: TermCols, b: TermCols, name: str, distinct: bool) -> Any:
+    """``a.name = b.name`` (``IS NOT DISTINCT FROM`` when ``distinct``), decided here when both are constants."""
+    x, y = static(a, name), static(b, name)
+    if x is not UNKNOWN and y is not UNKNOWN:
+        return sa.true() if x == y and (distinct or x is not None) else sa.false()
+    return a.get(name).is_not_distinct_from(b.get(name)) if distinct else a.get(name) == b.get(name)
+
+
 def _same(a: TermCols, b: TermCols) -> Any:
-    return (
-        (a.get("k") == b.get("k"))
-        & (a.get("v") == b.get("v"))
-        & a.get("dt").is_not_distinct_from(b.get("dt"))
-        & a.get("lang").is_not_distinct_from(b.get("lang"))
-    )
+    """The SQL condition that two terms are the same RDF term (constant parts compared in Python, so the
+    statement carries no ``NULL IS NOT DISTINCT FROM NULL``)."""
+    conds = [
+        _field_equal(a, b, "k", False),
+        _field_equal(a, b, "v", False),
+        _field_equal(a, b, "dt", True),
+        _field_equal(a, b, "lang", True),
+    ]
+    if any(c is sa.false() or isinstance(c, sa.sql.elements.False_) for c in conds):
+        return sa.false()
+    rest = [c for c in conds if not isinstance(c, sa.sql.elements.True_)]
+    return sa.and_(sa.true(), *rest) if rest else sa.true()
+
+
+def _not_null(term: TermCols) -> Any:
+    """``k IS NOT NULL`` (nothing when ``k`` is a constant)."""
+    k = static(term, "k")
+    if k is UNKNOWN:
+        return term.get("k").is_not(None)
+    return sa.true() if k is not None else sa.false()
 
 
 @dataclass
@@ -205,9 +230,54 @@ def _signature(tm: TermMap) -> tuple[str, ...] | None:
     return tuple(p if isinstance(p, str) else "\x00" for p in tm.parts)
 
 
+def _shape(tm: Any) -> Any:
+    """What a term map's terms look like, for the search: an IRI template's signature, ``"literal"``, or ``None``
+    (anything: a column of IRIs, a constant)."""
+    if not isinstance(tm, TermMap):
+        return None
+    if tm.term_type is TermType.LITERAL:
+        return "literal"
+    return _signature(tm)
+
+
+def _meet(shapes: dict[str, Any], term: Node, tm: Any) -> bool:
+    """Record ``tm``'s shape for ``term`` (a variable) in ``shapes``; ``False`` when it cannot meet the shape
+    recorded before (two clashing templates, a template and a literal) or the constant ``term``."""
+    shape = _shape(tm)
+    if not isinstance(term, Variable):
+        if isinstance(term, Literal):
+            return shape is None or shape == "literal"
+        if isinstance(term, URIRef) and isinstance(shape, tuple) and tm.invertible:
+            return tm.invert(str(term)) is not None
+        return shape != "literal" if isinstance(term, URIRef) else True
+    if shape is None:
+        return True
+    known = shapes.get(str(term))
+    if known is None:
+        shapes[str(term)] = shape
+        return True
+    if known == "literal" or shape == "literal":
+        return known == shape
+    return not _clash(known, shape)
+
+
+_RESERVED = frozenset(":/?#[]@!$&'()*+,;=")
+
+
+def _skeleton(signature: tuple[str, ...]) -> str:
+    """The reserved characters of a template's literal texts, in order: those of every IRI it produces, as a
+    placeholder's value is IRI-safe (integers, times and percent-encoded text have no reserved character)."""
+    return "".join(c for part in signature if part != "\x00" for c in part if c in _RESERVED)
+
+
 def _clash(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Two IRI templates can never produce the same IRI: their leading literal texts disagree."""
-    return not (a[0].startswith(b[0]) or b[0].startswith(a[0])) if a and b else False
+    """Two IRI templates can never produce the same IRI: their leading literal texts disagree, or their IRIs'
+    reserved characters do (``.../feature/{id}`` and ``.../feature/{id}/geometry``)."""
+    if not a or not b:
+        return False
+    if not (a[0].startswith(b[0]) or b[0].startswith(a[0])):
+        return True
+    return _skeleton(a) != _skeleton(b)
 
 
 class VirtualBGP:
@@ -215,101 +285,188 @@ class VirtualBGP:
 
     Every combination of sources (the quad table or one assertion per triple) becomes one SELECT. Combinations
     whose IRI templates cannot meet are dropped; variables bound by the same template compare the template's
-    columns; two assertions on the same table whose subjects are the same template over the table's key read
-    one row (self-join elimination).
+    columns; assertions on the same table that bind one variable (or one constant IRI) with the same injective
+    template over a unique key of the table read one row: one scan of the table (self-join elimination).
 
     Args:
-        sources: The mapped sources.
-        primary_keys: Primary-key columns by logical-table key.
+        sources: The mapped sources (with the tables' unique keys).
         quad: Builds a quad-table source for one triple: ``(from item, term columns by position, conditions)``.
+        quad_may_match: Whether the quad table can match a triple at all (combinations with a quad-table
+            source for a triple it cannot match are left out).
         max_combinations: Above this, the caller falls back to a union per triple.
     """
 
     def __init__(
         self,
         sources: MappedSources,
-        primary_keys: dict[str, tuple[str, ...]],
         quad: Any,
+        quad_may_match: Any = None,
         max_combinations: int = 64,
     ) -> None:
         self.sources = sources
-        self.primary_keys = primary_keys
         self.quad = quad
+        self.quad_may_match = quad_may_match or (lambda triple: True)
         self.max_combinations = max_combinations
 
     def selects(self, triples: tuple[tuple[Node, Node, Node], ...]) -> list[tuple[Any, dict[str, TermCols]]] | None:
         """One ``(select, bindings)`` per surviving combination, or ``None`` when there are too many."""
-        from itertools import product
-
-        choices = [
-            [None, *(a for a in self.sources.assertions(p, o) if not isinstance(a.object, RefObjectMap))]
-            for _, p, o in triples
-        ]
-        total = 1
-        for c in choices:
-            total *= len(c)
-        if total > self.max_combinations:
+        combinations = self.combinations(triples)
+        if combinations is None:
             return None
         out = []
-        for combination in product(*choices):
+        for combination in combinations:
             built = self._combination(triples, combination)
             if built is not None:
                 out.append(built)
         return out
 
+    def combinations(self, triples: tuple[tuple[Node, Node, Node], ...]) -> list[tuple[Any, ...]] | None:
+        """The combinations of sources (``None`` for the quad table, else an assertion; one per triple) whose IRI
+        templates can meet, found by a search that drops a partial combination as soon as two of its templates
+        for one variable clash (so a pattern of many triples does not enumerate the product); ``None`` when more
+        than ``max_combinations`` survive."""
+        choices = [
+            [
+                *([None] if self.quad_may_match((s, p, o)) else []),
+                *(a for a in self.sources.assertions(p, o) if not isinstance(a.object, RefObjectMap)),
+            ]
+            for s, p, o in triples
+        ]
+        # the most constrained triples first; the search fills ``chosen`` in that order
+        order = sorted(range(len(triples)), key=lambda i: len(choices[i]))
+        out: list[tuple[Any, ...]] = []
+        chosen: list[Any] = [None] * len(triples)
+
+        def search(depth: int, shapes: dict[str, Any]) -> bool:
+            if depth == len(order):
+                out.append(tuple(chosen))
+                return len(out) <= self.max_combinations
+            i = order[depth]
+            s, _, o = triples[i]
+            for assertion in choices[i]:
+                grown = dict(shapes)
+                if assertion is not None and not (
+                    _meet(grown, s, assertion.subject) and _meet(grown, o, assertion.object)
+                ):
+                    continue
+                chosen[i] = assertion
+                if not search(depth + 1, grown):
+                    return False
+            return True
+
+        if not search(0, {}):
+            return None
+        return out
+
+    def same_rows(self, triples: Any, combination: Any) -> list[int]:
+        """For each triple, the first triple whose assertion reads the same row of the same table (itself when
+        none): both bind one variable, or one IRI, with the same injective template over the same columns, and
+        those columns hold a unique key of the table."""
+        group = list(range(len(triples)))
+
+        def find(i: int) -> int:
+            while group[i] != i:
+                i = group[i]
+            return i
+
+        seen: dict[tuple[Any, ...], int] = {}
+        for i, ((s, _, o), assertion) in enumerate(zip(triples, combination, strict=True)):
+            if assertion is None:
+                continue
+            lt = assertion.triples_map.logical_table
+            keys = self.sources.unique_keys.get(lt.key, ())
+            for term, tm in ((s, assertion.subject), (o, assertion.object)):
+                if not isinstance(term, Variable | URIRef) or not isinstance(tm, TermMap):
+                    continue
+                signature = _signature(tm)
+                if signature is None or not tm.invertible:
+                    continue
+                columns = tm.placeholders
+                if not any(set(k) <= set(columns) for k in keys):
+                    continue
+                key = (type(term).__name__, str(term), lt.key, signature, columns)
+                if key in seen:
+                    a, b = find(i), find(seen[key])
+                    group[max(a, b)] = min(a, b)
+                else:
+                    seen[key] = i
+        return [find(i) for i in range(len(triples))]
+
     def _combination(self, triples: Any, combination: Any) -> tuple[Any, dict[str, TermCols]] | None:
+        built = self.build(triples, combination)
+        if built is None:
+            return None
+        joined, where, env, _, _ = built
+        columns = [c for v, t in env.items() for c in t.labelled(v)] or [sa.literal(1).label("one")]
+        return sa.select(*columns).select_from(joined).where(*where), env
+
+    def build(
+        self, triples: Any, combination: Any, split: int | None = None
+    ) -> tuple[Any, list[Any], dict[str, TermCols], list[Any], dict[str, TermCols]] | None:
+        """The FROM item, conditions and variable bindings of one combination; ``None`` when it cannot match.
+
+        With ``split``, triples from that index on are an OPTIONAL part that reads only rows of the first part
+        (:meth:`same_rows`): their conditions and the variables they add come separately (the last two items),
+        and a condition that can never hold there is ``false`` instead of dropping the combination.
+        """
         env: dict[str, _Binding] = {}
+        added: dict[str, _Binding] = {}
         froms: list[Any] = []
         where: list[Any] = []
-        tables: dict[tuple[str, str, str], MappedTable] = {}  # (table key, subject template, subject var)
-        for (s, p, o), assertion in zip(triples, combination, strict=True):
+        optional: list[Any] = []
+        tables: dict[int, MappedTable] = {}  # by the first triple of a same-row group
+        rows = self.same_rows(triples, combination)
+        for i, ((s, p, o), assertion) in enumerate(zip(triples, combination, strict=True)):
+            late = split is not None and i >= split
+            conds = optional if late else where
             if assertion is None:
-                source, cols, conds = self.quad((s, p, o))
+                if late:
+                    return None  # the quad table's rows are not the first part's
+                source, cols, quad_conds = self.quad((s, p, o))
                 froms.append(source)
-                where += conds
+                conds += quad_conds
                 positions = [(s, _Binding(cols[0])), (p, _Binding(cols[1])), (o, _Binding(cols[2]))]
             else:
-                lt = assertion.triples_map.logical_table
-                key = (lt.key, assertion.subject.value, str(s))
-                pk = self.primary_keys.get(lt.key, ())
-                reuse = (
-                    isinstance(s, Variable)
-                    and _signature(assertion.subject) is not None
-                    and pk
-                    and set(pk) <= set(assertion.subject.columns)
-                )
-                table = tables.get(key) if reuse else None
+                table = tables.get(rows[i])
                 if table is None:
-                    table = self.sources._table(assertion)
+                    if late:
+                        return None  # an OPTIONAL triple that reads a row of its own
+                    table = tables[rows[i]] = self.sources._table(assertion)
                     froms.append(table.source)
-                    if reuse:
-                        tables[key] = table
-                where += [table.source.c[c].is_not(None) for c in assertion.not_null]
+                conds += [table.source.c[c].is_not(None) for c in assertion.not_null]
                 subject = self._binding(assertion.subject, table)
                 obj = self._binding(assertion.object, table)
-                where += [subject.cols.get("k").is_not(None), obj.cols.get("k").is_not(None)]
+                conds += [_not_null(subject.cols), _not_null(obj.cols)]
                 positions = [(s, subject), (p, _Binding(constant(URIRef(assertion.predicate)))), (o, obj)]
             for term, binding in positions:
                 if isinstance(term, Variable):
-                    known = env.get(str(term))
+                    known = env.get(str(term)) or added.get(str(term))
                     if known is None:
-                        env[str(term)] = binding
+                        (added if late else env)[str(term)] = binding
                         continue
                     cond = self._equal(known, binding)
-                    if cond is False:
-                        return None
-                    if cond is not True:
-                        where.append(cond)
                 else:
                     cond = self._constant(term, binding)
-                    if cond is False:
+                if cond is False:
+                    if not late:
                         return None
-                    where.append(cond)
+                    cond = sa.false()
+                if cond is not True:
+                    conds.append(cond)
+        if any(isinstance(c, sa.sql.elements.False_) for c in where):
+            return None  # two constants that differ
+        where = [c for c in where if not isinstance(c, sa.sql.elements.True_)]
+        optional = [c for c in optional if not isinstance(c, sa.sql.elements.True_)]
         joined: Any = froms[0]
         for f in froms[1:]:
             joined = joined.join(f, sa.true())
-        columns = [c for v, b in env.items() for c in b.cols.labelled(v)] or [sa.literal(1).label("one")]
-        return sa.select(*columns).select_from(joined).where(*where), {v: b.cols for v, b in env.items()}
+        return (
+            joined,
+            where,
+            {v: b.cols for v, b in env.items()},
+            optional,
+            {v: b.cols for v, b in added.items()},
+        )
 
     def _binding(self, tm: TermMap, table: MappedTable) -> _Binding:
         signature = _signature(tm)

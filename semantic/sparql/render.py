@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Node, Variable
+from sqlalchemy.ext.compiler import compiles
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
@@ -77,6 +78,9 @@ class Renderer:
         default_graphs: Graphs merged into the default graph (``FROM``); empty: the stored default graph.
         named_graphs: Graphs ``GRAPH ?g`` ranges over (``FROM NAMED``); empty: every named graph.
         functions: Extension functions by IRI for the expression compiler.
+        mapped: The mapped tables (``MappedSources``), part of the default graph; ``None``: the quad table alone.
+        signature: What the quad table holds (``QuadSignature``): the quad table's branches of a pattern in the
+            virtual graph that it cannot match are left out; ``None``: every pattern may match.
     """
 
     def __init__(
@@ -85,11 +89,13 @@ class Renderer:
         named_graphs: tuple[str, ...] = (),
         functions: dict[str, Any] | None = None,
         mapped: Any = None,
+        signature: Any = None,
     ) -> None:
         self.default_graphs = default_graphs
         self.named_graphs = named_graphs
         self.functions = functions or {}
         self.mapped = mapped  # MappedSources: the catalogue tables, part of the default graph
+        self.signature = signature
         self._names = count()
 
     def _name(self, prefix: str) -> str:
@@ -154,6 +160,12 @@ class Renderer:
         """Whether patterns in this graph also match the mapped tables (the default graph, without FROM)."""
         return self.mapped is not None and graph is None and not self.default_graphs
 
+    def _quads_may_match(self, triple: tuple[Any, Any, Any]) -> bool:
+        """Whether the default graph's quads can match ``triple`` (always, without a signature)."""
+        if self.signature is None:
+            return True
+        return bool(self.signature.may_match(self.mapped.tmappings.tbox, triple[1], triple[2]))
+
     def _quad_source(self, triple: tuple[Any, Any, Any]) -> tuple[Any, tuple[TermCols, ...], list[Any]]:
         """A quad-table alias for one triple in the default graph, with its constant predicate and object."""
         q = self._quads_for(triple[1], triple[2], None)
@@ -175,7 +187,7 @@ class Renderer:
         """The BGP as a union of plain joins, one per combination of sources (see ``VirtualBGP``)."""
         from semantic.sparql.mapped import VirtualBGP
 
-        planner = VirtualBGP(self.mapped, self.mapped.primary_keys, self._quad_source)
+        planner = VirtualBGP(self.mapped, self._quad_source, self._quads_may_match)
         built = planner.selects(node.triples)
         if built is None:
             return None
@@ -191,7 +203,7 @@ class Renderer:
             selects = [
                 self._select([(v, env[v]) for v in variables])
                 .select_from(*sel.get_final_froms())
-                .where(sel.whereclause)
+                .where(*([] if sel.whereclause is None else [sel.whereclause]))
                 for sel, env in built
             ]
             stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
@@ -203,7 +215,9 @@ class Renderer:
         for triple, mapped in zip(node.triples, sources, strict=True):
             quads = self._quads_only(ir.Quads((triple,), None))
             variables = list(quads.variables)
-            selects = [self._select([(v, quads.cols(v)) for v in variables]).select_from(quads.sub)]
+            selects = []
+            if self._quads_may_match(triple) or not mapped:
+                selects.append(self._select([(v, quads.cols(v)) for v in variables]).select_from(quads.sub))
             # a mapped select binds the same variables in the same order (first occurrence in s, p, o)
             selects += [stmt for stmt, _ in mapped]
             union: Any = sa.union_all(*selects) if len(selects) > 1 else selects[0]
@@ -399,6 +413,9 @@ class Renderer:
         return self._finish(columns, self._select(columns).select_from(joined), maybe)
 
     def _LeftJoin(self, node: ir.LeftJoin) -> Rel:
+        fused = self._same_row_optional(node)
+        if fused is not None:
+            return fused
         left, right = self.render(node.left), self.render(node.right)
         conds, columns, _ = self._join_parts(left, right)
         if node.expr is not None:
@@ -407,6 +424,40 @@ class Renderer:
         joined = left.sub.outerjoin(right.sub, sa.and_(sa.true(), *conds))
         maybe = set(left.maybe) | {v for v in right.variables if v not in left.variables or v in left.maybe}
         return self._finish(columns, self._select(columns).select_from(joined), maybe)
+
+    def _same_row_optional(self, node: ir.LeftJoin) -> Rel | None:
+        """``{ A OPTIONAL { B FILTER(e) } }`` over mapped tables where every triple of B reads a row that A reads
+        (the same key, see ``VirtualBGP.same_rows``) and each side is one combination of sources: one scan, with
+        B's variables as ``CASE WHEN <B's conditions and e> THEN <column> END`` (left-join elimination); ``None``
+        when that does not apply."""
+        left, right = node.left, node.right
+        if not (isinstance(left, ir.Quads) and isinstance(right, ir.Quads) and left.triples and right.triples):
+            return None
+        if not (self._virtual(left.graph) and self._virtual(right.graph)):
+            return None
+        from semantic.sparql.mapped import VirtualBGP
+
+        planner = VirtualBGP(self.mapped, self._quad_source, self._quads_may_match)
+        lc, rc = planner.combinations(left.triples), planner.combinations(right.triples)
+        if lc is None or rc is None or len(lc) != 1 or len(rc) != 1 or None in lc[0] or None in rc[0]:
+            return None
+        built = planner.build(left.triples + right.triples, lc[0] + rc[0], split=len(left.triples))
+        if built is None:
+            return None
+        joined, where, env, optional, added = built
+        conds = list(optional)
+        if node.expr is not None:
+            conds.append(ebv(self.compiler({**env, **added})(node.expr)))
+        matched = sa.and_(sa.true(), *conds)
+        columns = list(env.items())
+        columns += [
+            (v, TermCols(*(sa.case((matched, t.get(f)), else_=sa.null()) for f in FIELDS))) for v, t in added.items()
+        ]
+        variables = [v for t in left.triples + right.triples for v in map(str, t) if v in dict(columns)]
+        order = list(dict.fromkeys(variables))
+        by_name = dict(columns)
+        stmt = self._select([(v, by_name[v]) for v in order]).select_from(joined).where(*where)
+        return self._finish([(v, by_name[v]) for v in order], stmt, set(added))
 
     def _padded(self, rel: Rel, variables: list[str]) -> Any:
         columns = [(v, rel.cols(v) if v in rel.variables else _unbound()) for v in variables]
@@ -542,9 +593,12 @@ class Renderer:
                 n = sa.func.count()
             else:
                 t = compiler(agg.vars).term
-                key: Any = sa.func.concat(t.get("k"), "|", t.get("v"), "|", t.get("dt"), "|", t.get("lang"))
-                key = sa.case((t.get("k").is_not(None), key), else_=sa.null())
-                n = sa.func.count(sa.distinct(key)) if distinct else sa.func.count(key)
+                if distinct:
+                    key: Any = sa.func.concat(t.get("k"), "|", t.get("v"), "|", t.get("dt"), "|", t.get("lang"))
+                    key = sa.case((t.get("k").is_not(None), key), else_=sa.null())
+                    n = sa.func.count(sa.distinct(key))
+                else:  # the bound values: k is NULL exactly when unbound (or an error)
+                    n = sa.func.count(t.get("k"))
             return numeric_val(n.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text())).term
         t = compiler(agg.vars).term
         if name == "Sample":
@@ -569,21 +623,20 @@ class Renderer:
         if name in ("Min", "Max"):
             from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-            # the whole term of the smallest (largest) value, in SPARQL's order: numbers, dates, then lexical
+            # the whole term of the smallest (largest) value, in SPARQL's order: numbers, dates, then lexical;
+            # the group's terms are sorted once, as values of the composite type esdl_term (migration 0006)
             order = [t.get("num"), t.get("ts"), t.get("v")]
             order = [o.asc().nulls_last() if name == "Min" else o.desc().nulls_last() for o in order]
             valid = sa.case((t.get("k").is_not(None), 1), else_=0).desc()
-
-            def first(field: str, type_: Any) -> Any:
-                return sa.func.array_agg(aggregate_order_by(t.get(field), valid, *order), type_=ARRAY(type_))[1]
-
+            term = sa.cast(sa.func.row(*(t.get(f) for f in FIELDS if f != "geom")), _TERM)
+            first = sa.func.array_agg(aggregate_order_by(term, valid, *order), type_=ARRAY(_TERM))[1]
             return TermCols(
-                first("k", sa.SmallInteger()),
-                first("v", sa.Text()),
-                first("dt", sa.Text()),
-                first("lang", sa.Text()),
-                first("num", sa.Numeric()),
-                first("ts", sa.DateTime(timezone=True)),
+                _Field(first, "k", sa.SmallInteger()),
+                _Field(first, "v", sa.Text()),
+                _Field(first, "dt", sa.Text()),
+                _Field(first, "lang", sa.Text()),
+                _Field(first, "num", sa.Numeric()),
+                _Field(first, "ts", sa.DateTime(timezone=True)),
             )
         if name == "GroupConcat":
             sep = agg.get("separator")
@@ -600,6 +653,34 @@ class Renderer:
         inner = self.render(to_ir(pattern))
         conds = [compatible(env[v], inner.cols(v), True) for v in inner.variables if v in env]
         return sa.exists().select_from(inner.sub).where(sa.true(), *conds)
+
+
+class _TermType(sa.types.UserDefinedType):  # type: ignore[type-arg]
+    """PostgreSQL's ``esdl_term`` composite type (migration 0006)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "esdl_term"
+
+
+_TERM = _TermType()
+
+
+class _Field(sa.sql.expression.ColumnElement):  # type: ignore[type-arg]
+    """``(composite).field``."""
+
+    inherit_cache = True
+
+    def __init__(self, composite: Any, field: str, type_: Any) -> None:
+        self.composite = composite
+        self.field = field
+        self.type = type_
+
+
+@compiles(_Field)
+def _compile_field(element: _Field, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.composite, **kw)}).{element.field}"
 
 
 def _subject(q: Any) -> TermCols:

@@ -170,3 +170,16 @@ def to_rdflib(k: int | None, v: str | None, dt_: str | None, lang: str | None, n
     if dt_ is None or dt_ == XSD_STRING:
         return Literal(v, normalize=False)
     return Literal(v, datatype=URIRef(dt_), normalize=False)
+
+
+UNKNOWN = object()
+
+
+def static(term: TermCols, name: str) -> Any:
+    """The Python value of a field that is a constant (``None`` for an absent field), else :data:`UNKNOWN`."""
+    value = getattr(term, name)
+    if value is None:
+        return None
+    if isinstance(value, sa.sql.elements.BindParameter) and value.callable is None:
+        return value.value
+    return UNKNOWN

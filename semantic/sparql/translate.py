@@ -75,9 +75,8 @@ def node(p: Any, graph: Any = None) -> Any:
         topology = [t for t in triples if _is_topology(t[1])]
         triples = [t for t in triples if not _is_topology(t[1])]
         plain = tuple(t for t in triples if not isinstance(t[1], Path))
-        out: Any = ir.Quads(plain, graph)
+        out: Any = _with_topology(plain, topology, graph) if topology else ir.Quads(plain, graph)
         extra = [ir.PathPattern(s, path, o, graph) for s, path, o in triples if isinstance(path, Path)]
-        extra += [_topology_pattern(s, str(rel), o, graph) for s, rel, o in topology]
         for step in extra:
             out = step if isinstance(out, ir.Quads) and not out.triples else ir.Join(out, step)
         return out
@@ -142,33 +141,54 @@ def _is_topology(predicate: Any) -> bool:
     return isinstance(predicate, URIRef) and str(predicate).startswith(GEO) and str(predicate)[len(GEO) :] in _TOPOLOGY
 
 
-def _geometry_of(x: Any, wkt: Variable, graph: Any) -> Any:
-    """The geometries of ``x``: its own serialisation (a geometry), or its default geometry's (a feature) —
-    GeoSPARQL's query-rewrite extension."""
+def _geometry_options(x: Any, wkt: Variable) -> tuple[tuple[tuple[Any, Any, Any], ...], ...]:
+    """The ways ``x`` has a geometry: its own serialisation (a geometry), or its default geometry's (a feature)
+    — GeoSPARQL's query-rewrite extension."""
     as_wkt, default = URIRef(GEO + "asWKT"), URIRef(GEO + "hasDefaultGeometry")
     hop = Variable(f"_geom_{wkt}")
-    return ir.Union(ir.Quads(((x, as_wkt, wkt),), graph), ir.Quads(((x, default, hop), (hop, as_wkt, wkt)), graph))
+    return (((x, as_wkt, wkt),), ((x, default, hop), (hop, as_wkt, wkt)))
 
 
 # numbering of the hidden variables of topology patterns, restarted for every query (so its SQL is stable)
 _topology_names: ContextVar[Iterator[int]] = ContextVar("topology_names")
 
 
-def _topology_pattern(s: Any, relation: str, o: Any, graph: Any) -> Any:
-    """``?a geo:sfWithin ?b``: the triples stated in the data, and the relation function over both sides'
-    geometries."""
+def _with_topology(plain: tuple[Any, ...], topology: list[Any], graph: Any) -> Any:
+    """A basic graph pattern with topology relations as triple patterns (``?a geo:sfWithin ?b``): the union, for
+    each relation, of the triple stated in the data and of the relation function over both sides' geometries,
+    each side a geometry or a feature with a default geometry.
+
+    Every branch is one basic graph pattern (the other triples included) under a FILTER, so that the rewriter
+    sees the whole join at once: the geometries' tables join the other triples' rows and the relation becomes a
+    spatial join condition that PostGIS can answer from a GiST index.
+    """
     names = _topology_names.get(None)
     if names is None:
         names = count()
         _topology_names.set(names)
-    n = next(names)
-    wa, wb = Variable(f"_topo_{n}_a"), Variable(f"_topo_{n}_b")
-    function = CompValue("Function", iri=URIRef(GEOF + relation[len(GEO) :]), expr=[wa, wb])
-    computed = ir.Project(
-        ir.Filter(ir.Join(_geometry_of(s, wa, graph), _geometry_of(o, wb, graph)), function),
-        tuple(v for v in (s, o) if isinstance(v, Variable)),
-    )
-    return ir.Union(ir.Quads(((s, URIRef(relation), o),), graph), computed)
+    branches: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [(plain, ())]
+    for s, rel, o in topology:
+        n = next(names)
+        wa, wb = Variable(f"_topo_{n}_a"), Variable(f"_topo_{n}_b")
+        relation = str(rel)
+        function = CompValue("Function", iri=URIRef(GEOF + relation[len(GEO) :]), expr=[wa, wb])
+        grown = []
+        for triples, filters in branches:
+            grown.append(((*triples, (s, rel, o)), filters))
+            for ga in _geometry_options(s, wa):
+                for gb in _geometry_options(o, wb):
+                    grown.append(((*triples, *ga, *gb), (*filters, function)))
+        branches = grown
+    parts: list[Any] = []
+    for triples, filters in branches:
+        part: Any = ir.Quads(triples, graph)
+        for f in filters:
+            part = ir.Filter(part, f)
+        parts.append(part)
+    out = parts[0]
+    for part in parts[1:]:
+        out = ir.Union(out, part)
+    return out
 
 
 def _construct_where(algebra: Any) -> tuple[Any, ...]:

@@ -205,3 +205,28 @@ class RdfQuad(Base):
         _geometry("GEOMETRY"), nullable=True, comment="value of a geometry literal (lon/lat)"
     )
     source: Mapped[str] = mapped_column(Text, nullable=False, comment="the load that wrote it: file path or name")
+
+
+class RdfSignature(Base):
+    """What ``rdf_quad`` holds, per graph: its predicates, and for ``rdf:type`` its classes, with quad counts.
+
+    Kept by statement-level triggers on ``rdf_quad`` (migration ``0004``). The SPARQL engine reads it to leave
+    out the quad table's branches of a pattern the loaded RDF cannot match (docs/sparql.md).
+    """
+
+    __tablename__ = "rdf_signature"
+
+    graph: Mapped[str] = mapped_column(Text, primary_key=True, comment="named graph IRI; '' for the default graph")
+    p: Mapped[str] = mapped_column(Text, primary_key=True, comment="predicate IRI")
+    cls: Mapped[str] = mapped_column(Text, primary_key=True, comment="the class (object) of rdf:type quads, else ''")
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False, comment="quads with this graph, predicate and class")
+
+
+class RdfSignatureState(Base):
+    """One row: ``version`` grows whenever a row of ``rdf_signature`` appears or goes (in the same transaction)."""
+
+    __tablename__ = "rdf_signature_state"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)

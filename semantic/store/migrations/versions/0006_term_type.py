@@ -1,0 +1,27 @@
+"""esdl_term: the composite type of one RDF term's columns, so MIN/MAX sort a group's terms once.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Create the type (the term columns of docs/sparql.md but the geometry)."""
+    op.execute(
+        "CREATE TYPE esdl_term AS (k smallint, v text, dt text, lang text, num numeric, ts timestamp with time zone)"
+    )
+
+
+def downgrade() -> None:
+    """Drop the type."""
+    op.execute("DROP TYPE IF EXISTS esdl_term")
