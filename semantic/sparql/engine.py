@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from rdflib import BNode, Graph, URIRef
+from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Node, Variable
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import FIELDS, to_rdflib
+from semantic.sparql.terms import FIELDS, IRI, LITERAL, XSD_STRING, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -29,6 +30,8 @@ class Translation:
     text: str = ""
     base: str | None = None
     signature_version: int | None = None  # of the quad signature it was rendered for (virtual graph only)
+    sql: str = ""  # the statement compiled once for the engine's driver (its parameters: ``params``)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,7 +104,12 @@ class SparqlEngine:
         else:
             variables = rel.variables
             statement = _final(rel)
-        translation = Translation(query, statement, variables, text, base, version)
+        # compiled here, once: running a cached translation skips SQLAlchemy's per-execution cache key, which
+        # walks the whole (large) statement
+        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
+        translation = Translation(
+            query, statement, variables, text, base, version, str(compiled), dict(compiled.params)
+        )
         with self._lock:
             self._cache[key] = translation
             while len(self._cache) > self.cache_size:
@@ -157,11 +165,13 @@ class SparqlEngine:
                             self._signature = signature
                 tr = self._translate(tr.text, tr.base, signature)
         if tr.query.form == "ASK":
-            return bool(conn.execute(tr.statement).scalar()), False
-        statement = tr.statement if limit is None else tr.statement.limit(limit + 1)
-        rows = conn.execute(statement).all()
+            return bool(conn.exec_driver_sql(tr.sql, tr.params).scalar()), False
+        sql, params = tr.sql, tr.params
+        if limit is not None:  # the final SELECT never has a LIMIT of its own (a slice is a subquery)
+            sql, params = f"{sql} LIMIT %(esdl_row_limit)s", {**params, "esdl_row_limit": limit + 1}
+        rows = conn.exec_driver_sql(sql, params).all()
         truncated = limit is not None and len(rows) > limit
-        solutions = [_decode(row, tr.variables) for row in (rows[:limit] if limit is not None else rows)]
+        solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.variables)
         if tr.query.form == "SELECT":
             return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions), truncated
         if tr.query.form == "CONSTRUCT":
@@ -224,13 +234,40 @@ def _final(rel: Rel) -> Any:
     return stmt.order_by(rel.order) if rel.ordered else stmt
 
 
-def _decode(row: Any, variables: tuple[str, ...]) -> dict[str, Node]:
-    out: dict[str, Node] = {}
-    m = row._mapping
-    for v in variables:
-        term = to_rdflib(m[f"{v}__k"], m[f"{v}__v"], m[f"{v}__dt"], m[f"{v}__lang"], m[f"{v}__num"])
-        if term is not None:
-            out[v] = term
+_WIDTH = len(FIELDS) - 1  # the term columns of a variable in the final SELECT (all but the geometry)
+_DATATYPES: dict[str, URIRef] = {}
+
+
+def _iri(value: str) -> URIRef:
+    """A URIRef of an IRI read from the database (written by the mappings or checked when loaded): without
+    rdflib's validation of the text, which costs more than the rest of decoding a row."""
+    return str.__new__(URIRef, value)
+
+
+def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...]) -> list[dict[str, Node]]:
+    """The solutions of result rows (positional: ``_WIDTH`` columns per variable, in ``_final``'s order)."""
+    out = []
+    slots = [(v, i * _WIDTH) for i, v in enumerate(variables)]
+    for row in rows:
+        solution: dict[str, Node] = {}
+        for v, b in slots:
+            k = row[b]
+            if k is None:
+                continue
+            if k == IRI:
+                solution[v] = _iri(row[b + 1])
+                continue
+            dt_, lang = row[b + 2], row[b + 3]
+            if k == LITERAL and not lang and row[b + 1] is not None and dt_ is not None and dt_ != XSD_STRING:
+                datatype = _DATATYPES.get(dt_)
+                if datatype is None:
+                    datatype = _DATATYPES.setdefault(dt_, URIRef(dt_))
+                solution[v] = Literal(row[b + 1], datatype=datatype, normalize=False)
+                continue
+            term = to_rdflib(k, row[b + 1], dt_, lang, row[b + 4])
+            if term is not None:
+                solution[v] = term
+        out.append(solution)
     return out
 
 

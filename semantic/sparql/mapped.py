@@ -293,7 +293,7 @@ class VirtualBGP:
         quad: Builds a quad-table source for one triple: ``(from item, term columns by position, conditions)``.
         quad_may_match: Whether the quad table can match a triple at all (combinations with a quad-table
             source for a triple it cannot match are left out).
-        max_combinations: Above this, the caller falls back to a union per triple.
+        max_combinations: Above this many surviving combinations, the caller falls back to a union per triple.
     """
 
     def __init__(
@@ -307,18 +307,6 @@ class VirtualBGP:
         self.quad = quad
         self.quad_may_match = quad_may_match or (lambda triple: True)
         self.max_combinations = max_combinations
-
-    def selects(self, triples: tuple[tuple[Node, Node, Node], ...]) -> list[tuple[Any, dict[str, TermCols]]] | None:
-        """One ``(select, bindings)`` per surviving combination, or ``None`` when there are too many."""
-        combinations = self.combinations(triples)
-        if combinations is None:
-            return None
-        out = []
-        for combination in combinations:
-            built = self._combination(triples, combination)
-            if built is not None:
-                out.append(built)
-        return out
 
     def combinations(self, triples: tuple[tuple[Node, Node, Node], ...]) -> list[tuple[Any, ...]] | None:
         """The combinations of sources (``None`` for the quad table, else an assertion; one per triple) whose IRI
@@ -391,14 +379,6 @@ class VirtualBGP:
                 else:
                     seen[key] = i
         return [find(i) for i in range(len(triples))]
-
-    def _combination(self, triples: Any, combination: Any) -> tuple[Any, dict[str, TermCols]] | None:
-        built = self.build(triples, combination)
-        if built is None:
-            return None
-        joined, where, env, _, _ = built
-        columns = [c for v, t in env.items() for c in t.labelled(v)] or [sa.literal(1).label("one")]
-        return sa.select(*columns).select_from(joined).where(*where), env
 
     def build(
         self, triples: Any, combination: Any, split: int | None = None

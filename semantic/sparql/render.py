@@ -7,7 +7,7 @@ SPARQL's compatibility test only where it is needed and plain equality elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
 
@@ -45,6 +45,7 @@ class Rel:
     variables: tuple[str, ...]
     maybe: frozenset[str]
     ordered: bool = False
+    empty: bool = False  # known to have no solution (a basic graph pattern no source can match)
 
     @property
     def order(self) -> Any:
@@ -139,10 +140,11 @@ class Renderer:
 
     def _Quads(self, node: ir.Quads) -> Rel:
         if self.mapped is not None and node.graph is None and not self.default_graphs and node.triples:
-            sources = [self.mapped.selects(t) for t in node.triples]
-            if any(sources):
+            if any(self.mapped.assertions(p, o) for _, p, o in node.triples):
                 combined = self._virtual_combinations(node)
-                return combined if combined is not None else self._virtual_bgp(node, sources)
+                if combined is not None:
+                    return combined
+                return self._virtual_bgp(node, [self.mapped.selects(t) for t in node.triples])
         return self._quads_only(node)
 
     def _quads_for(self, predicate: Node, obj: Node, graph: Node | None) -> Any:
@@ -188,25 +190,25 @@ class Renderer:
         from semantic.sparql.mapped import VirtualBGP
 
         planner = VirtualBGP(self.mapped, self._quad_source, self._quads_may_match)
-        built = planner.selects(node.triples)
-        if built is None:
+        combinations = planner.combinations(node.triples)
+        if combinations is None:
             return None
         variables: list[str] = []
         for t in node.triples:
             for x in t:
                 if isinstance(x, Variable) and str(x) not in variables:
                     variables.append(str(x))
-        if not built:
+        selects = []
+        for combination in combinations:
+            built = planner.build(node.triples, combination)
+            if built is not None:
+                joined, where, env, _, _ = built
+                # union branches must list the variables in the same order
+                selects.append(self._select([(v, env[v]) for v in variables]).select_from(joined).where(*where))
+        if not selects:
             stmt: Any = self._select([(v, _unbound()) for v in variables]).where(sa.false())
-        else:
-            # union branches must list the variables in the same order
-            selects = [
-                self._select([(v, env[v]) for v in variables])
-                .select_from(*sel.get_final_froms())
-                .where(*([] if sel.whereclause is None else [sel.whereclause]))
-                for sel, env in built
-            ]
-            stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
+            return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset(), empty=True)
+        stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
         return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset())
 
     def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
@@ -466,6 +468,11 @@ class Renderer:
     def _Union(self, node: ir.Union) -> Rel:
         left, right = self.render(node.left), self.render(node.right)
         variables = list(left.variables) + [v for v in right.variables if v not in left.variables]
+        if left.empty or right.empty:  # the other side alone (the empty side's own variables unbound)
+            kept = right if left.empty else left
+            maybe = set(kept.maybe) | (set(variables) - set(kept.variables))
+            columns = [(v, kept.cols(v) if v in kept.variables else _unbound()) for v in variables]
+            return replace(self._finish(columns, self._padded(kept, variables), maybe), empty=kept.empty)
         stmt = sa.union_all(self._padded(left, variables), self._padded(right, variables))
         maybe = set(left.maybe | right.maybe) | (set(left.variables) ^ set(right.variables))
         sub = stmt.subquery(self._name("u"))
@@ -484,6 +491,8 @@ class Renderer:
 
     def _Filter(self, node: ir.Filter) -> Rel:
         child = self.render(node.child)
+        if child.empty:
+            return child
         columns = list(child.env().items())
         cond = ebv(self.compiler(child.env())(node.expr))
         stmt = self._select(columns, child.order).select_from(child.sub).where(cond)

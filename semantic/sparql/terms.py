@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -69,6 +70,7 @@ class TermCols:
         return replace(self, **changes)
 
 
+@functools.cache
 def _geometry_type() -> Any:
     from geoalchemy2 import Geometry
 
