@@ -132,7 +132,11 @@ class MappedSources:
         if sql_type.startswith("timestamp"):
             lex = sa.func.to_char(sa.func.timezone("UTC", col), _TS_FORMAT) + "Z"
             return TermCols(k, lex, datatype, None, None, col)
-        if sql_type.startswith(("integer", "bigint", "smallint", "double", "real", "numeric")):
+        if sql_type.startswith(("double", "real")):
+            # the value as the float column itself, not cast to numeric (a sprintf per row): comparisons with
+            # numbers promote to double as XPath does, and indexes on the column apply
+            return TermCols(k, col.cast(sa.Text()), datatype, None, col)
+        if sql_type.startswith(("integer", "bigint", "smallint", "numeric")):
             return TermCols(k, col.cast(sa.Text()), datatype, None, col.cast(sa.Numeric()))
         if sql_type.startswith("boolean"):
             return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
