@@ -42,6 +42,8 @@ for _path in (HERE, REPO):  # the helpers live beside this file; the esdl packag
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+BUSY_WARNING = 0.10  # other programs' share of the CPU above which the report warns
+
 TARGETS = {
     "worst_ratio_vs_sql": 1.3,
     "min_speedup_vs_rdflib": 100.0,
@@ -113,6 +115,7 @@ def code_version() -> dict[str, Any]:
 def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Build, measure, return the figures."""
     from _sparqlbench import data
+    from _sparqlbench.cpu import CpuWatch, postmaster_pid
     from _sparqlbench.db import BenchDatabase
     from _sparqlbench.measure import compare_with_sql, explain, run_rdflib, translation_figures, w3c_suite
     from _sparqlbench.queries import make_queries
@@ -129,6 +132,10 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     with BenchDatabase(workdir / "pg", args.statement_timeout, log, jit=False if args.no_jit else None) as db:
         engine = db.engine
         assert engine is not None
+        state = db.cluster.state() if db.cluster is not None else None
+        watch = CpuWatch(postmaster_pid(state.data_dir if state else None))
+        cpu: dict[str, Any] = {}
+        whole = watch.start()
         t0 = time.perf_counter()
         with engine.begin() as conn:
             variable_id = data.build_base(conn, layout)
@@ -145,13 +152,17 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         engine_start_s = time.perf_counter() - t0
 
         # -- at --rdflib-features: the engine (and SQL) timed, then rdflib ------------------------------------
+        part = watch.start()
         at_small = compare_with_sql(
             engine, sparql, queries, args.repeat, args.slow_s, args.statement_timeout, log, f"{small:,} features:"
         )
+        cpu["engine_small"] = watch.stop(part)
         rdflib: dict[str, Any] | None = None
         if not args.no_rdflib:
             order = sorted(queries, key=lambda q: at_small[q.name].engine.median or float("inf"))
+            part = watch.start()
             rdflib = run_rdflib(db.url, order, at_small, args.rdflib_timeout, log)
+            cpu["rdflib"] = watch.stop(part)
 
         # -- at --features: the engine against the SQL ----------------------------------------------------
         build_large_s = vacuum_large_s = 0.0
@@ -166,6 +177,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 f"(+ VACUUM ANALYZE {vacuum_large_s:.1f} s)"
             )
             timed_out_small = frozenset(n for n, c in at_small.items() if c.engine.timed_out)
+            part = watch.start()
             at_large = compare_with_sql(
                 engine,
                 sparql,
@@ -177,6 +189,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 f"{args.features:,} features:",
                 skip=timed_out_small,
             )
+            cpu["engine_large"] = watch.stop(part)
         else:
             at_large = at_small
         sizes = data.counts(engine)
@@ -224,6 +237,10 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 log(f"W3C suite not run: {type(err).__name__}: {err}")
                 w3c = {"passed": None, "total": None, "error": f"{type(err).__name__}: {err}"}
         database = db.kind
+        cpu["whole_run"] = watch.stop(whole)
+        busy = {k: v["other_cpu_frac"] for k, v in cpu.items() if v["other_cpu_frac"] > BUSY_WARNING}
+        if busy:
+            log(f"WARNING: other programs used much of the machine's CPU: {busy} (other_cpu_frac)")
 
     # -- figures ----------------------------------------------------------------------------------------------
     speedups: dict[str, tuple[float | None, str]] = {}  # (speedup, "" | "lower bound" | "upper bound")
@@ -325,6 +342,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "timeout_s": args.rdflib_timeout,
         },
         "w3c": w3c,
+        "cpu": cpu,
         "features": args.features,
         "rdflib_features": small,
         "regions": args.regions,
@@ -438,6 +456,14 @@ def print_report(f: dict[str, Any]) -> None:
                 else f"cost {n['total_cost']:.0f}, estimated {n['estimated_rows']} rows"
             )
             lines.append(f"    {n['node']}: {stats}")
+    cpu = f["cpu"]
+    lines.append(
+        "  other programs' share of the machine's CPU (other_cpu_frac): "
+        + ", ".join(f"{k} {v['other_cpu_frac']:.0%}" for k, v in cpu.items())
+        + ("" if all(v["server_known"] for v in cpu.values()) else " (upper bounds: the server's CPU is unknown)")
+    )
+    if any(v["other_cpu_frac"] > BUSY_WARNING for v in cpu.values()):
+        lines.append(f"  WARNING: above {BUSY_WARNING:.0%}: the timings are noisy; run again on a quiet machine")
     if f["rdflib"]:
         lines.append(
             f"  rdflib: {f['rdflib']['triples']:,} triples, materialised in "
