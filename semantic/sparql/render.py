@@ -583,7 +583,7 @@ class Renderer:
                 raise UnsupportedFeature("GROUP BY an expression")
             t = env.get(str(key), _unbound())
             key_columns.append((str(key), t))
-            group_by += [t.get(f) for f in FIELDS if f != "geom"]
+            group_by += [t.get(f) for f in FIELDS if f != "geom"]  # a computed number has only its value
         # rdflib binds grouped variables again through SAMPLE aggregates (then Extend), so keys are not output
         columns: list[tuple[str, TermCols]] = []
         for var, agg in node.aggregates:
@@ -632,20 +632,24 @@ class Renderer:
         if name in ("Min", "Max"):
             from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-            # the whole term of the smallest (largest) value, in SPARQL's order: numbers, dates, then lexical;
-            # the group's terms are sorted once, as values of the composite type esdl_term (migration 0006)
+            # the whole term of the smallest (largest) value, in SPARQL's order: numbers, dates, then lexical.
+            # The group's terms are sorted once as values of the composite type esdl_term (migration 0006); the
+            # order puts every number first (then every date), so the chosen term's value is the group's
+            # extreme number (or, without numbers, its extreme date)
             order = [t.get("num"), t.get("ts"), t.get("v")]
             order = [o.asc().nulls_last() if name == "Min" else o.desc().nulls_last() for o in order]
             valid = sa.case((t.get("k").is_not(None), 1), else_=0).desc()
-            term = sa.cast(sa.func.row(*(t.get(f) for f in FIELDS if f != "geom")), _TERM)
+            term = sa.cast(sa.func.row(t.get("k"), t.get("v"), t.get("dt"), t.get("lang")), _TERM)
             first = sa.func.array_agg(aggregate_order_by(term, valid, *order), type_=ARRAY(_TERM))[1]
+            extreme = sa.func.max if name == "Max" else sa.func.min
+            num = extreme(t.get("num"))
             return TermCols(
                 _Field(first, "k", sa.SmallInteger()),
                 _Field(first, "v", sa.Text()),
                 _Field(first, "dt", sa.Text()),
                 _Field(first, "lang", sa.Text()),
-                _Field(first, "num", sa.Numeric()),
-                _Field(first, "ts", sa.DateTime(timezone=True)),
+                num,
+                sa.case((num.is_(None), extreme(t.get("ts"))), else_=sa.null()),
             )
         if name == "GroupConcat":
             sep = agg.get("separator")

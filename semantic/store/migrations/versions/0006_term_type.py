@@ -1,4 +1,4 @@
-"""esdl_term: the composite type of one RDF term's columns, so MIN/MAX sort a group's terms once.
+"""esdl_term: the composite type of an RDF term's identity, so MIN/MAX sort a group's terms once.
 
 Revision ID: 0006
 Revises: 0005
@@ -16,10 +16,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the type (the term columns of docs/sparql.md but the geometry)."""
-    op.execute(
-        "CREATE TYPE esdl_term AS (k smallint, v text, dt text, lang text, num numeric, ts timestamp with time zone)"
-    )
+    """Create the type: kind, lexical form, datatype and language (docs/sparql.md; the typed values are the
+    group's extremes themselves)."""
+    op.execute("CREATE TYPE esdl_term AS (k smallint, v text, dt text, lang text)")
 
 
 def downgrade() -> None:
