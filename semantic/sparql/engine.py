@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import FIELDS, IRI, LITERAL, XSD_STRING, to_rdflib
+from semantic.sparql.terms import FIELDS, IRI, LITERAL, XSD_DOUBLE, XSD_STRING, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -235,7 +236,42 @@ def _final(rel: Rel) -> Any:
 
 
 _WIDTH = len(FIELDS) - 1  # the term columns of a variable in the final SELECT (all but the geometry)
-_DATATYPES: dict[str, URIRef] = {}
+_DATATYPES: dict[str, tuple[URIRef, bool]] = {}
+
+
+def _datatype_kind(datatype: str) -> tuple[URIRef, bool]:
+    """The datatype's URIRef, and whether rdflib keeps its literals as written with no Python value (a datatype
+    it does not recognise, such as geo:wktLiteral): asked of rdflib itself, once per datatype."""
+    iri = URIRef(datatype)
+    log = logging.getLogger("rdflib.term")
+    disabled, log.disabled = log.disabled, True  # a recognised datatype logs its failure to convert " x "
+    try:
+        probe = Literal(" x ", datatype=iri, normalize=False)
+    finally:
+        log.disabled = disabled
+    return iri, str(probe) == " x " and probe.value is None and probe.ill_typed is None
+
+
+def _plain(lexical: str) -> Literal:
+    """What ``Literal(lexical, normalize=False)`` builds (a plain literal: its value is its text)."""
+    term: Any = str.__new__(Literal, lexical)
+    term._language = None
+    term._datatype = None
+    term._value = str(lexical)
+    term._ill_typed = None
+    return term  # type: ignore[no-any-return]
+
+
+def _literal(lexical: str, datatype: URIRef, value: Any) -> Literal:
+    """What ``Literal(lexical, datatype=datatype, normalize=False)`` builds, for a datatype rdflib keeps as written
+    (``value`` None) or an ``xsd:double`` read from a float column (``value`` the float, well-formed), without
+    rdflib's parsing of the lexical form."""
+    term: Any = str.__new__(Literal, lexical)
+    term._language = None
+    term._datatype = datatype
+    term._value = value
+    term._ill_typed = None if value is None else False
+    return term  # type: ignore[no-any-return]
 
 
 def _iri(value: str) -> URIRef:
@@ -258,11 +294,21 @@ def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...]) -> list[dict[s
                 solution[v] = _iri(row[b + 1])
                 continue
             dt_, lang = row[b + 2], row[b + 3]
-            if k == LITERAL and not lang and row[b + 1] is not None and dt_ is not None and dt_ != XSD_STRING:
-                datatype = _DATATYPES.get(dt_)
-                if datatype is None:
-                    datatype = _DATATYPES.setdefault(dt_, URIRef(dt_))
-                solution[v] = Literal(row[b + 1], datatype=datatype, normalize=False)
+            if k == LITERAL and not lang and dt_ == XSD_STRING and row[b + 1] is not None:
+                solution[v] = _plain(row[b + 1])
+                continue
+            if k == LITERAL and not lang and row[b + 1] is not None and dt_ is not None:
+                kind = _DATATYPES.get(dt_)
+                if kind is None:
+                    kind = _DATATYPES.setdefault(dt_, _datatype_kind(dt_))
+                datatype, plain = kind
+                num = row[b + 4]
+                if plain:
+                    solution[v] = _literal(row[b + 1], datatype, None)
+                elif dt_ == XSD_DOUBLE and type(num) is float:
+                    solution[v] = _literal(row[b + 1], datatype, num)  # a float column: its value is the float
+                else:
+                    solution[v] = Literal(row[b + 1], datatype=datatype, normalize=False)
                 continue
             term = to_rdflib(k, row[b + 1], dt_, lang, row[b + 4])
             if term is not None:
