@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +18,19 @@ from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import FIELDS, IRI, LITERAL, XSD_DOUBLE, XSD_STRING, to_rdflib
+from semantic.sparql.terms import (
+    FIELDS,
+    INTEGER_TYPES,
+    IRI,
+    LITERAL,
+    XSD_DECIMAL,
+    XSD_DOUBLE,
+    XSD_FLOAT,
+    XSD_STRING,
+    canonical_double,
+    canonical_number,
+    to_rdflib,
+)
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -252,6 +265,31 @@ def _datatype_kind(datatype: str) -> tuple[URIRef, bool]:
     return iri, str(probe) == " x " and probe.value is None and probe.ill_typed is None
 
 
+# the datatypes of computed numbers (arithmetic, aggregates), with the Python type of rdflib's value
+_COMPUTED: dict[str, Any] = {
+    **{t: int for t in INTEGER_TYPES},
+    XSD_DECIMAL: Decimal,
+    XSD_DOUBLE: float,
+    XSD_FLOAT: float,
+}
+
+
+def _computed(num: Any, datatype: str) -> Literal:
+    """A computed number (no lexical form in SQL) in its canonical form, as rdflib builds it from that form."""
+    if datatype in (XSD_DOUBLE, XSD_FLOAT) and isinstance(num, float):
+        lexical = canonical_double(num)
+    else:
+        lexical = canonical_number(Decimal(num), datatype)
+    iri = _DATATYPES.get(datatype)
+    if iri is None:
+        iri = _DATATYPES.setdefault(datatype, _datatype_kind(datatype))
+    try:
+        value = _COMPUTED[datatype](lexical)
+    except (ValueError, ArithmeticError):  # NaN / INF: rdflib's own reading
+        return Literal(lexical, datatype=iri[0], normalize=False)
+    return _literal(lexical, iri[0], value)
+
+
 def _plain(lexical: str) -> Literal:
     """What ``Literal(lexical, normalize=False)`` builds (a plain literal: its value is its text)."""
     term: Any = str.__new__(Literal, lexical)
@@ -310,7 +348,11 @@ def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...]) -> list[dict[s
                 else:
                     solution[v] = Literal(row[b + 1], datatype=datatype, normalize=False)
                 continue
-            term = to_rdflib(k, row[b + 1], dt_, lang, row[b + 4])
+            num = row[b + 4]
+            if k == LITERAL and row[b + 1] is None and num is not None and dt_ in _COMPUTED:
+                solution[v] = _computed(num, dt_)
+                continue
+            term = to_rdflib(k, row[b + 1], dt_, lang, num)
             if term is not None:
                 solution[v] = term
         out.append(solution)

@@ -147,13 +147,27 @@ def canonical_number(value: Decimal, datatype: str) -> str:
         return "NaN"
     if value.is_infinite():
         return "INF" if value > 0 else "-INF"
-    import numpy as np
+    return canonical_double(float(value))
 
-    # the shortest digits that read back as the same double, in XSD's canonical scientific form
-    mantissa, _, exponent = np.format_float_scientific(float(value), unique=True, trim="0").partition("e")
-    mantissa = mantissa + "0" if mantissa.endswith(".") else mantissa
-    mantissa = mantissa if "." in mantissa else mantissa + ".0"
-    return f"{mantissa}E{int(exponent)}"
+
+def canonical_double(x: float) -> str:
+    """XSD's canonical form of a double: the shortest digits that read back as the same double (Python's
+    ``repr``), as one digit, a point, the other digits (at least one) and ``E`` with the exponent."""
+    if x != x:
+        return "NaN"
+    if x in (float("inf"), float("-inf")):
+        return "INF" if x > 0 else "-INF"
+    text = repr(x)
+    sign = "-" if text[0] == "-" else ""
+    mantissa, _, exponent = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    if not digits:
+        return f"{sign}0.0E0"
+    leading = len(whole + fraction) - len(digits)
+    adjusted = len(whole) - 1 - leading + (int(exponent) if exponent else 0)
+    digits = digits.rstrip("0")
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{adjusted}"
 
 
 def to_rdflib(k: int | None, v: str | None, dt_: str | None, lang: str | None, num: Any = None) -> Node | None:
