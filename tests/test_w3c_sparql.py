@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 274  # measured: 274 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 281  # measured: 281 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -47,22 +47,15 @@ EXPECTED_FAILURES: dict[str, str] = {
     "functions/bnode01": "unsupported SPARQL feature: BNODE",
     "functions/bnode02": "unsupported SPARQL feature: BNODE",
     "functions/ceil01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
-    "functions/coalesce-empty": "unsupported SPARQL feature: expression str",
-    "functions/concat-empty": "unsupported SPARQL feature: expression str",
-    "functions/encode01": "unsupported SPARQL feature: ENCODE_FOR_URI",
-    "functions/encode01-non-bmp": "unsupported SPARQL feature: ENCODE_FOR_URI",
     "functions/floor01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/hours": "date parts are taken in UTC, not in the literal's own timezone",
     "functions/iri01": "unsupported SPARQL feature: URI",
     "functions/iri02": "unsupported SPARQL feature: URI",
-    "functions/notin01": "unsupported SPARQL feature: expression str",
     "functions/round01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/seconds": "wrong result: expected 4 rows, got 4",
     "functions/sha1-01": "unsupported SPARQL feature: SHA1",
     "functions/sha1-02": "unsupported SPARQL feature: SHA1",
     "functions/strbefore02": "wrong result: expected 3 rows, got 3",
-    "functions/timezone": "unsupported SPARQL feature: TIMEZONE",
-    "functions/tz": "unsupported SPARQL feature: TZ",
     "grouping/group06": ACCEPTS_INVALID,
     "grouping/group07": ACCEPTS_INVALID,
     "negation/graph-minus": "wrong result: expected 1 rows, got 0",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -257,9 +258,11 @@ def _datatype_kind(datatype: str) -> tuple[URIRef, bool]:
     it does not recognise, such as geo:wktLiteral): asked of rdflib itself, once per datatype."""
     iri = URIRef(datatype)
     log = logging.getLogger("rdflib.term")
-    disabled, log.disabled = log.disabled, True  # a recognised datatype logs its failure to convert " x "
+    disabled, log.disabled = log.disabled, True  # a recognised datatype logs (or warns) that " x " is ill-typed
     try:
-        probe = Literal(" x ", datatype=iri, normalize=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe = Literal(" x ", datatype=iri, normalize=False)
     finally:
         log.disabled = disabled
     return iri, str(probe) == " x " and probe.value is None and probe.ill_typed is None

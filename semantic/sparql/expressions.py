@@ -163,6 +163,18 @@ def compare(a: TermCols, b: TermCols, op: str) -> Any:
     )
 
 
+_NIL = "http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"
+_TIMEZONE = "(Z|[+-][0-9]{2}:[0-9]{2})$"
+XSD_DAYTIME_DURATION = "http://www.w3.org/2001/XMLSchema#dayTimeDuration"
+
+
+def _args(args: Any) -> list[Any]:
+    """An argument list of rdflib's algebra: a list, one expression, or ``rdf:nil`` for ``()``."""
+    if args is None or (isinstance(args, URIRef) and str(args) == _NIL):
+        return []
+    return list(args) if isinstance(args, list | tuple) else [args]
+
+
 class Compiler:
     """Compiles rdflib expression trees against an environment of variables' term columns.
 
@@ -222,7 +234,7 @@ class Compiler:
     def _RelationalExpression(self, e: CompValue) -> Val:
         a = self(e.expr).term
         if e.op in ("IN", "NOT IN"):
-            tests = [equals(a, self(x).term) for x in e.other]
+            tests = [equals(a, self(x).term) for x in _args(e.other)]
             found = sa.or_(*tests) if tests else sa.false()
             return boolean_val(found if e.op == "IN" else sa.not_(found))
         b = self(e.other).term
@@ -362,7 +374,7 @@ class Compiler:
         return self._string_test(e, lambda x, y: sa.func.right(x, sa.func.char_length(y)) == y)
 
     def _Builtin_CONCAT(self, e: CompValue) -> Val:
-        parts = [self(a).term for a in e.arg or []]
+        parts = [self(a).term for a in _args(e.arg)]
         if not parts:
             return string_val(_lit("", sa.Text()))
         ok = sa.and_(*(_is_string(p) for p in parts))
@@ -377,7 +389,9 @@ class Compiler:
         return Val(TermCols(*(sa.case((cond, a.get(f)), (sa.not_(cond), b.get(f)), else_=sa.null()) for f in _FIELDS)))
 
     def _Builtin_COALESCE(self, e: CompValue) -> Val:
-        terms = [self(a).term for a in e.arg]
+        terms = [self(a).term for a in _args(e.arg)]
+        if not terms:  # COALESCE(): an error
+            return Val(TermCols(sa.null().cast(_K), sa.null().cast(sa.Text())))
         return Val(
             TermCols(
                 *(sa.case(*((t.get("k").is_not(None), t.get(f)) for t in terms), else_=sa.null()) for f in _FIELDS)
@@ -403,6 +417,56 @@ class Compiler:
     def _date_part(self, e: CompValue, part: str) -> Val:
         ts = self(e.arg).term.get("ts")
         return numeric_val(sa.func.date_part(part, sa.func.timezone("UTC", ts)).cast(sa.Numeric()), XSD_INTEGER)
+
+    def _Builtin_TZ(self, e: CompValue) -> Val:
+        """The timezone part of an xsd:dateTime's lexical form (``""`` when it has none)."""
+        t = self(e.arg).term
+        zone = sa.func.coalesce(sa.func.substring(t.get("v"), _TIMEZONE), "")
+        return string_val(sa.case((t.get("dt") == XSD_DATETIME, zone), else_=sa.null()))
+
+    def _Builtin_TIMEZONE(self, e: CompValue) -> Val:
+        """An xsd:dateTime's timezone as an xsd:dayTimeDuration (``PT0S`` for ``Z``; an error without one)."""
+        t = self(e.arg).term
+        zone = sa.func.substring(t.get("v"), _TIMEZONE)
+        hours = sa.func.substring(zone, 2, 2).cast(sa.Integer())
+        minutes = sa.func.substring(zone, 5, 2).cast(sa.Integer())
+        sign = sa.case((sa.func.left(zone, 1) == "-", "-"), else_="")
+        parts = sa.func.concat(
+            sign,
+            "PT",
+            sa.case((hours > 0, sa.func.concat(hours.cast(sa.Text()), "H")), else_=""),
+            sa.case((minutes > 0, sa.func.concat(minutes.cast(sa.Text()), "M")), else_=""),
+        )
+        duration = sa.case(
+            (zone == "Z", "PT0S"), ((hours == 0) & (minutes == 0), "PT0S"), (zone.is_not(None), parts), else_=sa.null()
+        )
+        text = sa.case((t.get("dt") == XSD_DATETIME, duration), else_=sa.null())
+        k = sa.case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
+        return Val(TermCols(k, text, _lit(XSD_DAYTIME_DURATION, sa.Text())))
+
+    def _Builtin_ENCODE_FOR_URI(self, e: CompValue) -> Val:
+        """Every character but the unreserved ones as %XX of its UTF-8 bytes."""
+        t = self(e.arg).term
+        chars = (
+            sa.func.regexp_split_to_table(t.get("v"), "")
+            .table_valued("ch", with_ordinality="n")
+            .render_derived(name="c")
+        )
+        ch = chars.c.ch
+        encoded = sa.case(
+            (ch.regexp_match("^[A-Za-z0-9._~-]$"), ch),
+            else_=sa.func.upper(
+                sa.func.regexp_replace(
+                    sa.func.encode(sa.func.convert_to(ch, "UTF8"), "hex"), "(..)", sa.text("'%\\1'"), "g"
+                )
+            ),
+        )
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        joined = sa.select(
+            sa.func.coalesce(sa.func.string_agg(encoded, aggregate_order_by(sa.literal("", sa.Text()), chars.c.n)), "")
+        ).scalar_subquery()
+        return string_val(sa.case((_is_string(t), joined), else_=sa.null()))
 
     def _Builtin_YEAR(self, e: CompValue) -> Val:
         return self._date_part(e, "year")
