@@ -274,3 +274,20 @@ def test_topology_pattern_is_a_spatial_join_of_the_tables(catalogue: sa.Engine) 
     plan = explain(catalogue, sparql, query)
     assert re.search(r"st_within\(\w*\.?geom, m\d+\.footprint\)", plan) and "rdf_quad" not in plan
     assert not [line for line in plan.splitlines() if "Cond:" in line and "concat" in line], plan
+
+
+def test_min_max_of_a_typed_column_is_a_plain_aggregate(catalogue: sa.Engine) -> None:
+    """MIN/MAX over a variable bound to a numeric column: the extreme value is the extreme term (no sort of the
+    group's terms), with the column's lexical form and datatype."""
+    sparql = SparqlEngine(catalogue)
+    query = (
+        "SELECT ?name (MAX(?m) AS ?hi) (MIN(?m) AS ?lo) WHERE { ?o a qb:Observation ; esdl:region ?r ; "
+        "esdl:mean ?m . ?r rdfs:label ?name } GROUP BY ?name ORDER BY ?name"
+    )
+    rows = sparql.query(PREFIXES + query).rows
+    double = URIRef("http://www.w3.org/2001/XMLSchema#double")
+    assert [(str(r["name"]), r["hi"], r["lo"]) for r in rows] == [
+        ("north", Literal("281.5", datatype=double), Literal("279", datatype=double, normalize=False)),
+        ("south", Literal("290.25", datatype=double), Literal("290.25", datatype=double)),
+    ]
+    assert "array_agg" not in sparql.sql(PREFIXES + query)

@@ -58,6 +58,10 @@ def _natural_datatype(sql_type: str) -> str:
     return XSD_STRING
 
 
+# datatypes whose lexical form, for a column of the matching SQL type, is the text of the column's value
+_NATURAL_NUMBERS = frozenset({XSD_DOUBLE, XSD_INTEGER, XSD_DECIMAL})
+
+
 @dataclass(frozen=True)
 class MappedTable:
     """The SQL side of one logical table: a FROM item and its column types."""
@@ -132,12 +136,13 @@ class MappedSources:
         if sql_type.startswith("timestamp"):
             lex = sa.func.to_char(sa.func.timezone("UTC", col), _TS_FORMAT) + "Z"
             return TermCols(k, lex, datatype, None, None, col)
+        shape = ("number", datatype) if datatype in _NATURAL_NUMBERS else None
         if sql_type.startswith(("double", "real")):
             # the value as the float column itself, not cast to numeric (a sprintf per row): comparisons with
             # numbers promote to double as XPath does, and indexes on the column apply
-            return TermCols(k, col.cast(sa.Text()), datatype, None, col)
+            return TermCols(k, col.cast(sa.Text()), datatype, None, col, shape=shape)
         if sql_type.startswith(("integer", "bigint", "smallint", "numeric")):
-            return TermCols(k, col.cast(sa.Text()), datatype, None, col.cast(sa.Numeric()))
+            return TermCols(k, col.cast(sa.Text()), datatype, None, col.cast(sa.Numeric()), shape=shape)
         if sql_type.startswith("boolean"):
             return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
         return TermCols(k, col.cast(sa.Text()), datatype)

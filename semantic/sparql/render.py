@@ -7,7 +7,7 @@ SPARQL's compatibility test only where it is needed and plain equality elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import count
 from typing import Any
 
@@ -46,6 +46,7 @@ class Rel:
     maybe: frozenset[str]
     ordered: bool = False
     empty: bool = False  # known to have no solution (a basic graph pattern no source can match)
+    shapes: dict[str, Any] = field(default_factory=dict, compare=False)  # TermCols.shape by variable
 
     @property
     def order(self) -> Any:
@@ -54,7 +55,7 @@ class Rel:
 
     def cols(self, var: str) -> TermCols:
         """Term columns of ``var`` in this subquery."""
-        return TermCols(*(self.sub.c[f"{var}__{f}"] for f in FIELDS))
+        return TermCols(**{f: self.sub.c[f"{var}__{f}"] for f in FIELDS}, shape=self.shapes.get(var))
 
     def env(self) -> dict[str, TermCols]:
         """Term columns of every variable."""
@@ -108,7 +109,8 @@ class Renderer:
 
     def _finish(self, columns: list[tuple[str, TermCols]], stmt: Any, maybe: set[str], ordered: bool = False) -> Rel:
         sub = stmt.subquery(self._name("n"))
-        return Rel(sub, tuple(v for v, _ in columns), frozenset(maybe), ordered)
+        shapes = {v: t.shape for v, t in columns if t.shape is not None}
+        return Rel(sub, tuple(v for v, _ in columns), frozenset(maybe), ordered, shapes=shapes)
 
     def render(self, node: Any) -> Rel:
         """The subquery of ``node``."""
@@ -208,8 +210,10 @@ class Renderer:
         if not selects:
             stmt: Any = self._select([(v, _unbound()) for v in variables]).where(sa.false())
             return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset(), empty=True)
-        stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
-        return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset())
+        if len(selects) == 1:  # one combination: what is known of its terms holds for the pattern
+            shapes = {v: t.shape for v, t in env.items() if t.shape is not None}
+            return Rel(selects[0].subquery(self._name("vb")), tuple(variables), frozenset(), shapes=shapes)
+        return Rel(sa.union_all(*selects).subquery(self._name("vb")), tuple(variables), frozenset())
 
     def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
         """A BGP over the quad table and the mapped tables: per triple, the union of its sources, then joins."""
@@ -629,6 +633,12 @@ class Renderer:
             dt = sa.case((rank == 3, XSD_DOUBLE), (rank == 2, XSD_FLOAT), (rank == 1, XSD_DECIMAL), else_=XSD_INTEGER)
             value = sa.case((bad, sa.null()), else_=sa.func.coalesce(value, 0))
             return numeric_val(value, dt).term
+        if name in ("Min", "Max") and isinstance(agg.vars, Variable) and t.shape and t.shape[0] == "number":
+            # every value is a number of one datatype whose lexical form is its text: the extreme value is the
+            # extreme term (a plain aggregate, so the grouping can hash instead of sort)
+            num = (sa.func.max if name == "Max" else sa.func.min)(t.get("num"))
+            k = sa.case((num.is_not(None), sa.literal(LITERAL, sa.SmallInteger())), else_=sa.null())
+            return TermCols(k, num.cast(sa.Text()), sa.literal(t.shape[1], sa.Text()), None, num, shape=t.shape)
         if name in ("Min", "Max"):
             from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,9 +44,14 @@ class TermCols:
     num: Any = None
     ts: Any = None
     geom: Any = None
+    # what the rewriter knows of every row's term, or None: ("number", datatype) for a typed column's value —
+    # a literal of that datatype whose lexical form is the value's text, unbound exactly when num is NULL
+    shape: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name == "shape":
+                continue
             value = getattr(self, f.name)
             if value is None or isinstance(value, sa.sql.ClauseElement):
                 continue
