@@ -291,3 +291,24 @@ def test_min_max_of_a_typed_column_is_a_plain_aggregate(catalogue: sa.Engine) ->
         ("south", Literal("290.25", datatype=double), Literal("290.25", datatype=double)),
     ]
     assert "array_agg" not in sparql.sql(PREFIXES + query)
+
+
+def test_avg_and_sum_of_a_typed_column(catalogue: sa.Engine) -> None:
+    """AVG/SUM over a double column: the datatype is known while rendering (xsd:double), an empty group is 0."""
+    sparql = SparqlEngine(catalogue)
+    query = (
+        "SELECT ?name (AVG(?m) AS ?avg) (SUM(?m) AS ?sum) (COUNT(?m) AS ?n) WHERE { ?r a esdl:Region ; "
+        "rdfs:label ?name . OPTIONAL { ?o esdl:region ?r ; esdl:mean ?m } } GROUP BY ?name ORDER BY ?name"
+    )
+    rows = sparql.query(PREFIXES + query).rows
+    got = [
+        (str(r["name"]), r["avg"].toPython(), str(r["avg"].datatype), r["sum"].toPython(), int(r["n"])) for r in rows
+    ]
+    double, integer = "http://www.w3.org/2001/XMLSchema#double", "http://www.w3.org/2001/XMLSchema#integer"
+    decimal = "http://www.w3.org/2001/XMLSchema#decimal"
+    assert got == [
+        ("far", 0, decimal, 0, 0),
+        ("north", 280.25, double, 560.5, 2),
+        ("south", 290.25, double, 290.25, 1),
+    ]
+    assert str(rows[0]["sum"].datatype) == integer

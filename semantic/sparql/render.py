@@ -590,7 +590,12 @@ class Renderer:
             group_by += [t.get(f) for f in FIELDS if f != "geom"]  # a computed number has only its value
         # rdflib binds grouped variables again through SAMPLE aggregates (then Extend), so keys are not output
         columns: list[tuple[str, TermCols]] = []
+        keys = dict(key_columns)
         for var, agg in node.aggregates:
+            target = agg.get("vars")
+            if agg.name == "Aggregate_Sample" and isinstance(target, Variable) and str(target) in keys:
+                columns.append((str(var), keys[str(target)].with_(geom=None)))  # a group key: one value per group
+                continue
             columns.append((str(var), self._aggregate(agg, compiler)))
         stmt = self._select(columns).select_from(child.sub)
         if group_by:
@@ -619,6 +624,15 @@ class Renderer:
         if name in ("Sum", "Avg"):
             num = t.get("num")
             value: Any = (sa.func.sum if name == "Sum" else sa.func.avg)(sa.distinct(num) if distinct else num)
+            if isinstance(agg.vars, Variable) and t.shape and t.shape[0] == "number":
+                # numbers of one datatype (never a non-number): the promoted datatype is known here; an
+                # aggregate of no value is 0, typed as the general rule below types it
+                static = {XSD_DOUBLE: 3, XSD_FLOAT: 2, XSD_DECIMAL: 1}.get(t.shape[1], 0)
+                rank_of = max(static, 1) if name == "Avg" else static
+                empty = XSD_DECIMAL if name == "Avg" else XSD_INTEGER
+                known = {3: XSD_DOUBLE, 2: XSD_FLOAT, 1: XSD_DECIMAL}.get(rank_of, XSD_INTEGER)
+                dt_: Any = sa.case((sa.func.count(num) > 0, known), else_=empty)
+                return numeric_val(sa.func.coalesce(value, 0), dt_).term
             rank: Any = sa.func.max(
                 sa.case(
                     (t.get("dt") == XSD_DOUBLE, 3),
