@@ -426,9 +426,8 @@ def print_report(f: dict[str, Any]) -> None:
         f"(p99 {t['cached_translate_ms_p99']:.4f} ms) "
         f"(target <= 1: {ok[tm['cached_translate_ms_p50']]})",
         f"  rewrite_overhead_vs_parse {f['rewrite_overhead_vs_parse']:.2f} (a new query: translate "
-        f"{t['new_translate_ms_p50']:.1f} ms / rdflib parse + algebra {t['rdflib_parse_algebra_ms_p50']:.1f} ms; "
-        f"compiling its SQL adds {t['sql_compile_ms_p50']:.1f} ms -> {t['rewrite_overhead_incl_sql_compile']:.2f}) "
-        f"(target <= 1.5: {ok[tm['rewrite_overhead_vs_parse']]})",
+        f"{t['new_translate_ms_p50']:.1f} ms, its SQL string included / rdflib parse + algebra "
+        f"{t['rdflib_parse_algebra_ms_p50']:.1f} ms) (target <= 1.5: {ok[tm['rewrite_overhead_vs_parse']]})",
         "    by query: " + ", ".join(f"{k} {v:.2f}" for k, v in t["rewrite_overhead_by_query"].items()),
         f"  w3c_passed                {num(f['w3c_passed'], 'd')} of {num(f['w3c_total'], 'd')}",
         f"  answers checked equal     {yes[f['answers_checked_equal']]}",

@@ -47,6 +47,11 @@ class Rel:
     ordered: bool = False
     empty: bool = False  # known to have no solution (a basic graph pattern no source can match)
     shapes: dict[str, Any] = field(default_factory=dict, compare=False)  # TermCols.shape by variable
+    # a plain SELECT (no grouping, DISTINCT, LIMIT or window) that ``sub`` is made of, with its variables' term
+    # expressions: a FILTER, a projection or a BIND on top extends it instead of nesting a subquery
+    select: Any = field(default=None, compare=False)
+    inner: dict[str, TermCols] | None = field(default=None, compare=False)
+    grouped: bool = False  # ``select`` has GROUP BY: a FILTER on top is its HAVING
 
     @property
     def order(self) -> Any:
@@ -107,10 +112,30 @@ class Renderer:
         """An expression compiler over ``env`` that can render EXISTS patterns."""
         return Compiler(env, exists=self._exists, functions=self.functions)
 
-    def _finish(self, columns: list[tuple[str, TermCols]], stmt: Any, maybe: set[str], ordered: bool = False) -> Rel:
+    def _finish(
+        self,
+        columns: list[tuple[str, TermCols]],
+        stmt: Any,
+        maybe: set[str],
+        ordered: bool = False,
+        plain: bool = False,
+        grouped: bool = False,
+    ) -> Rel:
+        """The Rel of ``stmt``, whose columns are ``columns`` labelled; ``plain``: a SELECT that later nodes may
+        extend (see ``Rel.select``)."""
         sub = stmt.subquery(self._name("n"))
         shapes = {v: t.shape for v, t in columns if t.shape is not None}
-        return Rel(sub, tuple(v for v, _ in columns), frozenset(maybe), ordered, shapes=shapes)
+        extendable = plain and not ordered
+        return Rel(
+            sub,
+            tuple(v for v, _ in columns),
+            frozenset(maybe),
+            ordered,
+            shapes=shapes,
+            select=stmt if extendable else None,
+            inner=dict(columns) if extendable else None,
+            grouped=grouped and extendable,
+        )
 
     def render(self, node: Any) -> Rel:
         """The subquery of ``node``."""
@@ -212,7 +237,9 @@ class Renderer:
             return Rel(stmt.subquery(self._name("vb")), tuple(variables), frozenset(), empty=True)
         if len(selects) == 1:  # one combination: what is known of its terms holds for the pattern
             shapes = {v: t.shape for v, t in env.items() if t.shape is not None}
-            return Rel(selects[0].subquery(self._name("vb")), tuple(variables), frozenset(), shapes=shapes)
+            inner = {v: env[v] for v in variables}
+            sub = selects[0].subquery(self._name("vb"))
+            return Rel(sub, tuple(variables), frozenset(), shapes=shapes, select=selects[0], inner=inner)
         return Rel(sa.union_all(*selects).subquery(self._name("vb")), tuple(variables), frozenset())
 
     def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
@@ -266,7 +293,7 @@ class Renderer:
         for alias in aliases[1:]:
             joined = joined.join(alias, sa.true())
         stmt = stmt.select_from(joined).where(*where)
-        return self._finish(columns, stmt, set())
+        return self._finish(columns, stmt, set(), plain=True)
 
     @staticmethod
     def _match_constant(term: Node, cols: TermCols) -> Any:
@@ -474,7 +501,14 @@ class Renderer:
         variables = list(left.variables) + [v for v in right.variables if v not in left.variables]
         if left.empty or right.empty:  # the other side alone (the empty side's own variables unbound)
             kept = right if left.empty else left
+            if set(kept.variables) == set(variables):
+                return kept
             maybe = set(kept.maybe) | (set(variables) - set(kept.variables))
+            if kept.select is not None and kept.inner is not None:  # its SELECT with unbound columns added
+                inner = [(v, kept.inner[v] if v in kept.inner else _unbound()) for v in variables]
+                labelled = [c for v, t in inner for c in t.labelled(v)]
+                rel = self._finish(inner, kept.select.with_only_columns(*labelled), maybe, plain=True)
+                return replace(rel, empty=kept.empty)
             columns = [(v, kept.cols(v) if v in kept.variables else _unbound()) for v in variables]
             return replace(self._finish(columns, self._padded(kept, variables), maybe), empty=kept.empty)
         stmt = sa.union_all(self._padded(left, variables), self._padded(right, variables))
@@ -497,6 +531,11 @@ class Renderer:
         child = self.render(node.child)
         if child.empty:
             return child
+        if child.select is not None and child.inner is not None:  # the condition joins the child's WHERE
+            cond = ebv(self.compiler(dict(child.inner))(node.expr))
+            columns = list(child.inner.items())
+            stmt = child.select.having(cond) if child.grouped else child.select.where(cond)
+            return self._finish(columns, stmt, set(child.maybe), plain=True, grouped=child.grouped)
         columns = list(child.env().items())
         cond = ebv(self.compiler(child.env())(node.expr))
         stmt = self._select(columns, child.order).select_from(child.sub).where(cond)
@@ -507,6 +546,11 @@ class Renderer:
         var = str(node.var)
         if var in child.variables:
             raise UnsupportedFeature(f"BIND to ?{var}, already bound")
+        if child.select is not None and child.inner is not None:  # a column more in the child's SELECT
+            value = self.compiler(dict(child.inner))(node.expr).term
+            stmt = child.select.add_columns(*value.labelled(var))
+            inner = [*child.inner.items(), (var, value)]
+            return self._finish(inner, stmt, set(child.maybe) | {var}, plain=True, grouped=child.grouped)
         value = self.compiler(child.env())(node.expr).term
         columns = [*child.env().items(), (var, value)]
         stmt = self._select(columns, child.order).select_from(child.sub)
@@ -529,6 +573,11 @@ class Renderer:
         child = self.render(node.child)
         columns = [(str(v), child.cols(str(v)) if str(v) in child.variables else _unbound()) for v in node.variables]
         maybe = {v for v, _ in columns if v in child.maybe or v not in child.variables}
+        if child.select is not None and child.inner is not None:  # the child's SELECT, other columns
+            inner = [(v, child.inner[v] if v in child.inner else _unbound()) for v, _ in columns]
+            labelled = [c for v, t in inner for c in t.labelled(v)] or [sa.literal(1).label("one")]
+            stmt = child.select.with_only_columns(*labelled)
+            return self._finish(inner, stmt, maybe, plain=True, grouped=child.grouped)
         stmt = self._select(columns, child.order).select_from(child.sub)
         return self._finish(columns, stmt, maybe, child.ordered)
 
@@ -600,7 +649,7 @@ class Renderer:
         stmt = self._select(columns).select_from(child.sub)
         if group_by:
             stmt = stmt.group_by(*group_by)
-        return self._finish(columns, stmt, {v for v, _ in columns})
+        return self._finish(columns, stmt, {v for v, _ in columns}, plain=True, grouped=True)
 
     def _aggregate(self, agg: CompValue, compiler: Compiler) -> TermCols:
         name = agg.name.removeprefix("Aggregate_")
