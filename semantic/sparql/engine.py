@@ -27,6 +27,7 @@ from semantic.sparql.terms import (
     XSD_DECIMAL,
     XSD_DOUBLE,
     XSD_FLOAT,
+    XSD_INTEGER,
     XSD_STRING,
     canonical_double,
     canonical_number,
@@ -47,6 +48,7 @@ class Translation:
     signature_version: int | None = None  # of the quad signature it was rendered for (virtual graph only)
     sql: str = ""  # the statement compiled once for the engine's driver (its parameters: ``params``)
     params: dict[str, Any] = field(default_factory=dict)
+    plan: Any = ()  # how to read each variable's term from a row (see ``_final``)
 
 
 @dataclass
@@ -113,17 +115,18 @@ class SparqlEngine:
         query = hit.query if hit is not None else to_ir(parse(text, base))
         renderer = Renderer(query.default_graphs, query.named_graphs, self.functions, self.mapped, signature)
         rel = renderer.render(query.root)
+        plan: Any = ()
         if query.form == "ASK":
             statement: Any = sa.select(sa.exists().select_from(rel.sub))
             variables: tuple[str, ...] = ()
         else:
             variables = rel.variables
-            statement = _final(rel)
+            statement, plan = _final(rel)
         # compiled here, once: running a cached translation skips SQLAlchemy's per-execution cache key, which
         # walks the whole (large) statement
         compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
         translation = Translation(
-            query, statement, variables, text, base, version, str(compiled), dict(compiled.params)
+            query, statement, variables, text, base, version, str(compiled), dict(compiled.params), plan
         )
         with self._lock:
             self._cache[key] = translation
@@ -186,7 +189,7 @@ class SparqlEngine:
             sql, params = f"{sql} LIMIT %(esdl_row_limit)s", {**params, "esdl_row_limit": limit + 1}
         rows = conn.exec_driver_sql(sql, params).all()
         truncated = limit is not None and len(rows) > limit
-        solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.variables)
+        solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.variables, tr.plan)
         if tr.query.form == "SELECT":
             return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions), truncated
         if tr.query.form == "CONSTRUCT":
@@ -243,10 +246,30 @@ def _mapped_sources(engine: sa.Engine) -> Any:
     return MappedSources(tmappings, types, keys)
 
 
-def _final(rel: Rel) -> Any:
-    cols = [rel.sub.c[f"{v}__{f}"] for v in rel.variables for f in FIELDS if f != "geom"]
+_READ = ("k", "v", "dt", "lang", "num")  # the term fields decoding reads (a term is its kind, text, datatype,
+# language, and the value of a computed number)
+
+
+def _final(rel: Rel) -> tuple[Any, tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]]:
+    """The outermost SELECT, and how to read a variable's term fields from its rows: ``(index, constant)``
+    per field, the column at ``index``, or ``constant`` when ``index`` is -1 (a field that is the same in every
+    row is not fetched)."""
+    from semantic.sparql.render import static_fields
+
+    cols: list[Any] = []
+    plan = []
+    for v in rel.variables:
+        known = static_fields(rel.cols(v))
+        fields = []
+        for f in _READ:
+            if f in known:
+                fields.append((-1, known[f]))
+            else:
+                fields.append((len(cols), None))
+                cols.append(rel.sub.c[f"{v}__{f}"])
+        plan.append((v, tuple(fields)))
     stmt = sa.select(*(cols or [sa.literal(1).label("one")])).select_from(rel.sub)
-    return stmt.order_by(rel.order) if rel.ordered else stmt
+    return (stmt.order_by(rel.order) if rel.ordered else stmt), tuple(plan)
 
 
 _WIDTH = len(FIELDS) - 1  # the term columns of a variable in the final SELECT (all but the geometry)
@@ -321,41 +344,42 @@ def _iri(value: str) -> URIRef:
     return str.__new__(URIRef, value)
 
 
-def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...]) -> list[dict[str, Node]]:
-    """The solutions of result rows (positional: ``_WIDTH`` columns per variable, in ``_final``'s order)."""
+def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...], plan: Any = ()) -> list[dict[str, Node]]:
+    """The solutions of result rows, read by ``plan`` (see ``_final``; empty: rows of ``_WIDTH`` columns per
+    variable, ``_READ`` first)."""
     out = []
-    slots = [(v, i * _WIDTH) for i, v in enumerate(variables)]
+    if not plan:
+        plan = tuple((v, tuple((i * _WIDTH + j, None) for j in range(len(_READ)))) for i, v in enumerate(variables))
     for row in rows:
         solution: dict[str, Node] = {}
-        for v, b in slots:
-            k = row[b]
+        for v, fields in plan:
+            k, lex, dt_, lang, num = (row[i] if i >= 0 else c for i, c in fields)
             if k is None:
                 continue
             if k == IRI:
-                solution[v] = _iri(row[b + 1])
+                solution[v] = _iri(lex)
                 continue
-            dt_, lang = row[b + 2], row[b + 3]
-            if k == LITERAL and not lang and dt_ == XSD_STRING and row[b + 1] is not None:
-                solution[v] = _plain(row[b + 1])
+            if k == LITERAL and not lang and dt_ == XSD_STRING and lex is not None:
+                solution[v] = _plain(lex)
                 continue
-            if k == LITERAL and not lang and row[b + 1] is not None and dt_ is not None:
+            if k == LITERAL and not lang and lex is not None and dt_ is not None:
                 kind = _DATATYPES.get(dt_)
                 if kind is None:
                     kind = _DATATYPES.setdefault(dt_, _datatype_kind(dt_))
                 datatype, plain = kind
-                num = row[b + 4]
                 if plain:
-                    solution[v] = _literal(row[b + 1], datatype, None)
+                    solution[v] = _literal(lex, datatype, None)
                 elif dt_ == XSD_DOUBLE and type(num) is float:
-                    solution[v] = _literal(row[b + 1], datatype, num)  # a float column: its value is the float
+                    solution[v] = _literal(lex, datatype, num)  # a float column: its value is the float
+                elif dt_ == XSD_INTEGER and num is not None:
+                    solution[v] = _literal(lex, datatype, int(num))  # a well-formed integer (o_num is set)
                 else:
-                    solution[v] = Literal(row[b + 1], datatype=datatype, normalize=False)
+                    solution[v] = Literal(lex, datatype=datatype, normalize=False)
                 continue
-            num = row[b + 4]
-            if k == LITERAL and row[b + 1] is None and num is not None and dt_ in _COMPUTED:
+            if k == LITERAL and lex is None and num is not None and dt_ in _COMPUTED:
                 solution[v] = _computed(num, dt_)
                 continue
-            term = to_rdflib(k, row[b + 1], dt_, lang, num)
+            term = to_rdflib(k, lex, dt_, lang, num)
             if term is not None:
                 solution[v] = term
         out.append(solution)

@@ -23,12 +23,14 @@ from semantic.sparql.terms import (
     FIELDS,
     IRI,
     LITERAL,
+    UNKNOWN,
     XSD_DECIMAL,
     XSD_DOUBLE,
     XSD_FLOAT,
     XSD_INTEGER,
     TermCols,
     constant,
+    static,
 )
 
 QUADS = sa.table(
@@ -52,6 +54,9 @@ class Rel:
     select: Any = field(default=None, compare=False)
     inner: dict[str, TermCols] | None = field(default=None, compare=False)
     grouped: bool = False  # ``select`` has GROUP BY: a FILTER on top is its HAVING
+    # term fields whose value is the same in every row (constants, and NULL for fields a term does not have),
+    # by variable: ``cols`` gives them as constants, so later nodes and the decoder need not read them
+    statics: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def order(self) -> Any:
@@ -60,6 +65,13 @@ class Rel:
 
     def cols(self, var: str) -> TermCols:
         """Term columns of ``var`` in this subquery."""
+        known = self.statics.get(var, {})
+        fields = {f: _constant_field(f, known[f]) if f in known else self.sub.c[f"{var}__{f}"] for f in FIELDS}
+        return TermCols(**fields, shape=self.shapes.get(var))
+
+    def raw(self, var: str) -> TermCols:
+        """Term columns of ``var`` read from the subquery, constants included: for the right side of an outer
+        join, whose columns are NULL where no row matched."""
         return TermCols(**{f: self.sub.c[f"{var}__{f}"] for f in FIELDS}, shape=self.shapes.get(var))
 
     def env(self) -> dict[str, TermCols]:
@@ -125,6 +137,7 @@ class Renderer:
         extend (see ``Rel.select``)."""
         sub = stmt.subquery(self._name("n"))
         shapes = {v: t.shape for v, t in columns if t.shape is not None}
+        statics = {v: static_fields(t) for v, t in columns}
         extendable = plain and not ordered
         return Rel(
             sub,
@@ -135,6 +148,7 @@ class Renderer:
             select=stmt if extendable else None,
             inner=dict(columns) if extendable else None,
             grouped=grouped and extendable,
+            statics=statics,
         )
 
     def render(self, node: Any) -> Rel:
@@ -239,7 +253,10 @@ class Renderer:
             shapes = {v: t.shape for v, t in env.items() if t.shape is not None}
             inner = {v: env[v] for v in variables}
             sub = selects[0].subquery(self._name("vb"))
-            return Rel(sub, tuple(variables), frozenset(), shapes=shapes, select=selects[0], inner=inner)
+            statics = {v: static_fields(t) for v, t in inner.items()}
+            return Rel(
+                sub, tuple(variables), frozenset(), shapes=shapes, select=selects[0], inner=inner, statics=statics
+            )
         return Rel(sa.union_all(*selects).subquery(self._name("vb")), tuple(variables), frozenset())
 
     def _virtual_bgp(self, node: ir.Quads, sources: list[list[tuple[Any, dict[str, TermCols]]]]) -> Rel:
@@ -416,17 +433,20 @@ class Renderer:
 
     # -- combining ----------------------------------------------------------------------------------------
 
-    def _join_parts(self, left: Rel, right: Rel) -> tuple[list[Any], list[tuple[str, TermCols]], set[str]]:
+    def _join_parts(
+        self, left: Rel, right: Rel, outer: bool = False
+    ) -> tuple[list[Any], list[tuple[str, TermCols]], set[str]]:
         conds, columns = [], []
         shared = [v for v in left.variables if v in right.variables]
+        rcols = right.raw if outer else right.cols  # an outer join's right side: NULL where no row matched
         for v in left.variables:
             if v in shared:
                 unsure = v in left.maybe or v in right.maybe
-                conds.append(compatible(left.cols(v), right.cols(v), unsure))
-                columns.append((v, merged(left.cols(v), right.cols(v)) if unsure else left.cols(v)))
+                conds.append(compatible(left.cols(v), rcols(v), unsure))
+                columns.append((v, merged(left.cols(v), rcols(v)) if unsure else left.cols(v)))
             else:
                 columns.append((v, left.cols(v)))
-        columns += [(v, right.cols(v)) for v in right.variables if v not in shared]
+        columns += [(v, rcols(v)) for v in right.variables if v not in shared]
         # a shared variable is certainly bound after the join if either side binds it for sure
         maybe = {
             v for v in left.maybe | right.maybe if not (v in shared and (v not in left.maybe or v not in right.maybe))
@@ -450,7 +470,7 @@ class Renderer:
         if fused is not None:
             return fused
         left, right = self.render(node.left), self.render(node.right)
-        conds, columns, _ = self._join_parts(left, right)
+        conds, columns, _ = self._join_parts(left, right, outer=True)
         if node.expr is not None:
             env = dict(columns)
             conds.append(ebv(self.compiler(env)(node.expr)))
@@ -767,6 +787,32 @@ class _Field(sa.sql.expression.ColumnElement):  # type: ignore[type-arg]
 @compiles(_Field)
 def _compile_field(element: _Field, compiler: Any, **kw: Any) -> str:
     return f"({compiler.process(element.composite, **kw)}).{element.field}"
+
+
+def static_fields(t: TermCols) -> dict[str, Any]:
+    """The fields of ``t`` (but the geometry) that are constants: their Python values (``None``: NULL)."""
+    out = {}
+    for f in FIELDS:
+        if f != "geom":
+            value = static(t, f)
+            if value is not UNKNOWN:
+                out[f] = value
+    return out
+
+
+def _constant_field(name: str, value: Any) -> Any:
+    """A term field's constant as a typed SQL literal (``None`` stays absent: NULL)."""
+    return None if value is None else sa.literal(value, _FIELD_TYPES[name])
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    "k": sa.SmallInteger(),
+    "v": sa.Text(),
+    "dt": sa.Text(),
+    "lang": sa.Text(),
+    "num": sa.Numeric(),
+    "ts": sa.DateTime(timezone=True),
+}
 
 
 def _subject(q: Any) -> TermCols:
