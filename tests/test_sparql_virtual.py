@@ -312,3 +312,14 @@ def test_avg_and_sum_of_a_typed_column(catalogue: sa.Engine) -> None:
         ("south", 290.25, double, 290.25, 1),
     ]
     assert str(rows[0]["sum"].datatype) == integer
+
+
+def test_unmatched_optional_leaves_constant_kind_terms_unbound(catalogue: sa.Engine) -> None:
+    """An OPTIONAL part on other rows is a LEFT JOIN: where it does not match, its IRI variables (whose kind is
+    a constant in the mapped SELECT) are unbound, not IRIs without text."""
+    sparql = SparqlEngine(catalogue)
+    query = (
+        "SELECT ?name ?c WHERE { ?r a esdl:Region ; rdfs:label ?name . "
+        "OPTIONAL { ?c a esdl:Cube ; dcat:version ?ver FILTER(?ver = '2' || ?name = 'far') } } ORDER BY ?name"
+    )
+    assert select(sparql, query) == [{"name": "far", "c": f"{BASE}cube/7"}, {"name": "north"}, {"name": "south"}]
