@@ -350,10 +350,15 @@ def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...], plan: Any = ()
     out = []
     if not plan:
         plan = tuple((v, tuple((i * _WIDTH + j, None) for j in range(len(_READ)))) for i, v in enumerate(variables))
+    # per variable: its constants in place, and (field position, column) of the fields to read from the row
+    readers = [(v, [c for _, c in fields], [(j, i) for j, (i, _) in enumerate(fields) if i >= 0]) for v, fields in plan]
     for row in rows:
         solution: dict[str, Node] = {}
-        for v, fields in plan:
-            k, lex, dt_, lang, num = (row[i] if i >= 0 else c for i, c in fields)
+        for v, constants, fetched in readers:
+            values = constants.copy()
+            for j, i in fetched:
+                values[j] = row[i]
+            k, lex, dt_, lang, num = values
             if k is None:
                 continue
             if k == IRI:
