@@ -249,3 +249,23 @@ def test_canonical_double_is_the_shortest_round_trip_form() -> None:
         "INF",
         "-INF",
     )
+
+
+def test_the_garbage_collector_runs_again_after_a_query(sparql: SparqlEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding pauses Python's cyclic collector and restores it, also after an error."""
+    import gc
+
+    import semantic.sparql.engine as engine_module
+
+    assert gc.isenabled()
+    sparql.query("SELECT ?s WHERE { ?s ?p ?o } LIMIT 3")
+    assert gc.isenabled()
+
+    def broken(*args: Any) -> Any:
+        assert not gc.isenabled()
+        raise RuntimeError("decoding failed")
+
+    monkeypatch.setattr(engine_module, "_decode_rows", broken)
+    with pytest.raises(RuntimeError, match="decoding failed"):
+        sparql.query("SELECT ?s WHERE { ?s ?p ?o } LIMIT 3")
+    assert gc.isenabled()
