@@ -53,7 +53,10 @@ def test_local_cluster_lifecycle_through_the_cli(tmp_path: Path) -> None:
         with make_engine(f"postgresql://esdl:{state['password']}@127.0.0.1:{state['port']}/esdl").connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM region")).scalar() == 1
     finally:
-        esdl("db", "down", env=env)
+        from semantic.store.local import LocalCluster
+
+        # the server and its data (kept by "db down"; as root it may live under /var/lib/esdl, outside tmp_path)
+        LocalCluster(tmp_path / "state").destroy()
 
 
 def test_db_up_refuses_when_an_external_database_is_configured() -> None:

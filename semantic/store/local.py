@@ -299,7 +299,7 @@ class LocalCluster:
         }
 
     def destroy(self) -> None:
-        """Stop the server and remove the cluster and its state (tests, ``esdl db destroy``)."""
+        """Stop the server and remove the cluster and its state (tests)."""
         state = self.state()
         if state is not None:
             if self.running():
