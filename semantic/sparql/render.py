@@ -651,7 +651,9 @@ class Renderer:
                 raise UnsupportedFeature("GROUP BY an expression")
             t = env.get(str(key), _unbound())
             key_columns.append((str(key), t))
-            group_by += [t.get(f) for f in FIELDS if f != "geom"]  # a computed number has only its value
+            # every field (a computed number has only its value), but those that are the same in every row
+            known = static_fields(t)
+            group_by += [t.get(f) for f in FIELDS if f != "geom" and f not in known]
         # rdflib binds grouped variables again through SAMPLE aggregates (then Extend), so keys are not output
         columns: list[tuple[str, TermCols]] = []
         keys = dict(key_columns)
