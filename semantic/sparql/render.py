@@ -22,6 +22,7 @@ from semantic.sparql.terms import (
     FIELDS,
     IRI,
     LITERAL,
+    SQL_TYPES,
     UNKNOWN,
     TermCols,
     constant,
@@ -691,17 +692,7 @@ def static_fields(t: TermCols) -> dict[str, Any]:
 
 def _constant_field(name: str, value: Any) -> Any:
     """A term field's constant as a typed SQL literal (``None`` stays absent: NULL)."""
-    return None if value is None else sa.literal(value, _FIELD_TYPES[name])
-
-
-_FIELD_TYPES: dict[str, Any] = {
-    "k": sa.SmallInteger(),
-    "v": sa.Text(),
-    "dt": sa.Text(),
-    "lang": sa.Text(),
-    "num": sa.Numeric(),
-    "ts": sa.DateTime(timezone=True),
-}
+    return None if value is None else sa.literal(value, SQL_TYPES[name])
 
 
 def _subject(q: Any) -> TermCols:

@@ -64,7 +64,7 @@ class TermCols:
             return value
         if name == "geom":
             return sa.null().cast(_geometry_type())
-        return sa.null().cast(_SQL_TYPES[name])
+        return sa.null().cast(SQL_TYPES[name])
 
     def labelled(self, var: str) -> list[Any]:
         """The fields as labelled columns ``<var>__<field>`` for a SELECT list."""
@@ -82,7 +82,8 @@ def _geometry_type() -> Any:
     return Geometry(srid=4326)
 
 
-_SQL_TYPES: dict[str, Any] = {
+# the SQL type of each term field but the geometry
+SQL_TYPES: dict[str, Any] = {
     "k": sa.SmallInteger(),
     "v": sa.Text(),
     "dt": sa.Text(),
