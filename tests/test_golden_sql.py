@@ -28,6 +28,7 @@ from rdflib import Graph, Literal
 from semantic.sparql.engine import SelectResult, SparqlEngine
 from semantic.sparql.translate import parse
 from semantic.store.db import make_engine
+from tests.catalogue import insert_catalogue
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 CASES = sorted(p.stem for p in GOLDEN_DIR.glob("*.rq"))
@@ -69,41 +70,12 @@ def catalogue(catalog_url: str) -> Iterator[sa.Engine]:
     """A small catalogue: a cube with two variables, three regions, zonal statistics for two of them."""
     engine = make_engine(catalog_url)
     with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO cube (id, name, version, location, store_path, crs, footprint, resolution_x, "
-                "resolution_y, time_start, time_end, time_steps, spec_hash, created, attrs) OVERRIDING SYSTEM VALUE "
-                "VALUES (7, 'demo cube', '1', '/c', '/c', 'EPSG:4326', ST_Multi(ST_MakeEnvelope(0, 40, 10, 50, 4326)), "
-                "0.25, 0.25, '2020-01-01Z', '2020-03-01Z', 2, 'abc', '2026-11-22Z', '{}')"
-            )
+        insert_catalogue(
+            conn,
+            "demo cube",
+            [(3, "surface_temperature", "K"), (4, "precipitation", None)],
+            ["north basin", "south basin", "far away"],
         )
-        conn.execute(
-            sa.text(
-                "INSERT INTO variable (id, cube_id, name, units, dtype) OVERRIDING SYSTEM VALUE "
-                "VALUES (3, 7, 'surface_temperature', 'K', 'float32'), (4, 7, 'precipitation', NULL, 'float32')"
-            )
-        )
-        for rid, name, box in [
-            (1, "north basin", (0, 45, 5, 50)),
-            (2, "south basin", (0, 40, 5, 45)),
-            (5, "far away", (20, 0, 21, 1)),
-        ]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO region (id, source, name, kind, geom, area_m2, properties) OVERRIDING SYSTEM VALUE "
-                    "VALUES (:id, 'zones', :name, 'basin', "
-                    "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), 1, '{}')"
-                ),
-                {"id": rid, "name": name, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
-            )
-        for rid, t, mean in [(1, "2020-01-01", 281.5), (1, "2020-02-01", 279.0), (2, "2020-01-01", 290.25)]:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO zonal_stat (variable_id, region_id, time, mean, min, max, std, valid_count, "
-                    "covered_area) VALUES (3, :r, :t, :m, :m, :m, 0, 4, 1e6)"
-                ),
-                {"r": rid, "t": f"{t}T00:00:00Z", "m": mean},
-            )
     try:
         yield engine
     finally:
