@@ -210,7 +210,8 @@ def test_rows_decode_to_the_terms_rdflib_builds(row: tuple[Any, ...], expected: 
     datatypes and float columns) give terms equal to rdflib's own in every respect the API exposes."""
     from semantic.sparql.engine import _decode_rows
 
-    (solution,) = _decode_rows([row], ("x",))
+    # every field read from the row, in _final's order (k, v, dt, lang, num)
+    (solution,) = _decode_rows([row], (("x", tuple((j, None) for j in range(5))),))
     term = solution.get("x")
     assert term == expected and type(term) is type(expected)
     if isinstance(expected, Literal):

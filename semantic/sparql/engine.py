@@ -22,7 +22,6 @@ from semantic.sparql import ir
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
 from semantic.sparql.terms import (
-    FIELDS,
     INTEGER_TYPES,
     IRI,
     LITERAL,
@@ -192,7 +191,7 @@ class SparqlEngine:
         with _collector_paused():
             rows = conn.exec_driver_sql(sql, params).all()
             truncated = limit is not None and len(rows) > limit
-            solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.variables, tr.plan)
+            solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.plan)
         if tr.query.form == "SELECT":
             return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions), truncated
         if tr.query.form == "CONSTRUCT":
@@ -289,7 +288,6 @@ def _final(rel: Rel) -> tuple[Any, tuple[tuple[str, tuple[tuple[int, Any], ...]]
     return (stmt.order_by(rel.order) if rel.ordered else stmt), tuple(plan)
 
 
-_WIDTH = len(FIELDS) - 1  # the term columns of a variable in the final SELECT (all but the geometry)
 _DATATYPES: dict[str, tuple[URIRef, bool]] = {}
 
 
@@ -361,12 +359,9 @@ def _iri(value: str) -> URIRef:
     return str.__new__(URIRef, value)
 
 
-def _decode_rows(rows: Sequence[Any], variables: tuple[str, ...], plan: Any = ()) -> list[dict[str, Node]]:
-    """The solutions of result rows, read by ``plan`` (see ``_final``; empty: rows of ``_WIDTH`` columns per
-    variable, ``_READ`` first)."""
+def _decode_rows(rows: Sequence[Any], plan: Any) -> list[dict[str, Node]]:
+    """The solutions of result rows, read by ``plan`` (see ``_final``)."""
     out = []
-    if not plan:
-        plan = tuple((v, tuple((i * _WIDTH + j, None) for j in range(len(_READ)))) for i, v in enumerate(variables))
     # per variable: its constants in place, and (field position, column) of the fields to read from the row
     readers = [(v, [c for _, c in fields], [(j, i) for j, (i, _) in enumerate(fields) if i >= 0]) for v, fields in plan]
     for row in rows:
