@@ -208,21 +208,25 @@ def test_errors_are_named(sparql: SparqlEngine) -> None:
 def test_rows_decode_to_the_terms_rdflib_builds(row: tuple[Any, ...], expected: Any) -> None:
     """The decoder's shortcuts (no re-validation of IRIs, no lexical parsing for plain literals, unrecognised
     datatypes and float columns) give terms equal to rdflib's own in every respect the API exposes."""
-    from semantic.sparql.engine import _decode_rows
+    from semantic.sparql.decode import decode_rows
 
-    # every field read from the row, in _final's order (k, v, dt, lang, num)
-    (solution,) = _decode_rows([row], (("x", tuple((j, None) for j in range(5))),))
-    term = solution.get("x")
-    assert term == expected and type(term) is type(expected)
-    if isinstance(expected, Literal):
-        assert (term.value, term.datatype, term.language, term.ill_typed, hash(term)) == (
-            expected.value,
-            expected.datatype,
-            expected.language,
-            expected.ill_typed,
-            hash(expected),
-        )
-        assert term.eq(expected)
+    # every field read from the row, in _final's order (k, v, dt, lang, num); then the kind, datatype and language
+    # as constants of the plan (fields the same in every row), which take the decoder's column-wise shortcuts
+    every = tuple((j, None) for j in range(5))
+    static = ((-1, row[0]), (1, None), (-1, row[2]), (-1, row[3]), (4, None))
+    for fields in (every, static):
+        solutions = decode_rows([row, row], (("x", fields, None),))
+        for term in (s.get("x") for s in solutions):
+            assert term == expected and type(term) is type(expected)
+            if isinstance(expected, Literal):
+                assert (term.value, term.datatype, term.language, term.ill_typed, hash(term)) == (
+                    expected.value,
+                    expected.datatype,
+                    expected.language,
+                    expected.ill_typed,
+                    hash(expected),
+                )
+                assert term.eq(expected)
 
 
 def test_canonical_double_is_the_shortest_round_trip_form() -> None:
@@ -266,7 +270,25 @@ def test_the_garbage_collector_runs_again_after_a_query(sparql: SparqlEngine, mo
         assert not gc.isenabled()
         raise RuntimeError("decoding failed")
 
-    monkeypatch.setattr(engine_module, "_decode_rows", broken)
+    monkeypatch.setattr(engine_module, "decode_rows", broken)
     with pytest.raises(RuntimeError, match="decoding failed"):
         sparql.query("SELECT ?s WHERE { ?s ?p ?o } LIMIT 3")
     assert gc.isenabled()
+
+
+def test_lifted_templates_decode_to_iris() -> None:
+    """A lifted IRI template (terms.Lift): integers as written, text percent-encoded, ``as_is`` text kept, the
+    template's own ``%`` literal; a NULL placeholder leaves the variable unbound (R2RML)."""
+    from semantic.sparql.decode import decode_rows
+
+    fields = ((-1, 1), (-1, None), (-1, None), (-1, None), (-1, None))
+    lifted = ("http://ex/%%41/%d/%s/%s", ((0, "int"), (1, "text"), (2, "as_is")))
+    rows = [(7, "a b/c", "x%3Ay"), (-2, "Zürich", "t"), (None, "a", "b"), (3, "lst>300", "z")]
+    solutions = decode_rows(rows, (("x", fields, lifted),))
+    assert solutions == [
+        {"x": URIRef("http://ex/%41/7/a%20b%2Fc/x%3Ay")},
+        {"x": URIRef("http://ex/%41/-2/Zürich/t")},
+        {},
+        {"x": URIRef("http://ex/%41/3/lst%3E300/z")},
+    ]
+    assert all(type(s["x"]) is URIRef for s in solutions if s)

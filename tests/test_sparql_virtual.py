@@ -294,3 +294,41 @@ def test_unmatched_optional_leaves_constant_kind_terms_unbound(catalogue: sa.Eng
         "OPTIONAL { ?c a esdl:Cube ; dcat:version ?ver FILTER(?ver = '2' || ?name = 'far') } } ORDER BY ?name"
     )
     assert select(sparql, query) == [{"name": "far", "c": f"{BASE}cube/7"}, {"name": "north"}, {"name": "south"}]
+
+
+def test_lifted_iri_templates_match_the_database_iris(catalogue: sa.Engine) -> None:
+    """The outermost SELECT fetches an IRI template's key columns and the decoder builds the IRI (percent-encoding
+    text columns, formatting integers): for awkward feature kinds, the IRIs are exactly the ones the database
+    builds for STR(?f) and for the geometry template."""
+    kinds = ["lst>300", "a b/c?d#e", "100%d %s", "{x}", "Zürich–Ørsted 東京", "~._-", "".join(map(chr, range(1, 128)))]
+    with catalogue.begin() as conn:
+        for part, kind in enumerate(kinds):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO feature (variable_id, kind, time, part, geom, value, n_cells, area_m2) VALUES "
+                    "(3, :kind, '2020-01-01 10:20:30.25+02', :part, ST_Multi(ST_MakeEnvelope(1, 46, 2, 47, 4326)), "
+                    "300, 4, 1e6)"
+                ),
+                {"kind": kind, "part": part},
+            )
+    sparql = SparqlEngine(catalogue)
+    query = PREFIXES + (
+        "SELECT ?f ?g ?k WHERE { ?f a esdl:DerivedFeature ; geo:hasDefaultGeometry ?g ; esdl:threshold ?k }"
+    )
+    translation = sparql.translate(query)
+    lifted = {name: lift for name, _, lift in translation.plan if lift is not None}
+    assert set(lifted) == {"f", "g"}  # the IRIs come from the key columns, not from concat() in SQL
+    assert "concat" not in translation.sql
+    rows = sparql.query(query).rows
+    assert sorted(str(r["k"]) for r in rows) == sorted(kinds)
+    in_sql = {
+        str(r["k"]): (str(r["sf"]), str(r["sg"]))
+        for r in sparql.query(
+            PREFIXES + "SELECT ?k (STR(?f) AS ?sf) (STR(?g) AS ?sg) WHERE { "
+            "?f a esdl:DerivedFeature ; geo:hasDefaultGeometry ?g ; esdl:threshold ?k }"
+        ).rows
+    }
+    for r in rows:
+        assert type(r["f"]) is URIRef and (str(r["f"]), str(r["g"])) == in_sql[str(r["k"])]
+    (one,) = [r for r in rows if str(r["k"]) == "lst>300"]
+    assert str(one["f"]) == f"{BASE}feature/3/lst%3E300/2020-01-01T08%3A20%3A30Z/0"

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import gc
-import logging
 import threading
-import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from rdflib import BNode, Graph, Literal, URIRef
+from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node, Variable
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
+from semantic.sparql.decode import Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import (
-    INTEGER_TYPES,
-    IRI,
-    LITERAL,
-    XSD_DECIMAL,
-    XSD_DOUBLE,
-    XSD_FLOAT,
-    XSD_INTEGER,
-    XSD_STRING,
-    canonical_double,
-    canonical_number,
-    to_rdflib,
-)
+from semantic.sparql.terms import IRI, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -49,7 +35,7 @@ class Translation:
     signature_version: int | None = None  # of the quad signature it was rendered for (virtual graph only)
     sql: str = ""  # the statement compiled once for the engine's driver (its parameters: ``params``)
     params: dict[str, Any] = field(default_factory=dict)
-    plan: Any = ()  # how to read each variable's term from a row (see ``_final``)
+    plan: Plan = ()  # how to read each variable's term from a row (see ``_final``)
 
 
 @dataclass
@@ -191,7 +177,7 @@ class SparqlEngine:
         with _collector_paused():
             rows = conn.exec_driver_sql(sql, params).all()
             truncated = limit is not None and len(rows) > limit
-            solutions = _decode_rows(rows[:limit] if limit is not None else rows, tr.plan)
+            solutions = decode_rows(rows[:limit] if limit is not None else rows, tr.plan)
         if tr.query.form == "SELECT":
             return SelectResult([str(v) for v in tr.query.variables] or list(tr.variables), solutions), truncated
         if tr.query.form == "CONSTRUCT":
@@ -266,141 +252,40 @@ _READ = ("k", "v", "dt", "lang", "num")  # the term fields decoding reads (a ter
 # language, and the value of a computed number)
 
 
-def _final(rel: Rel) -> tuple[Any, tuple[tuple[str, tuple[tuple[int, Any], ...]], ...]]:
-    """The outermost SELECT, and how to read a variable's term fields from its rows: ``(index, constant)``
-    per field, the column at ``index``, or ``constant`` when ``index`` is -1 (a field that is the same in every
-    row is not fetched)."""
+def _final(rel: Rel) -> tuple[Any, Plan]:
+    """The outermost SELECT, and how to read a variable's term from its rows (see ``decode.Plan``): per field,
+    ``(index, constant)``, the column at ``index``, or ``constant`` when ``index`` is -1 (a field that is the same
+    in every row is not fetched); and for an IRI template whose columns the SELECT has (``TermCols.lift``), the
+    template and the columns of its placeholders instead of the IRI's text."""
     from semantic.sparql.render import static_fields
 
+    # a plain SELECT (not grouped) is fetched from directly: its IRI templates are lifted
+    inner = rel.inner if rel.select is not None and rel.inner is not None and not rel.grouped else None
     cols: list[Any] = []
     plan = []
     for v in rel.variables:
-        known = static_fields(rel.cols(v))
+        term = inner[v] if inner is not None else rel.cols(v)
+        known = static_fields(term)
+        lift = term.lift if inner is not None and known.get("k") == IRI else None
         fields = []
         for f in _READ:
             if f in known:
                 fields.append((-1, known[f]))
+            elif f == "v" and lift is not None:
+                fields.append((-1, None))
             else:
                 fields.append((len(cols), None))
-                cols.append(rel.sub.c[f"{v}__{f}"])
-        plan.append((v, tuple(fields)))
+                cols.append(term.get(f) if inner is not None else rel.sub.c[f"{v}__{f}"])
+        lifted = None
+        if lift is not None:
+            lifted = (lift.template, tuple((len(cols) + i, kind) for i, (_, kind) in enumerate(lift.parts)))
+            cols += [expr for expr, _ in lift.parts]
+        plan.append((v, tuple(fields), lifted))
+    if inner is not None:
+        stmt = rel.select.with_only_columns(*(cols or [sa.literal(1).label("one")]))
+        return stmt, tuple(plan)
     stmt = sa.select(*(cols or [sa.literal(1).label("one")])).select_from(rel.sub)
     return (stmt.order_by(rel.order) if rel.ordered else stmt), tuple(plan)
-
-
-_DATATYPES: dict[str, tuple[URIRef, bool]] = {}
-
-
-def _datatype_kind(datatype: str) -> tuple[URIRef, bool]:
-    """The datatype's URIRef, and whether rdflib keeps its literals as written with no Python value (a datatype
-    it does not recognise, such as geo:wktLiteral): asked of rdflib itself, once per datatype."""
-    iri = URIRef(datatype)
-    log = logging.getLogger("rdflib.term")
-    disabled, log.disabled = log.disabled, True  # a recognised datatype logs (or warns) that " x " is ill-typed
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            probe = Literal(" x ", datatype=iri, normalize=False)
-    finally:
-        log.disabled = disabled
-    return iri, str(probe) == " x " and probe.value is None and probe.ill_typed is None
-
-
-# the datatypes of computed numbers (arithmetic, aggregates), with the Python type of rdflib's value
-_COMPUTED: dict[str, Any] = {
-    **{t: int for t in INTEGER_TYPES},
-    XSD_DECIMAL: Decimal,
-    XSD_DOUBLE: float,
-    XSD_FLOAT: float,
-}
-
-
-def _computed(num: Any, datatype: str) -> Literal:
-    """A computed number (no lexical form in SQL) in its canonical form, as rdflib builds it from that form."""
-    if datatype in (XSD_DOUBLE, XSD_FLOAT) and isinstance(num, float):
-        lexical = canonical_double(num)
-    else:
-        lexical = canonical_number(Decimal(num), datatype)
-    iri = _DATATYPES.get(datatype)
-    if iri is None:
-        iri = _DATATYPES.setdefault(datatype, _datatype_kind(datatype))
-    try:
-        value = _COMPUTED[datatype](lexical)
-    except (ValueError, ArithmeticError):  # NaN / INF: rdflib's own reading
-        return Literal(lexical, datatype=iri[0], normalize=False)
-    return _literal(lexical, iri[0], value)
-
-
-def _plain(lexical: str) -> Literal:
-    """What ``Literal(lexical, normalize=False)`` builds (a plain literal: its value is its text)."""
-    term: Any = str.__new__(Literal, lexical)
-    term._language = None
-    term._datatype = None
-    term._value = str(lexical)
-    term._ill_typed = None
-    return term  # type: ignore[no-any-return]
-
-
-def _literal(lexical: str, datatype: URIRef, value: Any) -> Literal:
-    """What ``Literal(lexical, datatype=datatype, normalize=False)`` builds, for a datatype rdflib keeps as written
-    (``value`` None) or an ``xsd:double`` read from a float column (``value`` the float, well-formed), without
-    rdflib's parsing of the lexical form."""
-    term: Any = str.__new__(Literal, lexical)
-    term._language = None
-    term._datatype = datatype
-    term._value = value
-    term._ill_typed = None if value is None else False
-    return term  # type: ignore[no-any-return]
-
-
-def _iri(value: str) -> URIRef:
-    """A URIRef of an IRI read from the database (written by the mappings or checked when loaded): without
-    rdflib's validation of the text, which costs more than the rest of decoding a row."""
-    return str.__new__(URIRef, value)
-
-
-def _decode_rows(rows: Sequence[Any], plan: Any) -> list[dict[str, Node]]:
-    """The solutions of result rows, read by ``plan`` (see ``_final``)."""
-    out = []
-    # per variable: its constants in place, and (field position, column) of the fields to read from the row
-    readers = [(v, [c for _, c in fields], [(j, i) for j, (i, _) in enumerate(fields) if i >= 0]) for v, fields in plan]
-    for row in rows:
-        solution: dict[str, Node] = {}
-        for v, constants, fetched in readers:
-            values = constants.copy()
-            for j, i in fetched:
-                values[j] = row[i]
-            k, lex, dt_, lang, num = values
-            if k is None:
-                continue
-            if k == IRI:
-                solution[v] = _iri(lex)
-                continue
-            if k == LITERAL and not lang and dt_ == XSD_STRING and lex is not None:
-                solution[v] = _plain(lex)
-                continue
-            if k == LITERAL and not lang and lex is not None and dt_ is not None:
-                kind = _DATATYPES.get(dt_)
-                if kind is None:
-                    kind = _DATATYPES.setdefault(dt_, _datatype_kind(dt_))
-                datatype, plain = kind
-                if plain:
-                    solution[v] = _literal(lex, datatype, None)
-                elif dt_ == XSD_DOUBLE and type(num) is float:
-                    solution[v] = _literal(lex, datatype, num)  # a float column: its value is the float
-                elif dt_ == XSD_INTEGER and num is not None:
-                    solution[v] = _literal(lex, datatype, int(num))  # a well-formed integer (o_num is set)
-                else:
-                    solution[v] = Literal(lex, datatype=datatype, normalize=False)
-                continue
-            if k == LITERAL and lex is None and num is not None and dt_ in _COMPUTED:
-                solution[v] = _computed(num, dt_)
-                continue
-            term = to_rdflib(k, lex, dt_, lang, num)
-            if term is not None:
-                solution[v] = term
-        out.append(solution)
-    return out
 
 
 def _construct(template: tuple[tuple[Node, Node, Node], ...], solutions: list[dict[str, Node]]) -> Graph:

@@ -29,6 +29,7 @@ from semantic.sparql.terms import (
     XSD_DOUBLE,
     XSD_INTEGER,
     XSD_STRING,
+    Lift,
     TermCols,
     constant,
     static,
@@ -120,8 +121,9 @@ class MappedSources:
             lex: Any = sa.func.concat(*parts)
             if tm.term_type is TermType.LITERAL:
                 return TermCols(sa.literal(LITERAL, _K), lex, tm.datatype or XSD_STRING, tm.language)
-            kind = IRI if tm.term_type is TermType.IRI else 2
-            return TermCols(sa.literal(kind, _K), lex)
+            if tm.term_type is TermType.IRI:
+                return TermCols(sa.literal(IRI, _K), lex, lift=self._lift(tm, table))
+            return TermCols(sa.literal(2, _K), lex)
         col = table.source.c[tm.value]
         sql_type = table.types.get(tm.value, "text")
         if tm.term_type is not TermType.LITERAL:
@@ -146,6 +148,28 @@ class MappedSources:
         if sql_type.startswith("boolean"):
             return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
         return TermCols(k, col.cast(sa.Text()), datatype)
+
+    def _lift(self, tm: TermMap, table: MappedTable) -> Lift:
+        """The template for the decoder: integer and text columns fetched as they are (``str(int)`` and
+        percent-encoding in Python are exactly ``int::text`` and ``esdl_iri_safe``), other columns as the text of
+        their placeholder (timestamps: ``to_char`` in the database)."""
+        template, parts = [], []
+        for p in tm.parts:
+            if not isinstance(p, Column):
+                template.append(p.replace("%", "%%"))
+                continue
+            col = table.source.c[p.name]
+            sql_type = table.types.get(p.name, "text")
+            if sql_type.startswith(("integer", "bigint", "smallint")):
+                template.append("%d")
+                parts.append((col, "int"))
+            elif sql_type in ("text", "character varying") or sql_type.startswith("character varying("):
+                template.append("%s")
+                parts.append((col, "text"))
+            else:
+                template.append("%s")
+                parts.append((self._iri_part(p, table), "as_is"))
+        return Lift("".join(template), tuple(parts))
 
     def _iri_part(self, column: Column, table: MappedTable) -> Any:
         col = table.source.c[column.name]

@@ -661,7 +661,8 @@ class Renderer:
         for var, agg in node.aggregates:
             target = agg.get("vars")
             if agg.name == "Aggregate_Sample" and isinstance(target, Variable) and str(target) in keys:
-                columns.append((str(var), keys[str(target)].with_(geom=None)))  # a group key: one value per group
+                # a group key: one value per group (its template's columns are not grouping keys: no Lift)
+                columns.append((str(var), keys[str(target)].with_(geom=None, lift=None)))
                 continue
             columns.append((str(var), aggregate(agg, compiler)))
         stmt = self._select(columns).select_from(child.sub)

@@ -34,6 +34,23 @@ FIELDS = ("k", "v", "dt", "lang", "num", "ts", "geom")
 
 
 @dataclass(frozen=True)
+class Lift:
+    """An IRI template whose IRIs the decoder builds from the template's columns (``TermCols.lift``), so that the
+    database returns key columns rather than concatenating (and percent-encoding) an IRI per row.
+
+    Attributes:
+        template: A printf-style template: ``%d`` for an integer placeholder, ``%s`` for others (``%`` of the
+            template's text doubled).
+        parts: Per placeholder, the SQL expression to fetch and how it becomes text: ``"int"`` (an integer
+            column, written as ``int::text`` writes it), ``"text"`` (a text column, percent-encoded as
+            ``esdl_iri_safe`` does) or ``"as_is"`` (an expression that is the placeholder's text already).
+    """
+
+    template: str
+    parts: tuple[tuple[Any, str], ...]
+
+
+@dataclass(frozen=True)
 class TermCols:
     """An RDF term as SQL expressions; ``k`` NULL means unbound (or an error, in expressions)."""
 
@@ -47,10 +64,13 @@ class TermCols:
     # what the rewriter knows of every row's term, or None: ("number", datatype) for a typed column's value —
     # a literal of that datatype whose lexical form is the value's text, unbound exactly when num is NULL
     shape: Any = field(default=None, compare=False)
+    # an IRI template over columns of the same SELECT as the fields (``v`` is its concatenation), for the
+    # outermost SELECT to fetch the columns instead of ``v``; None: read ``v``
+    lift: Lift | None = field(default=None, compare=False, kw_only=True)
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name == "shape":
+            if f.name in ("shape", "lift"):
                 continue
             value = getattr(self, f.name)
             if value is None or isinstance(value, sa.sql.ClauseElement):

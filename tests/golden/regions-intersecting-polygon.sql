@@ -1,4 +1,3 @@
-SELECT n2.region__v, n2.name__k, n2.name__v 
-FROM (SELECT %(param_1)s::SMALLINT AS region__k, concat(%(param_2)s::VARCHAR, CAST(m0.id AS TEXT)) AS region__v, CAST(NULL AS TEXT) AS region__dt, CAST(NULL AS TEXT) AS region__lang, CAST(NULL AS NUMERIC) AS region__num, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS region__ts, CAST(NULL AS geometry(GEOMETRY,4326)) AS region__geom, CASE WHEN (m0.name IS NOT NULL) THEN %(param_3)s::SMALLINT ELSE NULL END AS name__k, CAST(m0.name AS TEXT) AS name__v, %(param_4)s::VARCHAR AS name__dt, CAST(NULL AS TEXT) AS name__lang, CAST(NULL AS NUMERIC) AS name__num, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS name__ts, CAST(NULL AS geometry(GEOMETRY,4326)) AS name__geom 
+SELECT m0.id, CASE WHEN (m0.name IS NOT NULL) THEN %(param_1)s::SMALLINT ELSE NULL END AS anon_1, CAST(m0.name AS TEXT) AS name 
 FROM region AS m0 
-WHERE CASE WHEN (m0.name IS NOT NULL) THEN %(param_3)s::SMALLINT ELSE NULL END IS NOT NULL AND CASE WHEN (m0.geom IS NOT NULL) THEN %(param_5)s::SMALLINT ELSE NULL END IS NOT NULL AND (ST_Intersects(m0.geom, ST_GeomFromEWKB(%(param_6)s)))) AS n2
+WHERE CASE WHEN (m0.name IS NOT NULL) THEN %(param_1)s::SMALLINT ELSE NULL END IS NOT NULL AND CASE WHEN (m0.geom IS NOT NULL) THEN %(param_2)s::SMALLINT ELSE NULL END IS NOT NULL AND (ST_Intersects(m0.geom, ST_GeomFromEWKB(%(param_3)s)))

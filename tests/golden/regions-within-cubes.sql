@@ -1,4 +1,3 @@
-SELECT n7.region__v, n7.cube__v 
-FROM (SELECT %(param_1)s::SMALLINT AS region__k, concat(%(param_2)s::VARCHAR, CAST(m1.id AS TEXT)) AS region__v, CAST(NULL AS TEXT) AS region__dt, CAST(NULL AS TEXT) AS region__lang, CAST(NULL AS NUMERIC) AS region__num, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS region__ts, CAST(NULL AS geometry(GEOMETRY,4326)) AS region__geom, %(param_3)s::SMALLINT AS cube__k, concat(%(param_4)s::VARCHAR, CAST(m0.id AS TEXT)) AS cube__v, CAST(NULL AS TEXT) AS cube__dt, CAST(NULL AS TEXT) AS cube__lang, CAST(NULL AS NUMERIC) AS cube__num, CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS cube__ts, CAST(NULL AS geometry(GEOMETRY,4326)) AS cube__geom 
+SELECT m1.id, m0.id AS id_1 
 FROM cube AS m0 JOIN region AS m1 ON true 
-WHERE CASE WHEN (m1.geom IS NOT NULL) THEN %(param_5)s::SMALLINT ELSE NULL END IS NOT NULL AND CASE WHEN (m0.footprint IS NOT NULL) THEN %(param_6)s::SMALLINT ELSE NULL END IS NOT NULL AND (ST_Within(m1.geom, m0.footprint))) AS n7
+WHERE CASE WHEN (m1.geom IS NOT NULL) THEN %(param_1)s::SMALLINT ELSE NULL END IS NOT NULL AND CASE WHEN (m0.footprint IS NOT NULL) THEN %(param_2)s::SMALLINT ELSE NULL END IS NOT NULL AND (ST_Within(m1.geom, m0.footprint))
