@@ -19,9 +19,14 @@ from semantic.sparql.expressions import Compiler, numeric_val, string_val
 from semantic.sparql.terms import FIELDS, LITERAL, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER, TermCols
 
 
-def aggregate(agg: CompValue, compiler: Compiler) -> TermCols:
-    """The term of one aggregate (``Aggregate_Count`` ... of rdflib's algebra) over a group's rows."""
+def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozenset()) -> TermCols:
+    """The term of one aggregate (``Aggregate_Count`` ... of rdflib's algebra) over a group's rows.
+
+    ``bound``: variables bound in every row of every group, and no group empty (a GROUP BY's groups over a
+    pattern that always binds them): an aggregate of such a variable's numbers is never the empty case.
+    """
     name = agg.name.removeprefix("Aggregate_")
+    always = isinstance(agg.get("vars"), Variable) and str(agg.vars) in bound
     distinct = bool(agg.get("distinct"))
     n: Any
     if name == "Count":
@@ -35,7 +40,8 @@ def aggregate(agg: CompValue, compiler: Compiler) -> TermCols:
                 n = sa.func.count(sa.distinct(key))
             else:  # the bound values: k is NULL exactly when unbound (or an error)
                 n = sa.func.count(t.get("k"))
-        return numeric_val(n.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text())).term
+        count = numeric_val(n.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text())).term
+        return count.with_(k=_LITERAL)  # a count is never NULL
     t = compiler(agg.vars).term
     if name == "Sample":
         return TermCols(*(sa.func.min(t.get(f)) for f in FIELDS if f != "geom"))
@@ -49,6 +55,8 @@ def aggregate(agg: CompValue, compiler: Compiler) -> TermCols:
             rank_of = max(static, 1) if name == "Avg" else static
             empty = XSD_DECIMAL if name == "Avg" else XSD_INTEGER
             known = {3: XSD_DOUBLE, 2: XSD_FLOAT, 1: XSD_DECIMAL}.get(rank_of, XSD_INTEGER)
+            if always:  # some value in every group: neither the empty case nor NULL
+                return TermCols(_LITERAL, sa.null().cast(sa.Text()), sa.literal(known, sa.Text()), None, value)
             dt_: Any = sa.case((sa.func.count(num) > 0, known), else_=empty)
             return numeric_val(sa.func.coalesce(value, 0), dt_).term
         rank: Any = sa.func.max(
@@ -69,7 +77,7 @@ def aggregate(agg: CompValue, compiler: Compiler) -> TermCols:
         # every value is a number of one datatype whose lexical form is its text: the extreme value is the
         # extreme term (a plain aggregate, so the grouping can hash instead of sort)
         num = (sa.func.max if name == "Max" else sa.func.min)(t.get("num"))
-        k = sa.case((num.is_not(None), sa.literal(LITERAL, sa.SmallInteger())), else_=sa.null())
+        k = _LITERAL if always else sa.case((num.is_not(None), _LITERAL), else_=sa.null())
         return TermCols(k, num.cast(sa.Text()), sa.literal(t.shape[1], sa.Text()), None, num, shape=t.shape)
     if name in ("Min", "Max"):
         from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -99,6 +107,9 @@ def aggregate(agg: CompValue, compiler: Compiler) -> TermCols:
         text = sa.func.string_agg(sa.distinct(t.get("v")) if distinct else t.get("v"), sa.literal(sep, sa.Text()))
         return string_val(sa.func.coalesce(text, "")).term
     raise UnsupportedFeature(f"aggregate {name}")
+
+
+_LITERAL = sa.literal(LITERAL, sa.SmallInteger())
 
 
 class _TermType(sa.types.UserDefinedType):  # type: ignore[type-arg]

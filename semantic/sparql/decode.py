@@ -82,6 +82,9 @@ def _computed(num: Any, datatype: str) -> Literal:
     """A computed number (no lexical form in SQL) in its canonical form, as rdflib builds it from that form."""
     if datatype in (XSD_DOUBLE, XSD_FLOAT) and isinstance(num, float):
         lexical = canonical_double(num)
+    elif datatype in INTEGER_TYPES and (type(num) is int or (isinstance(num, Decimal) and num == num.to_integral())):
+        whole = int(num)  # a count: its digits
+        return _literal(str(whole), datatype_kind(datatype)[0], whole)
     else:
         lexical = canonical_number(Decimal(num), datatype)
     iri = datatype_kind(datatype)[0]
@@ -167,7 +170,7 @@ def _lifted(rows: Sequence[Any], lifted: tuple[str, tuple[tuple[int, str], ...]]
 def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[list[Node | None], bool] | None:
     """One variable's terms over ``rows`` (``None`` where unbound), and whether it is unbound in some row;
     ``None``: unbound in every row."""
-    (ki, kc), (vi, _), (di, dc), (li, lc), _ = fields
+    (ki, kc), (vi, _), (di, dc), (li, lc), (ni, _) = fields
     if ki < 0 and kc is None:
         return None
     lex = _lifted(rows, lifted) if lifted is not None else _column(rows, vi)
@@ -188,6 +191,22 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
             datatype, plain = datatype_kind(dc)
             if plain:
                 return [None if x is None else _literal(x, datatype, None) for x in lex], holes
+            nums = _column(rows, ni)
+            if nums is not None and dc in (XSD_DOUBLE, XSD_INTEGER):
+                # a float column's value is the float; a well-formed integer's (o_num set) is the int; anything
+                # else (a computed number, a quad's odd lexical form) by term()
+                ks = kinds if kinds is not None else [kc] * len(lex)
+                double = dc == XSD_DOUBLE
+                return [
+                    None
+                    if k is None
+                    else (
+                        _literal(x, datatype, n if double else int(n))
+                        if x is not None and (type(n) is float if double else n is not None)
+                        else term(k, x, dc, None, n)
+                    )
+                    for k, x, n in zip(ks, lex, nums, strict=True)
+                ], holes
     # the general case: every field per row
     values = [list(map(itemgetter(i), rows)) if i >= 0 else [c] * len(rows) for i, c in fields]
     if lex is not None:

@@ -266,6 +266,9 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
     for v in rel.variables:
         term = inner[v] if inner is not None else rel.cols(v)
         known = static_fields(term)
+        if term.shape is not None and term.shape[0] == "number" and "k" not in known:
+            # a literal of the shape's datatype wherever it is bound (its fields may be NULL where it is not)
+            known |= {"dt": term.shape[1], "lang": None}
         lift = term.lift if inner is not None and known.get("k") == IRI else None
         fields = []
         for f in _READ:

@@ -149,6 +149,14 @@ class MappedSources:
             return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
         return TermCols(k, col.cast(sa.Text()), datatype)
 
+    def bound(self, tm: TermMap, table: MappedTable, cols: TermCols) -> tuple[TermCols, Any]:
+        """``cols`` (the term of ``tm``) in rows where it is bound, and the condition for those rows: a column's
+        literal has a constant kind there (``col IS NOT NULL``, not ``CASE WHEN col IS NOT NULL THEN 3 END IS
+        NOT NULL``), so later nodes and the decoder know it."""
+        if tm.kind is TermKind.COLUMN and tm.term_type is TermType.LITERAL:
+            return cols.with_(k=sa.literal(LITERAL, _K)), table.source.c[tm.value].is_not(None)
+        return cols, _not_null(cols)
+
     def _lift(self, tm: TermMap, table: MappedTable) -> Lift:
         """The template for the decoder: integer and text columns fetched as they are (``str(int)`` and
         percent-encoding in Python are exactly ``int::text`` and ``esdl_iri_safe``), other columns as the text of
@@ -189,8 +197,9 @@ class MappedSources:
                 continue  # the shipped mappings have none; joins to parent maps come with their use
             table = self._table(assertion)
             where: list[Any] = [table.source.c[c].is_not(None) for c in assertion.not_null]
-            subject = self.term(assertion.subject, table)
-            obj = self.term(assertion.object, table)
+            subject, bound_s = self.bound(assertion.subject, table, self.term(assertion.subject, table))
+            obj, bound_o = self.bound(assertion.object, table, self.term(assertion.object, table))
+            where += [bound_s, bound_o]
             pred = constant(URIRef(assertion.predicate))
             env: dict[str, TermCols] = {}
             ok = True
@@ -204,8 +213,6 @@ class MappedSources:
                     ok = False  # blank nodes in patterns are variables by the time they get here
                 else:
                     where.append(_same(constant(term), cols))
-            where.append(_not_null(subject))
-            where.append(_not_null(obj))
             if ok:
                 columns = [c for v, t in env.items() for c in t.labelled(v)] or [sa.literal(1).label("one")]
                 out.append((sa.select(*columns).select_from(table.source).where(*where), env))
@@ -449,7 +456,12 @@ class VirtualBGP:
                 conds += [table.source.c[c].is_not(None) for c in assertion.not_null]
                 subject = self._binding(assertion.subject, table)
                 obj = self._binding(assertion.object, table)
-                conds += [_not_null(subject.cols), _not_null(obj.cols)]
+                for binding, tm in ((subject, assertion.subject), (obj, assertion.object)):
+                    if late:
+                        conds.append(_not_null(binding.cols))  # the term stays NULL where the part does not match
+                    else:  # every row of the pattern binds it: its kind is a constant
+                        binding.cols, bound = self.sources.bound(tm, table, binding.cols)
+                        conds.append(bound)
                 positions = [(s, subject), (p, _Binding(constant(URIRef(assertion.predicate)))), (o, obj)]
             for term, binding in positions:
                 if isinstance(term, Variable):

@@ -499,14 +499,16 @@ class Renderer:
             conds.append(ebv(self.compiler({**env, **added})(node.expr)))
         matched = sa.and_(sa.true(), *conds)
         columns = list(env.items())
+        # every field under the condition, so what is known of the term when bound (its shape) still holds
         columns += [
-            (v, TermCols(*(sa.case((matched, t.get(f)), else_=sa.null()) for f in FIELDS))) for v, t in added.items()
+            (v, TermCols(*(sa.case((matched, t.get(f)), else_=sa.null()) for f in FIELDS)).with_(shape=t.shape))
+            for v, t in added.items()
         ]
         variables = [v for t in left.triples + right.triples for v in map(str, t) if v in dict(columns)]
         order = list(dict.fromkeys(variables))
         by_name = dict(columns)
         stmt = self._select([(v, by_name[v]) for v in order]).select_from(joined).where(*where)
-        return self._finish([(v, by_name[v]) for v in order], stmt, set(added))
+        return self._finish([(v, by_name[v]) for v in order], stmt, set(added), plain=True)
 
     def _padded(self, rel: Rel, variables: list[str]) -> Any:
         columns = [(v, rel.cols(v) if v in rel.variables else _unbound()) for v in variables]
@@ -658,13 +660,15 @@ class Renderer:
         # rdflib binds grouped variables again through SAMPLE aggregates (then Extend), so keys are not output
         columns: list[tuple[str, TermCols]] = []
         keys = dict(key_columns)
+        # with GROUP BY keys no group is empty: a variable the child always binds has a value in each
+        bound = frozenset(v for v in child.variables if v not in child.maybe) if node.keys else frozenset()
         for var, agg in node.aggregates:
             target = agg.get("vars")
             if agg.name == "Aggregate_Sample" and isinstance(target, Variable) and str(target) in keys:
                 # a group key: one value per group (its template's columns are not grouping keys: no Lift)
                 columns.append((str(var), keys[str(target)].with_(geom=None, lift=None)))
                 continue
-            columns.append((str(var), aggregate(agg, compiler)))
+            columns.append((str(var), aggregate(agg, compiler, bound)))
         stmt = self._select(columns).select_from(child.sub)
         if group_by:
             stmt = stmt.group_by(*group_by)

@@ -1,3 +1,3 @@
-SELECT m0.id, CASE WHEN (m0.name IS NOT NULL) THEN %(param_1)s::SMALLINT ELSE NULL END AS anon_1, CAST(m0.name AS TEXT) AS name 
+SELECT m0.id, CAST(m0.name AS TEXT) AS name 
 FROM region AS m0 
-WHERE CASE WHEN (m0.name IS NOT NULL) THEN %(param_1)s::SMALLINT ELSE NULL END IS NOT NULL AND CASE WHEN (m0.geom IS NOT NULL) THEN %(param_2)s::SMALLINT ELSE NULL END IS NOT NULL AND (ST_Intersects(m0.geom, ST_GeomFromEWKB(%(param_3)s)))
+WHERE m0.name IS NOT NULL AND m0.geom IS NOT NULL AND (ST_Intersects(m0.geom, ST_GeomFromEWKB(%(param_1)s)))
