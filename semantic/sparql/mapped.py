@@ -122,7 +122,7 @@ class MappedSources:
             if tm.term_type is TermType.LITERAL:
                 return TermCols(sa.literal(LITERAL, _K), lex, tm.datatype or XSD_STRING, tm.language)
             if tm.term_type is TermType.IRI:
-                return TermCols(sa.literal(IRI, _K), lex, lift=self._lift(tm, table))
+                return TermCols(sa.literal(IRI, _K), lex, lift=self._lift(tm, table, parts))
             return TermCols(sa.literal(2, _K), lex)
         col = table.source.c[tm.value]
         sql_type = table.types.get(tm.value, "text")
@@ -157,12 +157,12 @@ class MappedSources:
             return cols.with_(k=sa.literal(LITERAL, _K)), table.source.c[tm.value].is_not(None)
         return cols, _not_null(cols)
 
-    def _lift(self, tm: TermMap, table: MappedTable) -> Lift:
+    def _lift(self, tm: TermMap, table: MappedTable, sql_parts: list[Any]) -> Lift:
         """The template for the decoder: integer and text columns fetched as they are (``str(int)`` and
         percent-encoding in Python are exactly ``int::text`` and ``esdl_iri_safe``), other columns as the text of
         their placeholder (timestamps: ``to_char`` in the database)."""
         template, parts = [], []
-        for p in tm.parts:
+        for p, sql_part in zip(tm.parts, sql_parts, strict=True):
             if not isinstance(p, Column):
                 template.append(p.replace("%", "%%"))
                 continue
@@ -176,7 +176,7 @@ class MappedSources:
                 parts.append((col, "text"))
             else:
                 template.append("%s")
-                parts.append((self._iri_part(p, table), "as_is"))
+                parts.append((sql_part, "as_is"))
         return Lift("".join(template), tuple(parts))
 
     def _iri_part(self, column: Column, table: MappedTable) -> Any:
@@ -435,6 +435,7 @@ class VirtualBGP:
         where: list[Any] = []
         optional: list[Any] = []
         tables: dict[int, MappedTable] = {}  # by the first triple of a same-row group
+        memo: dict[tuple[TermMap, str], _Binding] = {}  # a term map's binding on a table, built once
         rows = self.same_rows(triples, combination)
         for i, ((s, p, o), assertion) in enumerate(zip(triples, combination, strict=True)):
             late = split is not None and i >= split
@@ -454,8 +455,8 @@ class VirtualBGP:
                     table = tables[rows[i]] = self.sources._table(assertion)
                     froms.append(table.source)
                 conds += [table.source.c[c].is_not(None) for c in assertion.not_null]
-                subject = self._binding(assertion.subject, table)
-                obj = self._binding(assertion.object, table)
+                subject = self._binding(assertion.subject, table, memo)
+                obj = self._binding(assertion.object, table, memo)
                 for binding, tm in ((subject, assertion.subject), (obj, assertion.object)):
                     if late:
                         conds.append(_not_null(binding.cols))  # the term stays NULL where the part does not match
@@ -493,7 +494,15 @@ class VirtualBGP:
             {v: b.cols for v, b in added.items()},
         )
 
-    def _binding(self, tm: TermMap, table: MappedTable) -> _Binding:
+    def _binding(self, tm: TermMap, table: MappedTable, memo: dict[tuple[TermMap, str], _Binding]) -> _Binding:
+        """The binding of ``tm`` on ``table``'s rows: one per term map and table (``memo``), however many triples
+        of the pattern read it (the subject of a same-row group)."""
+        key = (tm, table.source.name)
+        if key not in memo:
+            memo[key] = self._new_binding(tm, table)
+        return memo[key]
+
+    def _new_binding(self, tm: TermMap, table: MappedTable) -> _Binding:
         signature = _signature(tm)
         if signature is None:
             return _Binding(self.sources.term(tm, table))

@@ -7,7 +7,7 @@ SPARQL's compatibility test only where it is needed and plain equality elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
@@ -517,18 +517,10 @@ class Renderer:
     def _Union(self, node: ir.Union) -> Rel:
         left, right = self.render(node.left), self.render(node.right)
         variables = list(left.variables) + [v for v in right.variables if v not in left.variables]
-        if left.empty or right.empty:  # the other side alone (the empty side's own variables unbound)
-            kept = right if left.empty else left
-            if set(kept.variables) == set(variables):
-                return kept
-            maybe = set(kept.maybe) | (set(variables) - set(kept.variables))
-            if kept.select is not None and kept.inner is not None:  # its SELECT with unbound columns added
-                inner = [(v, kept.inner[v] if v in kept.inner else _unbound()) for v in variables]
-                labelled = [c for v, t in inner for c in t.labelled(v)]
-                rel = self._finish(inner, kept.select.with_only_columns(*labelled), maybe, plain=True)
-                return replace(rel, empty=kept.empty)
-            columns = [(v, kept.cols(v) if v in kept.variables else _unbound()) for v in variables]
-            return replace(self._finish(columns, self._padded(kept, variables), maybe), empty=kept.empty)
+        if left.empty or right.empty:
+            # the other side alone: the empty side's own variables are unbound in every solution, which is what a
+            # variable the relation does not list is to every parent node (no padding, no new subquery)
+            return right if left.empty else left
         stmt = sa.union_all(self._padded(left, variables), self._padded(right, variables))
         maybe = set(left.maybe | right.maybe) | (set(left.variables) ^ set(right.variables))
         sub = stmt.subquery(self._name("u"))
