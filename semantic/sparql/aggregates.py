@@ -40,8 +40,8 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
                 n = sa.func.count(sa.distinct(key))
             else:  # the bound values: k is NULL exactly when unbound (or an error)
                 n = sa.func.count(t.get("k"))
-        count = numeric_val(n.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text())).term
-        return count.with_(k=_LITERAL)  # a count is never NULL
+        # never NULL; its canonical lexical form is its text (written here, not by the decoder per row)
+        return TermCols(_LITERAL, n.cast(sa.Text()), sa.literal(XSD_INTEGER, sa.Text()), None, n.cast(sa.Numeric()))
     t = compiler(agg.vars).term
     if name == "Sample":
         return TermCols(*(sa.func.min(t.get(f)) for f in FIELDS if f != "geom"))

@@ -80,6 +80,8 @@ _COMPUTED: dict[str, Any] = {
 
 def _computed(num: Any, datatype: str) -> Literal:
     """A computed number (no lexical form in SQL) in its canonical form, as rdflib builds it from that form."""
+    if datatype == XSD_DOUBLE and type(num) is float and num - num == 0:  # finite: its value is the float
+        return _literal(canonical_double(num), _XSD_DOUBLE, num)
     if datatype in (XSD_DOUBLE, XSD_FLOAT) and isinstance(num, float):
         lexical = canonical_double(num)
     elif datatype in INTEGER_TYPES and (type(num) is int or (isinstance(num, Decimal) and num == num.to_integral())):
@@ -93,6 +95,9 @@ def _computed(num: Any, datatype: str) -> Literal:
     except (ValueError, ArithmeticError):  # NaN / INF: rdflib's own reading
         return Literal(lexical, datatype=iri, normalize=False)
     return _literal(lexical, iri, value)
+
+
+_XSD_DOUBLE = URIRef(XSD_DOUBLE)
 
 
 def _plain(lexical: str) -> Literal:
