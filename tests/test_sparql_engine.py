@@ -292,3 +292,19 @@ def test_lifted_templates_decode_to_iris() -> None:
         {"x": URIRef("http://ex/%41/3/lst%3E300/z")},
     ]
     assert all(type(s["x"]) is URIRef for s in solutions if s)
+
+
+def test_numbers_read_from_their_text_decode_as_rdflib_reads_them() -> None:
+    """A shaped number (an integer or double column, a count) is fetched once, as the database's text: the decoder
+    reads its value from that text (``AS_TEXT``), giving the literal rdflib builds from the same lexical form."""
+    from semantic.sparql.decode import AS_TEXT, decode_rows
+
+    for datatype, texts in ((XSD.double, ["319.7", "1e+20", "-0.000125", "42"]), (XSD.integer, ["45", "-7", "0"])):
+        fields = ((-1, 3), (0, None), (-1, str(datatype)), (-1, None), (AS_TEXT, None))
+        solutions = decode_rows([(t,) for t in [*texts, None]], (("x", fields, None),))
+        assert solutions[-1] == {}
+        for text, solution in zip(texts, solutions, strict=False):
+            expected = Literal(text, datatype=datatype, normalize=False)
+            term = solution["x"]
+            assert type(term) is Literal and term.eq(expected) and hash(term) == hash(expected)
+            assert (term.value, type(term.value), term.ill_typed) == (expected.value, type(expected.value), False)

@@ -41,7 +41,8 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
             else:  # the bound values: k is NULL exactly when unbound (or an error)
                 n = sa.func.count(t.get("k"))
         # never NULL; its canonical lexical form is its text (written here, not by the decoder per row)
-        return TermCols(_LITERAL, n.cast(sa.Text()), sa.literal(XSD_INTEGER, sa.Text()), None, n.cast(sa.Numeric()))
+        num = n.cast(sa.Numeric())
+        return TermCols(_LITERAL, n.cast(sa.Text()), sa.literal(XSD_INTEGER, sa.Text()), None, num, shape=_COUNT)
     t = compiler(agg.vars).term
     if name == "Sample":
         return TermCols(*(sa.func.min(t.get(f)) for f in FIELDS if f != "geom"))
@@ -110,6 +111,7 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
 
 
 _LITERAL = sa.literal(LITERAL, sa.SmallInteger())
+_COUNT = ("number", XSD_INTEGER)  # a count's shape (TermCols.shape): an integer whose text is its lexical form
 
 
 class _TermType(sa.types.UserDefinedType):  # type: ignore[type-arg]

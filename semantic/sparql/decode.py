@@ -37,6 +37,8 @@ from semantic.sparql.terms import (
     to_rdflib,
 )
 
+AS_TEXT = -2  # the index of ``num`` when the number is the lexical form's own (an integer or double column's text)
+
 # per variable: (name, ((index, constant) for k, v, dt, lang, num), lifted); index -1: the field is the constant;
 # lifted: None, or an IRI template and its placeholders' (index, kind) (see terms.Lift), which give v
 Fields = tuple[tuple[int, Any], ...]
@@ -196,6 +198,9 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
             datatype, plain = datatype_kind(dc)
             if plain:
                 return [None if x is None else _literal(x, datatype, None) for x in lex], holes
+            if ni == AS_TEXT and dc in (XSD_DOUBLE, XSD_INTEGER):  # the database's text of the number
+                number = float if dc == XSD_DOUBLE else int
+                return [None if x is None else _literal(x, datatype, number(x)) for x in lex], holes
             nums = _column(rows, ni)
             if nums is not None and dc in (XSD_DOUBLE, XSD_INTEGER):
                 # a float column's value is the float; a well-formed integer's (o_num set) is the int; anything
@@ -214,6 +219,11 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
                 ], holes
     # the general case: every field per row
     values = [list(map(itemgetter(i), rows)) if i >= 0 else [c] * len(rows) for i, c in fields]
+    if ni == AS_TEXT and lex is not None:  # a shaped number whose kind or datatype varies: its value from its text
+        values[4] = [
+            None if x is None else (float(x) if d == XSD_DOUBLE else int(x))
+            for x, d in zip(lex, values[2], strict=True)
+        ]
     if lex is not None:
         values[1] = lex
     terms = [term(*row) for row in zip(*values, strict=True)]
@@ -248,4 +258,4 @@ def decode_rows(rows: Sequence[Any], plan: Plan) -> list[dict[str, Node]]:
     return solutions
 
 
-__all__ = ["IRI_SAFE", "Plan", "datatype_kind", "decode_rows", "term"]
+__all__ = ["AS_TEXT", "IRI_SAFE", "Plan", "datatype_kind", "decode_rows", "term"]

@@ -16,10 +16,10 @@ from rdflib.term import Node, Variable
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
-from semantic.sparql.decode import Plan, decode_rows
+from semantic.sparql.decode import AS_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import IRI, to_rdflib
+from semantic.sparql.terms import IRI, XSD_DOUBLE, XSD_INTEGER, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -266,13 +266,17 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
     for v in rel.variables:
         term = inner[v] if inner is not None else rel.cols(v)
         known = static_fields(term)
-        if term.shape is not None and term.shape[0] == "number" and "k" not in known:
+        as_text = False  # the value is read from the lexical form (the number's own text), not fetched
+        if term.shape is not None and term.shape[0] == "number":
             # a literal of the shape's datatype wherever it is bound (its fields may be NULL where it is not)
-            known |= {"dt": term.shape[1], "lang": None}
+            known = {"dt": term.shape[1], "lang": None} | known
+            as_text = term.shape[1] in (XSD_INTEGER, XSD_DOUBLE) and "v" not in known
         lift = term.lift if inner is not None and known.get("k") == IRI else None
         fields = []
         for f in _READ:
-            if f in known:
+            if f == "num" and as_text:
+                fields.append((AS_TEXT, None))
+            elif f in known:
                 fields.append((-1, known[f]))
             elif f == "v" and lift is not None:
                 fields.append((-1, None))
