@@ -163,10 +163,10 @@ def _lifted(rows: Sequence[Any], lifted: tuple[str, tuple[tuple[int, str], ...]]
     columns = []
     for index, kind in parts:
         column = list(map(itemgetter(index), rows))
-        if kind == "text":  # percent-encoded once per distinct value
-            encoded: dict[str, str] = {}
-            get = encoded.get
-            column = [x if x is None else get(x) or encoded.setdefault(x, x.translate(IRI_SAFE)) for x in column]
+        if kind == "text":  # percent-encoded once per distinct value (a key column's values repeat)
+            encoded = {x: x if x is None else x.translate(IRI_SAFE) for x in set(column)}
+            if any(x != y for x, y in encoded.items()):
+                column = list(map(encoded.__getitem__, column))
         columns.append(column)
     values = list(zip(*columns, strict=True))
     if any(None in column for column in columns):  # R2RML: no term where a placeholder is NULL
@@ -207,6 +207,11 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
                 # else (a computed number, a quad's odd lexical form) by term()
                 ks = kinds if kinds is not None else [kc] * len(lex)
                 double = dc == XSD_DOUBLE
+                if double and kinds is None and all(x is None for x in lex) and all(type(n) is float for n in nums):
+                    # computed doubles (an average): the canonical form of each finite value, the value itself
+                    return [
+                        _literal(canonical_double(n), datatype, n) if n - n == 0 else _computed(n, dc) for n in nums
+                    ], False
                 return [
                     None
                     if k is None

@@ -175,7 +175,13 @@ class SparqlEngine:
         if limit is not None:  # the final SELECT never has a LIMIT of its own (a slice is a subquery)
             sql, params = f"{sql} LIMIT %(esdl_row_limit)s", {**params, "esdl_row_limit": limit + 1}
         with _collector_paused():
-            rows = conn.exec_driver_sql(sql, params).all()
+            # the driver's own tuples: SQLAlchemy's Row objects cost more to build and to index than decoding
+            # saves (errors are still raised, and wrapped, by exec_driver_sql)
+            result = conn.exec_driver_sql(sql, params)
+            try:
+                rows = result.cursor.fetchall()
+            finally:
+                result.close()
             truncated = limit is not None and len(rows) > limit
             solutions = decode_rows(rows[:limit] if limit is not None else rows, tr.plan)
         if tr.query.form == "SELECT":
