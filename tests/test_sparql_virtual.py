@@ -332,3 +332,45 @@ def test_lifted_iri_templates_match_the_database_iris(catalogue: sa.Engine) -> N
         assert type(r["f"]) is URIRef and (str(r["f"]), str(r["g"])) == in_sql[str(r["k"])]
     (one,) = [r for r in rows if str(r["k"]) == "lst>300"]
     assert str(one["f"]) == f"{BASE}feature/3/lst%3E300/2020-01-01T08%3A20%3A30Z/0"
+
+
+def test_geometry_properties_as_triple_patterns(catalogue: sa.Engine, tmp_path: Path) -> None:
+    """GeoSPARQL's geometry properties (dimension, coordinate and spatial dimension, isEmpty, isSimple) are
+    triples of every geometry: computed from the mapped geometry columns and from loaded WKT/GeoJSON literals,
+    once per geometry however many serialisations it has. (Geometries are stored in two dimensions, so the
+    coordinate and spatial dimensions are 2: see docs/sparql.md.)"""
+    shapes = tmp_path / "shapes.ttl"
+    shapes.write_text(
+        "@prefix geo: <http://www.opengis.net/ont/geosparql#> .\n"
+        '<http://ex/peak> geo:asWKT "POINT(7 46)"^^geo:wktLiteral ;\n'
+        '    geo:asGeoJSON "{\\"type\\": \\"Point\\", \\"coordinates\\": [7, 46]}"^^geo:geoJSONLiteral .\n'
+        '<http://ex/loop> geo:asWKT "LINESTRING(0 0, 2 2, 2 0, 0 2)"^^geo:wktLiteral .\n'
+        '<http://ex/none> geo:asWKT "POINT EMPTY"^^geo:wktLiteral .\n'
+    )
+    with catalogue.begin() as conn:
+        load_rdf(conn, shapes)
+    sparql = SparqlEngine(catalogue)
+    query = (
+        "SELECT ?g ?d ?c ?s ?e ?simple WHERE { ?g geo:dimension ?d ; geo:coordinateDimension ?c ; "
+        "geo:spatialDimension ?s ; geo:isEmpty ?e ; geo:isSimple ?simple }"
+    )
+    rows = {r["g"]: (r["d"], r["c"], r["s"], r["e"], r["simple"]) for r in select(sparql, query)}
+    assert len(select(sparql, query)) == len(rows)  # one solution per geometry
+    polygon = ("2", "2", "2", "false", "true")
+    assert rows == {
+        f"{BASE}region/1/geometry": polygon,
+        f"{BASE}region/2/geometry": polygon,
+        f"{BASE}region/5/geometry": polygon,
+        f"{BASE}cube/7/footprint": polygon,
+        "http://ex/peak": ("0", "2", "2", "false", "true"),
+        "http://ex/loop": ("1", "2", "2", "false", "false"),  # it crosses itself
+        "http://ex/none": ("0", "2", "2", "true", "true"),
+    }
+    typed = sparql.query(PREFIXES + "SELECT ?d ?e WHERE { <http://ex/loop> geo:dimension ?d ; geo:isEmpty ?e }")
+    ((d, e),) = [(r["d"], r["e"]) for r in typed.rows]
+    assert d == Literal(1) and e == Literal(False)
+    mapped = sparql.query(PREFIXES + f"SELECT ?d WHERE {{ <{BASE}region/2/geometry> geo:dimension ?d }}").rows
+    assert [r["d"] for r in mapped] == [Literal(2)]
+    # the geometries are geo:Geometry (the properties' domain) once each, not once per property
+    kinds = select(sparql, "SELECT ?g WHERE { ?g a geo:Geometry }")
+    assert len(kinds) == len({r["g"] for r in kinds})

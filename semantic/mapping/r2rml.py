@@ -156,6 +156,8 @@ class TermMap:
         term_type: IRI, blank node or literal.
         datatype: The literal datatype IRI (``rr:datatype``, or the constant literal's); ``None`` otherwise.
         language: The language tag of a literal (``rr:language``); ``None`` otherwise.
+        geometry_property: For a column term map the T-mappings derive (never written in R2RML): the GeoSPARQL
+            geometry property (``geo:dimension`` ...) whose value is computed from the geometry column.
     """
 
     kind: TermKind
@@ -163,6 +165,7 @@ class TermMap:
     term_type: TermType = TermType.IRI
     datatype: str | None = None
     language: str | None = None
+    geometry_property: str | None = None
 
     @classmethod
     def constant_iri(cls, iri: str) -> TermMap:

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+from semantic.geosparql.properties import AS_WKT, GEOMETRY_PROPERTIES
 from semantic.mapping.ontology import Ontology
 from semantic.mapping.r2rml import (
     RDF_TYPE,
@@ -281,6 +282,13 @@ class TMappings:
                         yield from self._class(tm, tm.subject, om.value, graphs, None, (), entailed=False)
                     else:
                         yield from self._property(tm, pm.value, om, graphs)
+                        if pm.value == AS_WKT and isinstance(om, TermMap) and om.kind is TermKind.COLUMN:
+                            # a geometry column: GeoSPARQL's geometry properties, computed from it
+                            for prop, (datatype, _) in GEOMETRY_PROPERTIES.items():
+                                derived = TermMap(
+                                    TermKind.COLUMN, om.value, TermType.LITERAL, datatype, geometry_property=prop
+                                )
+                                yield from self._property(tm, prop, derived, graphs)
 
     def _class(
         self,

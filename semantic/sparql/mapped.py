@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node, Variable
 
+from semantic.geosparql.properties import GEOMETRY_PROPERTIES, SERIALIZATIONS
+from semantic.geosparql.properties import lexical as property_lexical
 from semantic.mapping.r2rml import Column, RefObjectMap, TermKind, TermMap, TermType
 from semantic.mapping.tmappings import Assertion, TMappings
 from semantic.sparql.terms import (
@@ -61,6 +63,7 @@ def _natural_datatype(sql_type: str) -> str:
 
 # datatypes whose lexical form, for a column of the matching SQL type, is the text of the column's value
 _NATURAL_NUMBERS = frozenset({XSD_DOUBLE, XSD_INTEGER, XSD_DECIMAL})
+_INTEGER = ("number", XSD_INTEGER)
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,13 @@ class MappedSources:
             return TermCols(sa.literal(2, _K), lex)
         col = table.source.c[tm.value]
         sql_type = table.types.get(tm.value, "text")
+        if tm.geometry_property is not None:  # geo:dimension ... of a geometry column
+            datatype, compute = GEOMETRY_PROPERTIES[tm.geometry_property]
+            value = compute(col)
+            k = sa.case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+            if datatype == XSD_INTEGER:  # an integer whose text is its lexical form
+                return TermCols(k, value.cast(sa.Text()), datatype, None, value.cast(sa.Numeric()), shape=_INTEGER)
+            return TermCols(k, property_lexical(datatype, value), datatype)
         if tm.term_type is not TermType.LITERAL:
             return TermCols(sa.literal(IRI if tm.term_type is TermType.IRI else 2, _K), col.cast(sa.Text()))
         if tm.language:
@@ -604,7 +614,20 @@ def entailed_quads(tbox: Any, quads: Any, predicate: Node, obj: Node) -> Any | N
             )
     else:
         roles = sorted(tbox.sub_roles(str(predicate)), key=lambda r: (r.iri, r.inverse))
-        if [r for r in roles if r != Role(str(predicate))] == []:
+        derived = GEOMETRY_PROPERTIES.get(str(predicate))
+        if [r for r in roles if r != Role(str(predicate))] == [] and derived is None:
             return None
         branches = [role_pairs(r, str(predicate)) for r in roles]
+        if derived is not None:  # a geometry property: computed from every loaded serialisation's geometry
+            datatype, compute = derived
+            q = quads.alias()
+            value = compute(q.c.o_geom)
+            number = value.cast(sa.Numeric()) if datatype == XSD_INTEGER else sa.null()
+            override = {"p": str(predicate), "o_kind": LITERAL, "o": property_lexical(datatype, value)}
+            override |= {"o_dt": datatype, "o_lang": sa.null(), "o_num": number, "o_ts": sa.null()}
+            branches.append(
+                select(q, **override, o_geom=sa.null()).where(
+                    q.c.p.in_(SERIALIZATIONS), q.c.o_geom.is_not(None), q.c.o_kind == LITERAL
+                )
+            )
     return sa.union(*branches).subquery()  # UNION: an entailed triple is one triple, however it is derived

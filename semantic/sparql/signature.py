@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from rdflib import URIRef
 from rdflib.term import Node
 
+from semantic.geosparql.properties import GEOMETRY_PROPERTIES, SERIALIZATIONS
+
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 _READ = sa.text(
@@ -52,6 +54,8 @@ class QuadSignature:
             if not self.classes.isdisjoint(tbox.sub_classes(target)):
                 return True
             return any(role.iri in self.predicates for role in tbox.roles_of_class(target))
+        if str(predicate) in GEOMETRY_PROPERTIES and not self.predicates.isdisjoint(SERIALIZATIONS):
+            return True  # computed from a loaded geometry (see entailed_quads)
         return any(role.iri in self.predicates for role in tbox.sub_roles(str(predicate)))
 
 

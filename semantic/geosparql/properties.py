@@ -1,0 +1,58 @@
+"""GeoSPARQL's geometry properties (``geo:dimension`` ... ``geo:isSimple``) as triples: computed from a geometry's
+PostGIS value wherever the geometry has one, in the mapped tables (T-mappings derive them from ``geo:asWKT`` on a
+geometry column) and in the quad table (from the loaded serialisations' ``o_geom``).
+
+``geo:hasSerialization`` needs nothing here: ``geo:asWKT`` and ``geo:asGeoJSON`` are its subproperties in the
+ontology.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from semantic.geosparql.functions import spatial_dimension
+from semantic.geosparql.literals import GEO
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+AS_WKT = GEO + "asWKT"
+# the properties whose WKT or GeoJSON literals the loader stores as geometries (``o_geom``)
+SERIALIZATIONS = (GEO + "asWKT", GEO + "asGeoJSON", GEO + "hasSerialization")
+
+
+def _dimension(g: Any) -> Any:
+    return sa.func.ST_Dimension(g, type_=sa.Integer())
+
+
+def _coordinate_dimension(g: Any) -> Any:
+    return sa.func.ST_CoordDim(g, type_=sa.Integer())
+
+
+def _is_empty(g: Any) -> Any:
+    return sa.func.ST_IsEmpty(g, type_=sa.Boolean())
+
+
+def _is_simple(g: Any) -> Any:
+    return sa.func.ST_IsSimple(g, type_=sa.Boolean())
+
+
+# property IRI -> (datatype, the value as SQL of a geometry expression)
+GEOMETRY_PROPERTIES: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    GEO + "dimension": (XSD + "integer", _dimension),
+    GEO + "coordinateDimension": (XSD + "integer", _coordinate_dimension),
+    GEO + "spatialDimension": (XSD + "integer", spatial_dimension),
+    GEO + "isEmpty": (XSD + "boolean", _is_empty),
+    GEO + "isSimple": (XSD + "boolean", _is_simple),
+}
+
+
+def lexical(datatype: str, value: Any) -> Any:
+    """The SQL lexical form of a property's value: an integer's text, ``true``/``false``."""
+    if datatype == XSD + "boolean":
+        return sa.case((value, "true"), (sa.not_(value), "false"), else_=sa.null())
+    return value.cast(sa.Text())
+
+
+__all__ = ["AS_WKT", "GEOMETRY_PROPERTIES", "SERIALIZATIONS", "lexical"]
