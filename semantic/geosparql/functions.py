@@ -40,6 +40,7 @@ from semantic.geosparql.literals import (
     sql_function,
 )
 from semantic.geosparql.relations import RELATE, RELATION_LIST, Relation, relate
+from semantic.sql import case
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 
@@ -235,18 +236,18 @@ def perimeter(g: Expr, units: Unit | None = None) -> Expr:
 def get_srid(g: Expr) -> Expr:
     """geof:getSRID: the CRS IRI of ``g``; CRS84 for every geometry in SQL (NULL for NULL)."""
     crs = sa.bindparam(None, CRS84, type_=sa.Text(), unique=True)
-    return sa.case((g.is_(None), sa.null()), else_=crs)
+    return case((g.is_(None), sa.null()), else_=crs)
 
 
 def spatial_dimension(g: Expr) -> Expr:
     """geo:spatialDimension: coordinates that locate a point in space, i.e. the coordinate dimension without M
     (GeoSPARQL: "if the direct positions do not carry a measure coordinate, equal to the coordinate dimension")."""
-    return sa.case((g.is_(None), sa.null()), (_has_z(g), 3), else_=2)
+    return case((g.is_(None), sa.null()), (_has_z(g), 3), else_=2)
 
 
 def _z_bound(name: str) -> Callable[[Expr], Expr]:
     def build(g: Expr) -> Expr:
-        return sa.case((_has_z(g), _double(name, g)), else_=sa.null())
+        return case((_has_z(g), _double(name, g)), else_=sa.null())
 
     build.__doc__ = f"``{name}(g)``, NULL (no value) for a geometry without Z."
     return build

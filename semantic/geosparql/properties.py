@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from semantic.geosparql.functions import spatial_dimension
 from semantic.geosparql.literals import GEO
+from semantic.sql import case
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 AS_WKT = GEO + "asWKT"
@@ -51,7 +52,7 @@ GEOMETRY_PROPERTIES: dict[str, tuple[str, Callable[[Any], Any]]] = {
 def lexical(datatype: str, value: Any) -> Any:
     """The SQL lexical form of a property's value: an integer's text, ``true``/``false``."""
     if datatype == XSD + "boolean":
-        return sa.case((value, "true"), (sa.not_(value), "false"), else_=sa.null())
+        return case((value, "true"), (sa.not_(value), "false"), else_=sa.null())
     return value.cast(sa.Text())
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from semantic.geosparql.literals import GEO, GEOF, InvalidArgument, UnsupportedFunction, sql_function
+from semantic.sql import case
 
 Dims = tuple[int, int]
 """Topological dimensions of the two geometries (0 point, 1 curve, 2 surface; ``ST_Dimension``)."""
@@ -127,7 +128,7 @@ class Relation:
             dim_b = sql_function("ST_Dimension", b, type_=sa.Integer())
             unknown = sa.or_(dim_a.is_(None), dim_b.is_(None))  # a NULL geometry: NULL (an error), not false
             whens = [(sa.and_(dim_a == da, dim_b == db), rows(ps)) for (da, db), ps in self.by_dimension.items()]
-            test: sa.ColumnElement[bool] = sa.case((unknown, sa.null()), *whens, else_=sa.false())
+            test: sa.ColumnElement[bool] = case((unknown, sa.null()), *whens, else_=sa.false())
         else:
             test = rows(self.patterns)
         return sa.and_(bbox_overlaps(a, b), test) if self.prefilter else test
@@ -236,4 +237,4 @@ def relate(
         return sa.and_(bbox_overlaps(a, b), test) if requires_intersection(checked) else test
     upper = sql_function("upper", pattern, type_=sa.Text())
     valid = upper.op("~", return_type=sa.Boolean())(sa.bindparam(None, "^[TF*012]{9}$", unique=True))
-    return sa.case((valid, sql_function("ST_Relate", a, b, upper, type_=sa.Boolean())), else_=sa.null())
+    return case((valid, sql_function("ST_Relate", a, b, upper, type_=sa.Boolean())), else_=sa.null())

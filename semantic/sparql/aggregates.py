@@ -17,6 +17,7 @@ from sqlalchemy.ext.compiler import compiles
 from semantic.errors import UnsupportedFeature
 from semantic.sparql.expressions import Compiler, numeric_val, string_val
 from semantic.sparql.terms import FIELDS, LITERAL, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER, TermCols
+from semantic.sql import case
 
 
 def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozenset()) -> TermCols:
@@ -36,7 +37,7 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
             t = compiler(agg.vars).term
             if distinct:
                 key: Any = sa.func.concat(t.get("k"), "|", t.get("v"), "|", t.get("dt"), "|", t.get("lang"))
-                key = sa.case((t.get("k").is_not(None), key), else_=sa.null())
+                key = case((t.get("k").is_not(None), key), else_=sa.null())
                 n = sa.func.count(sa.distinct(key))
             else:  # the bound values: k is NULL exactly when unbound (or an error)
                 n = sa.func.count(t.get("k"))
@@ -58,10 +59,10 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
             known = {3: XSD_DOUBLE, 2: XSD_FLOAT, 1: XSD_DECIMAL}.get(rank_of, XSD_INTEGER)
             if always:  # some value in every group: neither the empty case nor NULL
                 return TermCols(_LITERAL, sa.null().cast(sa.Text()), sa.literal(known, sa.Text()), None, value)
-            dt_: Any = sa.case((sa.func.count(num) > 0, known), else_=empty)
+            dt_: Any = case((sa.func.count(num) > 0, known), else_=empty)
             return numeric_val(sa.func.coalesce(value, 0), dt_).term
         rank: Any = sa.func.max(
-            sa.case(
+            case(
                 (t.get("dt") == XSD_DOUBLE, 3),
                 (t.get("dt") == XSD_FLOAT, 2),
                 (t.get("dt") == XSD_DECIMAL, 1),
@@ -71,14 +72,14 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
         if name == "Avg":
             rank = sa.func.greatest(rank, 1)
         bad = sa.func.bool_or(t.get("k").is_not(None) & t.get("num").is_(None))  # a non-number: error
-        dt = sa.case((rank == 3, XSD_DOUBLE), (rank == 2, XSD_FLOAT), (rank == 1, XSD_DECIMAL), else_=XSD_INTEGER)
-        value = sa.case((bad, sa.null()), else_=sa.func.coalesce(value, 0))
+        dt = case((rank == 3, XSD_DOUBLE), (rank == 2, XSD_FLOAT), (rank == 1, XSD_DECIMAL), else_=XSD_INTEGER)
+        value = case((bad, sa.null()), else_=sa.func.coalesce(value, 0))
         return numeric_val(value, dt).term
     if name in ("Min", "Max") and isinstance(agg.vars, Variable) and t.shape and t.shape[0] == "number":
         # every value is a number of one datatype whose lexical form is its text: the extreme value is the
         # extreme term (a plain aggregate, so the grouping can hash instead of sort)
         num = (sa.func.max if name == "Max" else sa.func.min)(t.get("num"))
-        k = _LITERAL if always else sa.case((num.is_not(None), _LITERAL), else_=sa.null())
+        k = _LITERAL if always else case((num.is_not(None), _LITERAL), else_=sa.null())
         return TermCols(k, num.cast(sa.Text()), sa.literal(t.shape[1], sa.Text()), None, num, shape=t.shape)
     if name in ("Min", "Max"):
         from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
@@ -89,7 +90,7 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
         # extreme number (or, without numbers, its extreme date)
         order = [t.get("num"), t.get("ts"), t.get("v")]
         order = [o.asc().nulls_last() if name == "Min" else o.desc().nulls_last() for o in order]
-        valid = sa.case((t.get("k").is_not(None), 1), else_=0).desc()
+        valid = case((t.get("k").is_not(None), 1), else_=0).desc()
         term = sa.cast(sa.func.row(t.get("k"), t.get("v"), t.get("dt"), t.get("lang")), _TERM)
         first = sa.func.array_agg(aggregate_order_by(term, valid, *order), type_=ARRAY(_TERM))[1]
         extreme = sa.func.max if name == "Max" else sa.func.min
@@ -100,7 +101,7 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
             _Field(first, "dt", sa.Text()),
             _Field(first, "lang", sa.Text()),
             num,
-            sa.case((num.is_(None), extreme(t.get("ts"))), else_=sa.null()),
+            case((num.is_(None), extreme(t.get("ts"))), else_=sa.null()),
         )
     if name == "GroupConcat":
         sep = agg.get("separator")

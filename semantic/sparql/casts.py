@@ -23,6 +23,7 @@ from semantic.sparql.terms import (
     XSD_INTEGER,
     XSD_STRING,
 )
+from semantic.sql import case
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 _INTEGER = r"^\s*[+-]?[0-9]+\s*$"
@@ -52,15 +53,15 @@ def _to_number(target: str, pattern: str) -> Callable[[Compiler, list[Any]], Val
         numeric = (t.get("k") == LITERAL) & t.get("dt").in_(_NUMERIC) & t.get("num").is_not(None)
         text = t.get("v")
         if target == XSD_INTEGER:
-            from_number = sa.case(
+            from_number = case(
                 (sa.func.abs(t.get("num")) < sa.literal("Infinity", sa.Numeric()), sa.func.trunc(t.get("num"))),
                 else_=sa.null(),
             )
         else:
             from_number = t.get("num")
-        value = sa.case(
+        value = case(
             (numeric, from_number),
-            (_is(t, XSD_BOOLEAN), sa.case((text.in_(["true", "1"]), 1), else_=0).cast(sa.Numeric())),
+            (_is(t, XSD_BOOLEAN), case((text.in_(["true", "1"]), 1), else_=0).cast(sa.Numeric())),
             (_is(t, XSD_STRING) & text.op("~")(pattern), sa.func.trim(text).cast(sa.Numeric())),
             else_=sa.null(),
         )
@@ -71,13 +72,13 @@ def _to_number(target: str, pattern: str) -> Callable[[Compiler, list[Any]], Val
 
 def _to_string(compiler: Compiler, args: list[Any]) -> Val:
     t = _source(compiler, args)
-    return string_val(sa.case((t.get("k").in_([IRI, LITERAL]), _text(t)), else_=sa.null()))
+    return string_val(case((t.get("k").in_([IRI, LITERAL]), _text(t)), else_=sa.null()))
 
 
 def _to_boolean(compiler: Compiler, args: list[Any]) -> Val:
     t = _source(compiler, args)
     text = t.get("v")
-    value = sa.case(
+    value = case(
         (_is(t, *_NUMERIC) & t.get("num").is_not(None), t.get("num") != 0),
         (_is(t, XSD_BOOLEAN, XSD_STRING) & text.in_(["true", "1"]), sa.true()),
         (_is(t, XSD_BOOLEAN, XSD_STRING) & text.in_(["false", "0"]), sa.false()),

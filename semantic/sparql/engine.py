@@ -265,8 +265,9 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
     template and the columns of its placeholders instead of the IRI's text."""
     from semantic.sparql.render import static_fields
 
-    # a plain SELECT (not grouped) is fetched from directly: its IRI templates are lifted
-    inner = rel.inner if rel.select is not None and rel.inner is not None and not rel.grouped else None
+    # a plain SELECT is fetched from directly; where it is not grouped, its IRI templates are lifted (a grouped
+    # SELECT can only return its grouping keys and aggregates)
+    inner = rel.inner if rel.select is not None and rel.inner is not None else None
     cols: list[Any] = []
     plan = []
     for v in rel.variables:
@@ -277,7 +278,7 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
             # a literal of the shape's datatype wherever it is bound (its fields may be NULL where it is not)
             known = {"dt": term.shape[1], "lang": None} | known
             as_text = term.shape[1] in (XSD_INTEGER, XSD_DOUBLE) and "v" not in known
-        lift = term.lift if inner is not None and known.get("k") == IRI else None
+        lift = term.lift if inner is not None and not rel.grouped and known.get("k") == IRI else None
         fields = []
         for f in _READ:
             if f == "num" and as_text:

@@ -34,6 +34,7 @@ from semantic.sparql.terms import (
     constant,
     static,
 )
+from semantic.sql import case
 
 STRING_TYPES = (XSD_STRING, RDF_LANGSTRING)
 _K = sa.SmallInteger()
@@ -54,8 +55,8 @@ def _lit(value: Any, type_: Any = None) -> Any:
 def boolean_val(cond: Any) -> Val:
     """A SQL boolean (NULL: error) as an xsd:boolean term."""
     cond = sa.sql.elements.Grouping(cond)  # "NOT a IS NOT NULL" would parse as "NOT (a IS NOT NULL)"
-    v = sa.case((cond, _lit("true", sa.Text())), (sa.not_(cond), _lit("false", sa.Text())), else_=sa.null())
-    k = sa.case((cond.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
+    v = case((cond, _lit("true", sa.Text())), (sa.not_(cond), _lit("false", sa.Text())), else_=sa.null())
+    k = case((cond.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
     return Val(TermCols(k, v, _lit(XSD_BOOLEAN, sa.Text())), cond)
 
 
@@ -65,7 +66,7 @@ def ebv(val: Val) -> Any:
         return val.boolean
     t = val.term
     numeric = t.get("dt").in_(sorted(NUMERIC_TYPES))
-    return sa.case(
+    return case(
         (t.get("k").is_distinct_from(LITERAL), sa.null()),
         (t.get("dt") == XSD_BOOLEAN, t.get("v").in_(["true", "1"])),
         (numeric & t.get("num").is_not(None), (t.get("num") != 0) & (t.get("num") != sa.literal("NaN", sa.Numeric()))),
@@ -78,26 +79,26 @@ def ebv(val: Val) -> Any:
 def _numeric_dt(a: TermCols, b: TermCols, division: bool = False) -> Any:
     """The promoted datatype of a numeric operation (integer, decimal, float, double)."""
     ranks = [
-        sa.case((t.get("dt") == XSD_DOUBLE, 3), (t.get("dt") == XSD_FLOAT, 2), (t.get("dt") == XSD_DECIMAL, 1), else_=0)
+        case((t.get("dt") == XSD_DOUBLE, 3), (t.get("dt") == XSD_FLOAT, 2), (t.get("dt") == XSD_DECIMAL, 1), else_=0)
         for t in (a, b)
     ]
     top = sa.func.greatest(*ranks)
     if division:
         top = sa.func.greatest(top, 1)
-    return sa.case((top == 3, XSD_DOUBLE), (top == 2, XSD_FLOAT), (top == 1, XSD_DECIMAL), else_=XSD_INTEGER)
+    return case((top == 3, XSD_DOUBLE), (top == 2, XSD_FLOAT), (top == 1, XSD_DECIMAL), else_=XSD_INTEGER)
 
 
 def numeric_val(num: Any, datatype: Any) -> Val:
     """A computed number as a term; its lexical form is made canonical when results are read."""
-    k = sa.case((num.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
+    k = case((num.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
     return Val(TermCols(k, sa.null().cast(sa.Text()), datatype, None, num))
 
 
 def string_val(text: Any, datatype: Any = None, lang: Any = None) -> Val:
     """A computed string as a term (``xsd:string`` unless a language or datatype is given)."""
-    k = sa.case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
+    k = case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
     if datatype is None:
-        datatype = sa.case((lang.is_not(None), RDF_LANGSTRING), else_=XSD_STRING) if lang is not None else XSD_STRING
+        datatype = case((lang.is_not(None), RDF_LANGSTRING), else_=XSD_STRING) if lang is not None else XSD_STRING
     return Val(TermCols(k, text, datatype, lang))
 
 
@@ -124,7 +125,7 @@ def equals(a: TermCols, b: TermCols) -> Any:
     known = a.get("dt").in_(sorted(NUMERIC_TYPES | {XSD_BOOLEAN, XSD_STRING, RDF_LANGSTRING})) & b.get("dt").in_(
         sorted(NUMERIC_TYPES | {XSD_BOOLEAN, XSD_STRING, RDF_LANGSTRING})
     )
-    return sa.case(
+    return case(
         (a.get("k").is_(None) | b.get("k").is_(None), sa.null()),
         (_both_numeric(a, b), a.get("num") == b.get("num")),
         (a.get("ts").is_not(None) & b.get("ts").is_not(None), a.get("ts") == b.get("ts")),
@@ -154,7 +155,7 @@ def compare(a: TermCols, b: TermCols, op: str) -> Any:
     plain = (a.get("dt") == XSD_STRING) & (b.get("dt") == XSD_STRING)
     lang = (a.get("dt") == RDF_LANGSTRING) & (b.get("dt") == RDF_LANGSTRING) & (a.get("lang") == b.get("lang"))
     both_bool = (a.get("dt") == XSD_BOOLEAN) & (b.get("dt") == XSD_BOOLEAN)
-    return sa.case(
+    return case(
         (_both_numeric(a, b), fn(a.get("num"), b.get("num"))),
         (a.get("ts").is_not(None) & b.get("ts").is_not(None), fn(a.get("ts"), b.get("ts"))),
         ((a.get("k") == LITERAL) & (b.get("k") == LITERAL) & (plain | lang), fn(a.get("v"), b.get("v"))),
@@ -281,7 +282,7 @@ class Compiler:
 
     def _kind_test(self, e: CompValue, kind: int) -> Val:
         k = self(e.arg).term.get("k")
-        return boolean_val(sa.case((k.is_(None), sa.null()), else_=k == kind))
+        return boolean_val(case((k.is_(None), sa.null()), else_=k == kind))
 
     def _Builtin_isIRI(self, e: CompValue) -> Val:
         return self._kind_test(e, IRI)
@@ -297,34 +298,34 @@ class Compiler:
     def _Builtin_isNUMERIC(self, e: CompValue) -> Val:
         t = self(e.arg).term
         return boolean_val(
-            sa.case((t.get("k").is_(None), sa.null()), else_=t.get("num").is_not(None) & (t.get("k") == LITERAL))
+            case((t.get("k").is_(None), sa.null()), else_=t.get("num").is_not(None) & (t.get("k") == LITERAL))
         )
 
     def _Builtin_sameTerm(self, e: CompValue) -> Val:
         a, b = self(e.arg1).term, self(e.arg2).term
-        return boolean_val(sa.case((a.get("k").is_(None) | b.get("k").is_(None), sa.null()), else_=term_equal(a, b)))
+        return boolean_val(case((a.get("k").is_(None) | b.get("k").is_(None), sa.null()), else_=term_equal(a, b)))
 
     def _Builtin_STR(self, e: CompValue) -> Val:
         t = self(e.arg).term
-        text = sa.case((t.get("k").in_([IRI, LITERAL]), t.get("v")), else_=sa.null())
+        text = case((t.get("k").in_([IRI, LITERAL]), t.get("v")), else_=sa.null())
         if t.num is not None and isinstance(t.v, sa.sql.elements.Null):
             raise UnsupportedFeature("STR of a computed number")
         return string_val(text)
 
     def _Builtin_LANG(self, e: CompValue) -> Val:
         t = self(e.arg).term
-        return string_val(sa.case((t.get("k") == LITERAL, sa.func.coalesce(t.get("lang"), "")), else_=sa.null()))
+        return string_val(case((t.get("k") == LITERAL, sa.func.coalesce(t.get("lang"), "")), else_=sa.null()))
 
     def _Builtin_DATATYPE(self, e: CompValue) -> Val:
         t = self(e.arg).term
-        v = sa.case((t.get("k") == LITERAL, t.get("dt")), else_=sa.null())
-        return Val(TermCols(sa.case((v.is_not(None), _lit(IRI, _K)), else_=sa.null()), v))
+        v = case((t.get("k") == LITERAL, t.get("dt")), else_=sa.null())
+        return Val(TermCols(case((v.is_not(None), _lit(IRI, _K)), else_=sa.null()), v))
 
     def _Builtin_LANGMATCHES(self, e: CompValue) -> Val:
         tag, pattern = self(e.arg1).term.get("v"), self(e.arg2).term.get("v")
         low_tag, low_pat = sa.func.lower(tag), sa.func.lower(pattern)
         return boolean_val(
-            sa.case(
+            case(
                 (low_pat == "*", low_tag != ""),
                 else_=(low_tag == low_pat) | low_tag.startswith(low_pat + "-"),
             )
@@ -342,16 +343,16 @@ class Compiler:
         prefix = "".join(f for f in flags if f in "sx")
         pat = pattern.get("v") if not prefix else sa.literal(f"(?{prefix})", sa.Text()) + pattern.get("v")
         match = text.get("v").op(op)(pat)
-        return boolean_val(sa.case((_is_string(text), match), else_=sa.null()))
+        return boolean_val(case((_is_string(text), match), else_=sa.null()))
 
     def _Builtin_STRLEN(self, e: CompValue) -> Val:
         t = self(e.arg).term
-        num = sa.case((_is_string(t), sa.func.char_length(t.get("v"))), else_=sa.null()).cast(sa.Numeric())
+        num = case((_is_string(t), sa.func.char_length(t.get("v"))), else_=sa.null()).cast(sa.Numeric())
         return numeric_val(num, _lit(XSD_INTEGER, sa.Text()))
 
     def _case_change(self, e: CompValue, fn: Any) -> Val:
         t = self(e.arg).term
-        return string_val(sa.case((_is_string(t), fn(t.get("v"))), else_=sa.null()), t.get("dt"), t.get("lang"))
+        return string_val(case((_is_string(t), fn(t.get("v"))), else_=sa.null()), t.get("dt"), t.get("lang"))
 
     def _Builtin_UCASE(self, e: CompValue) -> Val:
         return self._case_change(e, sa.func.upper)
@@ -362,7 +363,7 @@ class Compiler:
     def _string_test(self, e: CompValue, test: Callable[[Any, Any], Any]) -> Val:
         a, b = self(e.arg1).term, self(e.arg2).term
         compatible = _is_string(a) & _is_string(b) & ((b.get("dt") == XSD_STRING) | (a.get("lang") == b.get("lang")))
-        return boolean_val(sa.case((compatible, test(a.get("v"), b.get("v"))), else_=sa.null()))
+        return boolean_val(case((compatible, test(a.get("v"), b.get("v"))), else_=sa.null()))
 
     def _Builtin_CONTAINS(self, e: CompValue) -> Val:
         return self._string_test(e, lambda x, y: sa.func.strpos(x, y) > 0)
@@ -378,24 +379,22 @@ class Compiler:
         if not parts:
             return string_val(_lit("", sa.Text()))
         ok = sa.and_(*(_is_string(p) for p in parts))
-        text = sa.case((ok, sa.func.concat(*(p.get("v") for p in parts))), else_=sa.null())
+        text = case((ok, sa.func.concat(*(p.get("v") for p in parts))), else_=sa.null())
         same_lang = sa.and_(*(p.get("lang") == parts[0].get("lang") for p in parts[1:])) if len(parts) > 1 else None
-        lang = parts[0].get("lang") if same_lang is None else sa.case((same_lang, parts[0].get("lang")), else_=None)
+        lang = parts[0].get("lang") if same_lang is None else case((same_lang, parts[0].get("lang")), else_=None)
         return string_val(text, None, lang)
 
     def _Builtin_IF(self, e: CompValue) -> Val:
         cond = self.ebv(e.arg1)
         a, b = self(e.arg2).term, self(e.arg3).term
-        return Val(TermCols(*(sa.case((cond, a.get(f)), (sa.not_(cond), b.get(f)), else_=sa.null()) for f in _FIELDS)))
+        return Val(TermCols(*(case((cond, a.get(f)), (sa.not_(cond), b.get(f)), else_=sa.null()) for f in _FIELDS)))
 
     def _Builtin_COALESCE(self, e: CompValue) -> Val:
         terms = [self(a).term for a in _args(e.arg)]
         if not terms:  # COALESCE(): an error
             return Val(TermCols(sa.null().cast(_K), sa.null().cast(sa.Text())))
         return Val(
-            TermCols(
-                *(sa.case(*((t.get("k").is_not(None), t.get(f)) for t in terms), else_=sa.null()) for f in _FIELDS)
-            )
+            TermCols(*(case(*((t.get("k").is_not(None), t.get(f)) for t in terms), else_=sa.null()) for f in _FIELDS))
         )
 
     def _math(self, e: CompValue, fn: Any) -> Val:
@@ -422,7 +421,7 @@ class Compiler:
         """The timezone part of an xsd:dateTime's lexical form (``""`` when it has none)."""
         t = self(e.arg).term
         zone = sa.func.coalesce(sa.func.substring(t.get("v"), _TIMEZONE), "")
-        return string_val(sa.case((t.get("dt") == XSD_DATETIME, zone), else_=sa.null()))
+        return string_val(case((t.get("dt") == XSD_DATETIME, zone), else_=sa.null()))
 
     def _Builtin_TIMEZONE(self, e: CompValue) -> Val:
         """An xsd:dateTime's timezone as an xsd:dayTimeDuration (``PT0S`` for ``Z``; an error without one)."""
@@ -430,18 +429,18 @@ class Compiler:
         zone = sa.func.substring(t.get("v"), _TIMEZONE)
         hours = sa.func.substring(zone, 2, 2).cast(sa.Integer())
         minutes = sa.func.substring(zone, 5, 2).cast(sa.Integer())
-        sign = sa.case((sa.func.left(zone, 1) == "-", "-"), else_="")
+        sign = case((sa.func.left(zone, 1) == "-", "-"), else_="")
         parts = sa.func.concat(
             sign,
             "PT",
-            sa.case((hours > 0, sa.func.concat(hours.cast(sa.Text()), "H")), else_=""),
-            sa.case((minutes > 0, sa.func.concat(minutes.cast(sa.Text()), "M")), else_=""),
+            case((hours > 0, sa.func.concat(hours.cast(sa.Text()), "H")), else_=""),
+            case((minutes > 0, sa.func.concat(minutes.cast(sa.Text()), "M")), else_=""),
         )
-        duration = sa.case(
+        duration = case(
             (zone == "Z", "PT0S"), ((hours == 0) & (minutes == 0), "PT0S"), (zone.is_not(None), parts), else_=sa.null()
         )
-        text = sa.case((t.get("dt") == XSD_DATETIME, duration), else_=sa.null())
-        k = sa.case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
+        text = case((t.get("dt") == XSD_DATETIME, duration), else_=sa.null())
+        k = case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
         return Val(TermCols(k, text, _lit(XSD_DAYTIME_DURATION, sa.Text())))
 
     def _Builtin_ENCODE_FOR_URI(self, e: CompValue) -> Val:
@@ -453,7 +452,7 @@ class Compiler:
             .render_derived(name="c")
         )
         ch = chars.c.ch
-        encoded = sa.case(
+        encoded = case(
             (ch.regexp_match("^[A-Za-z0-9._~-]$"), ch),
             else_=sa.func.upper(
                 sa.func.regexp_replace(
@@ -466,7 +465,7 @@ class Compiler:
         joined = sa.select(
             sa.func.coalesce(sa.func.string_agg(encoded, aggregate_order_by(sa.literal("", sa.Text()), chars.c.n)), "")
         ).scalar_subquery()
-        return string_val(sa.case((_is_string(t), joined), else_=sa.null()))
+        return string_val(case((_is_string(t), joined), else_=sa.null()))
 
     def _Builtin_YEAR(self, e: CompValue) -> Val:
         return self._date_part(e, "year")
@@ -513,7 +512,7 @@ class Compiler:
             last = first + sa.func.round(self(e.length).term.get("num"))
             lo = sa.func.greatest(first, 1)
             text = sa.func.substr(t.get("v"), lo.cast(sa.Integer()), sa.func.greatest(last - lo, 0).cast(sa.Integer()))
-        return string_val(sa.case((_is_string(t), text), else_=sa.null()), t.get("dt"), t.get("lang"))
+        return string_val(case((_is_string(t), text), else_=sa.null()), t.get("dt"), t.get("lang"))
 
     def _Builtin_REPLACE(self, e: CompValue) -> Val:
         t = self(e.arg).term
@@ -524,7 +523,7 @@ class Compiler:
         # XPath uses $1 for groups, PostgreSQL \1
         repl = sa.func.regexp_replace(replacement, r"\$(\d)", r"\\\1", "g")
         text = sa.func.regexp_replace(t.get("v"), pattern, repl, flags)
-        return string_val(sa.case((_is_string(t), text), else_=sa.null()), t.get("dt"), t.get("lang"))
+        return string_val(case((_is_string(t), text), else_=sa.null()), t.get("dt"), t.get("lang"))
 
     def _before_after(self, e: CompValue, after: bool) -> Val:
         a, b = self(e.arg1).term, self(e.arg2).term
@@ -537,8 +536,8 @@ class Compiler:
         ok = _is_string(a) & _is_string(b) & ((b.get("dt") == XSD_STRING) | (a.get("lang") == b.get("lang")))
         found = pos > 0
         # an empty result is a simple literal; otherwise it keeps the first argument's language
-        text = sa.case((ok & found, part), (ok, _lit("", sa.Text())), else_=sa.null())
-        lang = sa.case((found & (part != ""), a.get("lang")), else_=sa.null())
+        text = case((ok & found, part), (ok, _lit("", sa.Text())), else_=sa.null())
+        lang = case((found & (part != ""), a.get("lang")), else_=sa.null())
         return string_val(text, None, lang)
 
     def _Builtin_STRBEFORE(self, e: CompValue) -> Val:
@@ -550,19 +549,19 @@ class Compiler:
     def _Builtin_STRDT(self, e: CompValue) -> Val:
         t, d = self(e.arg1).term, self(e.arg2).term
         ok = (t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING) & (d.get("k") == IRI)
-        return Val(TermCols(sa.case((ok, _lit(LITERAL, _K)), else_=sa.null()), t.get("v"), d.get("v")))
+        return Val(TermCols(case((ok, _lit(LITERAL, _K)), else_=sa.null()), t.get("v"), d.get("v")))
 
     def _Builtin_STRLANG(self, e: CompValue) -> Val:
         t, lang = self(e.arg1).term, self(e.arg2).term
         ok = (t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING) & (sa.func.char_length(lang.get("v")) > 0)
-        k = sa.case((ok, _lit(LITERAL, _K)), else_=sa.null())
+        k = case((ok, _lit(LITERAL, _K)), else_=sa.null())
         return Val(TermCols(k, t.get("v"), _lit(RDF_LANGSTRING, sa.Text()), sa.func.lower(lang.get("v"))))
 
     def _digest(self, e: CompValue, fn: str) -> Val:
         t = self(e.arg).term
         raw = sa.func.convert_to(t.get("v"), "UTF8")
         digest = sa.func.md5(t.get("v")) if fn == "md5" else sa.func.encode(getattr(sa.func, fn)(raw), "hex")
-        return string_val(sa.case(((t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING), digest), else_=sa.null()))
+        return string_val(case(((t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING), digest), else_=sa.null()))
 
     def _Builtin_MD5(self, e: CompValue) -> Val:
         return self._digest(e, "md5")

@@ -13,6 +13,7 @@ from semantic.geosparql.functions import FUNCTIONS, ArgKind, FunctionSpec, Resul
 from semantic.geosparql.literals import GEOJSON_LITERAL, WKT_LITERAL, as_wkt, literal_geometry
 from semantic.sparql.expressions import Compiler, Val, boolean_val, numeric_val, string_val
 from semantic.sparql.terms import IRI, LITERAL, XSD_DOUBLE, XSD_INTEGER, TermCols
+from semantic.sql import case
 
 _K = sa.SmallInteger()
 
@@ -37,14 +38,14 @@ def _result(spec: FunctionSpec, value: Any) -> Val:
     if kind == ResultKind.BOOLEAN:
         return boolean_val(value)
     if kind == ResultKind.GEOMETRY:
-        k = sa.case((value.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+        k = case((value.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
         return Val(TermCols(k, as_wkt(value), sa.literal(WKT_LITERAL, sa.Text()), None, None, None, value))
     if kind == ResultKind.DOUBLE:
         return numeric_val(value.cast(sa.Numeric()), sa.literal(XSD_DOUBLE, sa.Text()))
     if kind == ResultKind.INTEGER:
         return numeric_val(value.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text()))
     if kind == ResultKind.IRI:
-        return Val(TermCols(sa.case((value.is_not(None), sa.literal(IRI, _K)), else_=sa.null()), value))
+        return Val(TermCols(case((value.is_not(None), sa.literal(IRI, _K)), else_=sa.null()), value))
     if kind in (ResultKind.WKT, ResultKind.GEOJSON):
         datatype = WKT_LITERAL if kind == ResultKind.WKT else GEOJSON_LITERAL
         return string_val(value, sa.literal(datatype, sa.Text()))

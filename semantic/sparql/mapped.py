@@ -36,6 +36,7 @@ from semantic.sparql.terms import (
     constant,
     static,
 )
+from semantic.sql import case
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
@@ -132,7 +133,7 @@ class MappedSources:
         if tm.geometry_property is not None:  # geo:dimension ... of a geometry column
             datatype, compute = GEOMETRY_PROPERTIES[tm.geometry_property]
             value = compute(col)
-            k = sa.case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+            k = case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
             if datatype == XSD_INTEGER:  # an integer whose text is its lexical form
                 return TermCols(k, value.cast(sa.Text()), datatype, None, value.cast(sa.Numeric()), shape=_INTEGER)
             return TermCols(k, property_lexical(datatype, value), datatype)
@@ -141,7 +142,7 @@ class MappedSources:
         if tm.language:
             return TermCols(sa.literal(LITERAL, _K), col.cast(sa.Text()), RDF_LANGSTRING, tm.language.lower())
         datatype = tm.datatype or _natural_datatype(sql_type)
-        k = sa.case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+        k = case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
         if sql_type.startswith("geometry"):
             lex = sa.func.ST_AsGeoJSON(col, 15) if datatype == GEOJSON else sa.func.ST_AsText(col)  # type: ignore[assignment]
             return TermCols(k, lex, datatype, None, None, None, col)
@@ -156,7 +157,7 @@ class MappedSources:
         if sql_type.startswith(("integer", "bigint", "smallint", "numeric")):
             return TermCols(k, col.cast(sa.Text()), datatype, None, col.cast(sa.Numeric()), shape=shape)
         if sql_type.startswith("boolean"):
-            return TermCols(k, sa.case((col, "true"), else_="false"), datatype)
+            return TermCols(k, case((col, "true"), else_="false"), datatype)
         return TermCols(k, col.cast(sa.Text()), datatype)
 
     def bound(self, tm: TermMap, table: MappedTable, cols: TermCols) -> tuple[TermCols, Any]:

@@ -28,6 +28,7 @@ from semantic.sparql.terms import (
     constant,
     static,
 )
+from semantic.sql import case
 
 QUADS = sa.table(
     "rdf_quad",
@@ -83,7 +84,7 @@ def compatible(a: TermCols, b: TermCols, maybe: bool) -> Any:
 
 def merged(a: TermCols, b: TermCols) -> TermCols:
     """The binding of a variable after a join: the left one where bound, else the right one."""
-    return TermCols(*(sa.case((a.get("k").is_not(None), a.get(f)), else_=b.get(f)) for f in FIELDS))
+    return TermCols(*(case((a.get("k").is_not(None), a.get(f)), else_=b.get(f)) for f in FIELDS))
 
 
 class Renderer:
@@ -501,7 +502,7 @@ class Renderer:
         columns = list(env.items())
         # every field under the condition, so what is known of the term when bound (its shape) still holds
         columns += [
-            (v, TermCols(*(sa.case((matched, t.get(f)), else_=sa.null()) for f in FIELDS)).with_(shape=t.shape))
+            (v, TermCols(*(case((matched, t.get(f)), else_=sa.null()) for f in FIELDS)).with_(shape=t.shape))
             for v, t in added.items()
         ]
         variables = [v for t in left.triples + right.triples for v in map(str, t) if v in dict(columns)]
@@ -581,13 +582,15 @@ class Renderer:
 
     def _Project(self, node: ir.Project) -> Rel:
         child = self.render(node.child)
-        columns = [(str(v), child.cols(str(v)) if str(v) in child.variables else _unbound()) for v in node.variables]
-        maybe = {v for v, _ in columns if v in child.maybe or v not in child.variables}
+        names = [str(v) for v in node.variables]
+        maybe = {v for v in names if v in child.maybe or v not in child.variables}
         if child.select is not None and child.inner is not None:  # the child's SELECT, other columns
-            inner = [(v, child.inner[v] if v in child.inner else _unbound()) for v, _ in columns]
+            inner = [(v, child.inner[v] if v in child.inner else _unbound()) for v in names]
             labelled = [c for v, t in inner for c in t.labelled(v)] or [sa.literal(1).label("one")]
             stmt = child.select.with_only_columns(*labelled)
             return self._finish(inner, stmt, maybe, plain=True, grouped=child.grouped)
+        # (the subquery's columns only here: SQLAlchemy builds a subquery's column collection on first use)
+        columns = [(v, child.cols(v) if v in child.variables else _unbound()) for v in names]
         stmt = self._select(columns, child.order).select_from(child.sub)
         return self._finish(columns, stmt, maybe, child.ordered)
 
@@ -611,7 +614,7 @@ class Renderer:
         for expr, descending in conditions:
             t = self.compiler(env)(expr).term
             for key in (
-                sa.case((t.get("k") == 2, 1), (t.get("k") == IRI, 2), (t.get("k") == LITERAL, 3), else_=0),
+                case((t.get("k") == 2, 1), (t.get("k") == IRI, 2), (t.get("k") == LITERAL, 3), else_=0),
                 t.get("num"),
                 t.get("ts"),
                 t.get("v"),
@@ -637,7 +640,9 @@ class Renderer:
 
     def _Group(self, node: ir.Group) -> Rel:
         child = self.render(node.child)
-        env = child.env()
+        # over a plain SELECT, the grouping is that SELECT's own (its FROM and WHERE, no subquery around it)
+        plain = child.select is not None and child.inner is not None and not child.grouped
+        env = dict(child.inner) if plain and child.inner is not None else child.env()
         compiler = self.compiler(env)
         key_columns: list[tuple[str, TermCols]] = []
         group_by: list[Any] = []
@@ -661,7 +666,10 @@ class Renderer:
                 columns.append((str(var), keys[str(target)].with_(geom=None, lift=None)))
                 continue
             columns.append((str(var), aggregate(agg, compiler, bound)))
-        stmt = self._select(columns).select_from(child.sub)
+        if plain:
+            stmt = child.select.with_only_columns(*self._select(columns).selected_columns)
+        else:
+            stmt = self._select(columns).select_from(child.sub)
         if group_by:
             stmt = stmt.group_by(*group_by)
         return self._finish(columns, stmt, {v for v, _ in columns}, plain=True, grouped=True)
