@@ -30,7 +30,8 @@ from semantic.mapping import (
 )
 from semantic.mapping.ontology import default_ontology_paths
 from semantic.mapping.r2rml import Column
-from semantic.mapping.tmappings import Assertion, Role, TBox
+from semantic.mapping.tbox import Role, TBox
+from semantic.mapping.tmappings import Assertion
 from semantic.mapping.validate import read_foreign_keys
 from semantic.store.db import make_engine
 from semantic.store.models import Base

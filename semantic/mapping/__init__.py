@@ -26,7 +26,8 @@ from semantic.mapping.r2rml import (
     parse_mappings,
     parse_template,
 )
-from semantic.mapping.tmappings import Assertion, ForeignKey, Role, TBox, TMappings, compile_tmappings
+from semantic.mapping.tbox import Role, TBox
+from semantic.mapping.tmappings import Assertion, ForeignKey, TMappings, compile_tmappings
 from semantic.mapping.validate import read_foreign_keys, validate_mappings
 
 DATA = "https://w3id.org/esdl/"

@@ -570,7 +570,7 @@ def entailed_quads(tbox: Any, quads: Any, predicate: Node, obj: Node) -> Any | N
     ``?x a C`` also finds instances of C's subclasses and subjects (objects) of properties whose domain (range)
     is below C; ``?x p ?y`` also finds the pairs of p's subproperties, and of its inverses read backwards.
     """
-    from semantic.mapping.tmappings import Role
+    from semantic.mapping.tbox import Role
 
     if not isinstance(predicate, URIRef):
         return None
