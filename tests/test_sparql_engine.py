@@ -308,3 +308,56 @@ def test_numbers_read_from_their_text_decode_as_rdflib_reads_them() -> None:
             term = solution["x"]
             assert type(term) is Literal and term.eq(expected) and hash(term) == hash(expected)
             assert (term.value, type(term.value), term.ill_typed) == (expected.value, type(expected.value), False)
+
+
+def test_computed_doubles_from_the_database_text_are_canonical(catalog_url: str) -> None:
+    """A computed double is fetched as PostgreSQL's text of it (``DOUBLE_TEXT``); the decoder's rewriting of that
+    text gives the canonical form and value that :func:`canonical_double` gives from the float itself, for kinds
+    fixed by the plan and read per row alike."""
+    import random
+
+    from semantic.sparql.decode import DOUBLE_TEXT, decode_rows
+    from semantic.sparql.terms import canonical_double
+
+    rng = random.Random(11)
+    values = [0.0, -0.0, 1.0, 10.0, 300.0, -300.0, 0.1, 1 / 3, 1e-05, 0.0001, 1e14, 1e15, 1e16, 123456789012345.6]
+    values += [5e-324, 1.7976931348623157e308, float("nan"), float("inf"), -float("inf")]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(1000)] + [rng.uniform(-1e-3, 1) for _ in range(1000)]
+    values += [rng.random() * 10 ** rng.randint(-300, 300) for _ in range(1000)]
+    engine = make_engine(catalog_url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET extra_float_digits = 1")
+        texts = conn.exec_driver_sql(
+            "SELECT x::text FROM unnest(%(a)s::float8[]) WITH ORDINALITY AS t(x, i) ORDER BY i", {"a": values}
+        ).scalars()
+        rows = [(3, t) for t in texts] + [(None, None)]
+    static = ((-1, 3), (1, None), (-1, str(XSD.double)), (-1, None), (DOUBLE_TEXT, None))
+    per_row = ((0, None), (1, None), (-1, str(XSD.double)), (-1, None), (DOUBLE_TEXT, None))
+    for fields in (static, per_row):
+        solutions = decode_rows(rows, (("x", fields, None),))
+        assert solutions[-1] == {}
+        for x, solution in zip(values, solutions, strict=False):
+            expected = Literal(canonical_double(x), datatype=XSD.double, normalize=False)
+            term = solution["x"]
+            assert type(term) is Literal and str(term) == str(expected) and hash(term) == hash(expected), x
+            assert term.datatype == XSD.double and term.ill_typed == expected.ill_typed
+            assert term.value == expected.value or (x != x and term.value != term.value)
+
+
+def test_repeated_lexical_forms_share_one_term() -> None:
+    """Where a column's lexical forms repeat (labels, counts), each distinct form is built once and shared; the
+    terms are those built one by one, unbound rows stay unbound, and distinct forms still make distinct terms."""
+    from semantic.sparql.decode import AS_TEXT, decode_rows
+
+    labels = ["north", "south", None, "far"] * 50
+    counts = ["3", "40", None, "3"] * 50
+    plan = (
+        ("name", ((-1, 3), (0, None), (-1, XSD_STRING_IRI), (-1, None), (-1, None)), None),
+        ("n", ((-1, 3), (1, None), (-1, str(XSD.integer)), (-1, None), (AS_TEXT, None)), None),
+    )
+    solutions = decode_rows(list(zip(labels, counts, strict=True)), plan)
+    for label, count, solution in zip(labels, counts, solutions, strict=True):
+        assert solution.get("name") == (None if label is None else Literal(label))
+        assert solution.get("n") == (None if count is None else Literal(count, datatype=XSD.integer))
+    assert solutions[0]["name"] is solutions[4]["name"] and solutions[0]["n"] is solutions[3]["n"]
+    assert solutions[0]["n"].value == 3 and solutions[1]["n"].value == 40 and "name" not in solutions[2]

@@ -374,3 +374,20 @@ def test_geometry_properties_as_triple_patterns(catalogue: sa.Engine, tmp_path: 
     # the geometries are geo:Geometry (the properties' domain) once each, not once per property
     kinds = select(sparql, "SELECT ?g WHERE { ?g a geo:Geometry }")
     assert len(kinds) == len({r["g"] for r in kinds})
+
+
+def test_averages_keep_every_digit_whatever_the_session_says(catalogue: sa.Engine) -> None:
+    """An average is a computed double read from the database's text of it: a session that rounds doubles' text
+    (extra_float_digits 0) does not round the answer's canonical form."""
+    with catalogue.begin() as conn:
+        conn.exec_driver_sql("UPDATE zonal_stat SET mean = CASE WHEN mean < 280.25 THEN 0.1 ELSE 0.2 END")
+    rounding = sa.create_engine(catalogue.url, connect_args={"options": "-c extra_float_digits=0"})
+    with rounding.connect() as conn:
+        assert conn.exec_driver_sql("SELECT 0.15000000000000002::float8::text").scalar() == "0.15"
+    query = (
+        "SELECT ?name (AVG(?m) AS ?avg) WHERE { ?o esdl:region ?r ; esdl:mean ?m . ?r rdfs:label ?name } GROUP BY ?name"
+    )
+    rows = {str(r["name"]): r["avg"] for r in SparqlEngine(rounding).query(PREFIXES + query).rows}
+    double = URIRef("http://www.w3.org/2001/XMLSchema#double")
+    assert rows["north"] == Literal("1.5000000000000002E-1", datatype=double, normalize=False)
+    assert rows["north"].value == (0.1 + 0.2) / 2 and str(rows["north"]) == "1.5000000000000002E-1"

@@ -38,6 +38,8 @@ from semantic.sparql.terms import (
 )
 
 AS_TEXT = -2  # the index of ``num`` when the number is the lexical form's own (an integer or double column's text)
+DOUBLE_TEXT = -3  # the index of ``num`` when ``v`` is the database's text of a computed double (its shortest
+# digits, extra_float_digits 1), whose canonical form is the lexical form
 
 # per variable: (name, ((index, constant) for k, v, dt, lang, num), lifted); index -1: the field is the constant;
 # lifted: None, or an IRI template and its placeholders' (index, kind) (see terms.Lift), which give v
@@ -100,6 +102,27 @@ def _computed(num: Any, datatype: str) -> Literal:
 
 
 _XSD_DOUBLE = URIRef(XSD_DOUBLE)
+
+
+def _double(text: str) -> Literal:
+    """A computed double from PostgreSQL's text of it (the shortest digits that read back as the same double, as
+    Python's ``repr``), in the canonical form :func:`canonical_double` gives: rewritten here from a positional
+    text (``-301.25``, ``0.0042``, ``42``), read as a float for the rest (``1e-05``, ``0``, ``NaN``, ``-Infinity``)."""
+    body = text[1:] if text[0] == "-" else text
+    if "e" in body or not body[0].isdigit():
+        return _computed(float(text), XSD_DOUBLE)
+    whole, _, fraction = body.partition(".")
+    if whole != "0":
+        digits = (whole + fraction).rstrip("0")
+        exponent = len(whole) - 1
+    else:
+        significant = fraction.lstrip("0")
+        digits = significant.rstrip("0")
+        exponent = len(significant) - len(fraction) - 1
+    if not digits:  # zero
+        return _computed(float(text), XSD_DOUBLE)
+    sign = "-" if body is not text else ""
+    return _literal(f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}", _XSD_DOUBLE, float(text))
 
 
 def _plain(lexical: str) -> Literal:
@@ -174,6 +197,18 @@ def _lifted(rows: Sequence[Any], lifted: tuple[str, tuple[tuple[int, str], ...]]
     return list(map(template.__mod__, values))
 
 
+def _each(lex: list[Any], make: Callable[[str], Literal]) -> list[Any]:
+    """``make`` of each lexical form (``None`` stays ``None``); once per distinct form where a column's forms
+    repeat, as labels, kinds and counts do (judged by its first rows), so that repeated values share a term."""
+    if len(set(lex[:_SAMPLE])) * 2 <= min(len(lex), _SAMPLE):
+        built = {x: None if x is None else make(x) for x in set(lex)}
+        return list(map(built.__getitem__, lex))
+    return [None if x is None else make(x) for x in lex]
+
+
+_SAMPLE = 64
+
+
 def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[list[Node | None], bool] | None:
     """One variable's terms over ``rows`` (``None`` where unbound), and whether it is unbound in some row;
     ``None``: unbound in every row."""
@@ -194,13 +229,15 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
             if holes and kinds is not None:
                 lex = [None if k is None else x for k, x in zip(kinds, lex, strict=True)]
             if dc == XSD_STRING:
-                return [None if x is None else _plain(x) for x in lex], holes
+                return _each(lex, _plain), holes
+            if ni == DOUBLE_TEXT and dc == XSD_DOUBLE:
+                return _each(lex, _double), holes
             datatype, plain = datatype_kind(dc)
             if plain:
-                return [None if x is None else _literal(x, datatype, None) for x in lex], holes
+                return _each(lex, lambda x: _literal(x, datatype, None)), holes
             if ni == AS_TEXT and dc in (XSD_DOUBLE, XSD_INTEGER):  # the database's text of the number
                 number = float if dc == XSD_DOUBLE else int
-                return [None if x is None else _literal(x, datatype, number(x)) for x in lex], holes
+                return _each(lex, lambda x: _literal(x, datatype, number(x))), holes
             nums = _column(rows, ni)
             if nums is not None and dc in (XSD_DOUBLE, XSD_INTEGER):
                 # a float column's value is the float; a well-formed integer's (o_num set) is the int; anything
@@ -231,6 +268,9 @@ def _terms(rows: Sequence[Any], fields: Fields, lifted: Lifted = None) -> tuple[
         ]
     if lex is not None:
         values[1] = lex
+    if ni == DOUBLE_TEXT and lex is not None:  # a computed double's text: its value, and no lexical form yet
+        values[4] = [None if x is None else float(x) for x in lex]
+        values[1] = [None] * len(rows)
     terms = [term(*row) for row in zip(*values, strict=True)]
     return terms, any(t is None for t in terms)
 
@@ -263,4 +303,4 @@ def decode_rows(rows: Sequence[Any], plan: Plan) -> list[dict[str, Node]]:
     return solutions
 
 
-__all__ = ["AS_TEXT", "IRI_SAFE", "Plan", "datatype_kind", "decode_rows", "term"]
+__all__ = ["AS_TEXT", "DOUBLE_TEXT", "IRI_SAFE", "Plan", "datatype_kind", "decode_rows", "term"]

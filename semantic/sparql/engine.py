@@ -16,7 +16,7 @@ from rdflib.term import Node, Variable
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
-from semantic.sparql.decode import AS_TEXT, Plan, decode_rows
+from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
 from semantic.sparql.terms import IRI, XSD_DOUBLE, XSD_INTEGER, to_rdflib
@@ -155,33 +155,26 @@ class SparqlEngine:
         Returns:
             The answer (as :meth:`query`) and whether solutions beyond ``limit`` were left out.
         """
-        # JIT compilation of the (large) rewritten SQL costs far more than these queries run; the same round trip
-        # reads the quad signature's version, and a load committed since the query was rendered renders it again
-        if self.mapped is None:
-            conn.exec_driver_sql("SET LOCAL jit = off")
-        else:
-            version = conn.execute(_START).scalar_one()
-            if version != tr.signature_version:
-                signature = self._signature
-                if signature is None or signature.version != version:
-                    signature = read_signature(conn)
-                    with self._lock:
-                        if self._signature is None or self._signature.version < signature.version:
-                            self._signature = signature
-                tr = self._translate(tr.text, tr.base, signature)
-        if tr.query.form == "ASK":
-            return bool(conn.exec_driver_sql(tr.sql, tr.params).scalar()), False
         sql, params = tr.sql, tr.params
-        if limit is not None:  # the final SELECT never has a LIMIT of its own (a slice is a subquery)
+        if limit is not None and tr.query.form != "ASK":  # the final SELECT never has a LIMIT of its own
             sql, params = f"{sql} LIMIT %(esdl_row_limit)s", {**params, "esdl_row_limit": limit + 1}
         with _collector_paused():
-            # the driver's own tuples: SQLAlchemy's Row objects cost more to build and to index than decoding
-            # saves (errors are still raised, and wrapped, by exec_driver_sql)
-            result = conn.exec_driver_sql(sql, params)
-            try:
-                rows = result.cursor.fetchall()
-            finally:
-                result.close()
+            if self.mapped is None:
+                conn.exec_driver_sql(_SETTINGS)
+                rows = _fetch(conn, sql, params)
+            else:
+                version, rows = _fetch_started(conn, sql, params)
+                if version != tr.signature_version:  # a load committed since the query was rendered
+                    signature = self._signature
+                    if signature is None or signature.version != version:
+                        signature = read_signature(conn)
+                        with self._lock:
+                            if self._signature is None or self._signature.version < signature.version:
+                                self._signature = signature
+                    tr = self._translate(tr.text, tr.base, signature)
+                    return self.run(tr, conn, limit)
+            if tr.query.form == "ASK":
+                return bool(rows[0][0]), False
             truncated = limit is not None and len(rows) > limit
             solutions = decode_rows(rows[:limit] if limit is not None else rows, tr.plan)
         if tr.query.form == "SELECT":
@@ -212,9 +205,44 @@ class SparqlEngine:
         return graph
 
 
-_START = sa.text(
-    "SELECT st.version FROM rdf_signature_state AS st, set_config('jit', 'off', true) AS jit WHERE st.id = 1"
+# JIT compilation of the (large) rewritten SQL costs far more than these queries run, and a double's text must be
+# its shortest exact digits whatever the session says (lexical forms are read from it): set for the transaction
+_SETTINGS = "SELECT set_config('jit', 'off', true), set_config('extra_float_digits', '1', true)"
+# the same, and the quad signature's version (a load committed since a query was rendered renders it again)
+_START = (
+    "SELECT st.version FROM rdf_signature_state AS st, set_config('jit', 'off', true) AS jit, "
+    "set_config('extra_float_digits', '1', true) AS digits WHERE st.id = 1"
 )
+
+
+def _fetch(conn: sa.Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Every row of ``sql``, as the driver's own tuples: SQLAlchemy's Row objects cost more to build and to index
+    than decoding saves (errors are still raised, and wrapped, by ``exec_driver_sql``)."""
+    result = conn.exec_driver_sql(sql, params)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _fetch_started(conn: sa.Connection, sql: str, params: dict[str, Any]) -> tuple[int, list[Any]]:
+    """The signature's version (and the settings, :data:`_START`) and every row of ``sql``, sent together in one
+    round trip where the driver can pipeline (psycopg 3), else one after the other. The rows are those of a
+    query rendered for some version: the caller runs it again when the version it reads differs."""
+    raw: Any = conn.connection.dbapi_connection
+    pipeline = getattr(raw, "pipeline", None)
+    if pipeline is None:
+        return conn.exec_driver_sql(_START).scalar_one(), _fetch(conn, sql, params)
+    try:
+        with pipeline():
+            start = raw.cursor()
+            start.execute(_START)
+            cursor = raw.cursor()
+            cursor.execute(sql, params)
+        version = start.fetchone()[0]
+        return version, cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as err:  # wrapped as exec_driver_sql wraps it
+        raise sa.exc.DBAPIError.instance(sql, params, err, conn.dialect.loaded_dbapi.Error) from err
 
 
 def _mapped_sources(engine: sa.Engine) -> Any:
@@ -278,11 +306,20 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
             # a literal of the shape's datatype wherever it is bound (its fields may be NULL where it is not)
             known = {"dt": term.shape[1], "lang": None} | known
             as_text = term.shape[1] in (XSD_INTEGER, XSD_DOUBLE) and "v" not in known
+        # a computed double (no lexical form in SQL) is fetched as the database's text of it, which decoding
+        # makes canonical faster than Python's repr of the float
+        double = "v" in known and known["v"] is None and "num" not in known and known.get("dt") == XSD_DOUBLE
         lift = term.lift if inner is not None and not rel.grouped and known.get("k") == IRI else None
         fields = []
         for f in _READ:
             if f == "num" and as_text:
                 fields.append((AS_TEXT, None))
+            elif f == "num" and double:
+                fields.append((DOUBLE_TEXT, None))
+            elif f == "v" and double:
+                fields.append((len(cols), None))
+                num = term.get("num") if inner is not None else rel.sub.c[f"{v}__num"]
+                cols.append(sa.cast(sa.cast(num, sa.Double()), sa.Text()))
             elif f in known:
                 fields.append((-1, known[f]))
             elif f == "v" and lift is not None:

@@ -224,4 +224,6 @@ def static(term: TermCols, name: str) -> Any:
         return None
     if isinstance(value, sa.sql.elements.BindParameter) and value.callable is None:
         return value.value
+    if isinstance(value, sa.sql.elements.Cast) and isinstance(value.clause, sa.sql.elements.Null):
+        return None  # a typed NULL (a computed number's lexical form)
     return UNKNOWN
