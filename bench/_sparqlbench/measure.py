@@ -28,7 +28,10 @@ from _sparqlbench.queries import Query, canon_solution, same_rows
 WORKER = Path(__file__).resolve().parent / "rdflib_worker.py"
 # what SparqlEngine.run sets in the transaction before running a rewritten query; the diagnostic run of the
 # engine's SQL string and EXPLAIN do the same, so that they see the query as the engine runs it
-ENGINE_SESSION = ("SET LOCAL jit = off",)
+MAX_ROUNDS = 60
+"""At most this many rounds of a query (``--min-time``)."""
+
+ENGINE_SESSION = ("SET LOCAL jit = off", "SET LOCAL extra_float_digits = 1")
 
 
 def _timed_out(err: BaseException) -> bool:
@@ -85,8 +88,10 @@ def compare_with_sql(
     log: Callable[[str], None],
     label: str,
     skip: frozenset[str] = frozenset(),
+    min_time_s: float = 0.0,
 ) -> dict[str, Comparison]:
-    """Check every query's answer against its SQL, then time both sides in ``repeat`` rounds.
+    """Check every query's answer against its SQL, then time both sides in ``repeat`` rounds, or more (up to
+    :data:`MAX_ROUNDS`) until each side has run ``min_time_s`` in all.
 
     A query whose first engine run took ``slow_s`` or more is timed by that run alone (no further rounds);
     one that hits the statement timeout is not run again; one named in ``skip`` is not run at all (it timed
@@ -143,8 +148,12 @@ def compare_with_sql(
         slow = not e.timed_out and (e.first_s or 0.0) >= slow_s
         if slow:
             e.runs.append(e.first_s or 0.0)
-        for r in range(repeat):
+        r = 0
+        while r < repeat or (
+            r < MAX_ROUNDS and (sum(s.runs) < min_time_s or (not (e.timed_out or slow) and sum(e.runs) < min_time_s))
+        ):
             sides = ("engine", "engine_sql", "sql") if r % 2 == 0 else ("sql", "engine_sql", "engine")
+            r += 1
             for side in sides:
                 if side == "sql":
                     t0 = time.perf_counter()
@@ -176,7 +185,7 @@ def compare_with_sql(
         log(
             f"{label} {q.name}: {e.rows if e.rows is not None else '?'} rows, engine {engine_text}, "
             f"SQL {s.median:.4f} s ({s.rows} rows), "
-            + ("ratio n/a" if ratio is None else f"ratio {ratio:.1f}")
+            + ("ratio n/a" if ratio is None else f"ratio {ratio:.2f}")
             + ("" if match is None else (", answers equal" if match else ", ANSWERS DIFFER"))
         )
     return out
