@@ -361,3 +361,58 @@ def test_repeated_lexical_forms_share_one_term() -> None:
         assert solution.get("n") == (None if count is None else Literal(count, datatype=XSD.integer))
     assert solutions[0]["name"] is solutions[4]["name"] and solutions[0]["n"] is solutions[3]["n"]
     assert solutions[0]["n"].value == 3 and solutions[1]["n"].value == 40 and "name" not in solutions[2]
+
+
+def test_sql_canonical_double_is_the_decoders(catalog_url: str) -> None:
+    """``esdl_canonical_double`` (STR of a computed double, in SQL) writes what :func:`canonical_double` writes
+    from Python's repr: positional and exponent texts, PostgreSQL's non-shortest Ryu output, subnormals, powers of
+    two (whose rounding interval is lopsided), the largest double; whatever the session's extra_float_digits."""
+    import random
+    import struct
+
+    from semantic.sparql.terms import canonical_double
+
+    rng = random.Random(5)
+    values = [0.0, -0.0, 1.0, 300.0, -0.1, 1 / 3, 1e-05, 1e15, 1e16, 5e-324, 1.7976931348623157e308]
+    values += [2.164215423107003e16, -6.8659681752636816e16, float("inf"), -float("inf")]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)] + [
+        rng.random() * 10 ** rng.randint(-320, 300) for _ in range(500)
+    ]
+    values += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(500)]
+    values += [2.0**n for n in range(-1074, 1024, 3)] + [float(rng.randint(2**53, 2**60)) for _ in range(300)]
+    values = [x for x in values if x == x] + [float("nan")]
+    engine = make_engine(catalog_url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET extra_float_digits = 0")
+        got = conn.exec_driver_sql(
+            "SELECT esdl_canonical_double(x) FROM unnest(%(a)s::float8[]) WITH ORDINALITY AS t(x, i) ORDER BY i",
+            {"a": values},
+        ).scalars()
+        assert [(x, text) for x, text in zip(values, got, strict=True) if text != canonical_double(x)] == []
+
+
+def test_str_of_a_computed_number_is_its_canonical_lexical_form(sparql: SparqlEngine) -> None:
+    """STR of arithmetic and aggregates (numbers with no lexical form in SQL) is the lexical form the same
+    numbers get as results: integer digits, a decimal without trailing zeros, a double's canonical form."""
+    query = PREFIXES + (
+        "SELECT ?o (STR(?o * 2) AS ?twice) (STR(?o / 4) AS ?quarter) (STR(?o * 1.5e0) AS ?double) "
+        "WHERE { ?s ex:p ?o FILTER isNumeric(?o) }"
+    )
+    got = sorted(
+        (str(r["o"]), str(r["o"].datatype), str(r["twice"]), str(r["quarter"]), str(r["double"]))
+        for r in sparql.query(query).rows
+    )
+    integer, decimal, double = (str(XSD.integer), str(XSD.decimal), str(XSD.double))
+    assert got == [
+        ("1", integer, "2", "0.25", "1.5E0"),
+        ("2", double, "4.0E0", "5.0E-1", "3.0E0"),
+        ("2", integer, "4", "0.5", "3.0E0"),
+        ("3.5", decimal, "7.0", "0.875", "5.25E0"),
+    ]
+    rows = sparql.query(
+        PREFIXES + "SELECT (STR(SUM(?o)) AS ?sum) (SUM(?o) AS ?value) WHERE { ?s ex:p ?o FILTER isNumeric(?o) }"
+    ).rows
+    assert str(rows[0]["sum"]) == str(rows[0]["value"]) == "8.5E0"
+    for row in sparql.query(query).rows:
+        for name in ("twice", "quarter", "double"):
+            assert row[name].datatype is None and row[name].language is None

@@ -105,9 +105,11 @@ _XSD_DOUBLE = URIRef(XSD_DOUBLE)
 
 
 def _double(text: str) -> Literal:
-    """A computed double from PostgreSQL's text of it (the shortest digits that read back as the same double, as
-    Python's ``repr``), in the canonical form :func:`canonical_double` gives: rewritten here from a positional
-    text (``-301.25``, ``0.0042``, ``42``), read as a float for the rest (``1e-05``, ``0``, ``NaN``, ``-Infinity``)."""
+    """A computed double from PostgreSQL's text of it, in the canonical form :func:`canonical_double` gives:
+    rewritten here from a positional text (``-301.25``, ``0.0042``, ``42``: 1e-4 <= |x| < 1e15, where float8's
+    text has the shortest digits that read back, as Python's ``repr``), read as a float for the rest (``1e-05``,
+    ``0``, ``NaN``, ``-Infinity``, and ``2.1642154231070032e+16``, where PostgreSQL's Ryu, excluding the bounds
+    of the rounding interval, may give a digit more than the shortest)."""
     body = text[1:] if text[0] == "-" else text
     if "e" in body or not body[0].isdigit():
         return _computed(float(text), XSD_DOUBLE)

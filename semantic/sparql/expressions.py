@@ -94,6 +94,31 @@ def numeric_val(num: Any, datatype: Any) -> Val:
     return Val(TermCols(k, sa.null().cast(sa.Text()), datatype, None, num))
 
 
+def lexical(t: TermCols) -> Any:
+    """A term's lexical form in SQL, also of a computed number (``v`` NULL, its value in ``num``): the canonical
+    form decoding gives it (decode.py), by datatype: an integer's digits, a decimal's digits without trailing
+    zeros (and at least one after the point), a double's or float's ``esdl_canonical_double`` (migration 0007)."""
+    v = static(t, "v")
+    if t.num is None or (v is not UNKNOWN and v is not None):  # no computed number here
+        return t.get("v")
+    num, dt = t.get("num"), static(t, "dt")
+    trimmed = sa.func.trim_scale(num).cast(sa.Text())
+    forms = {
+        "integer": sa.func.trunc(num).cast(sa.Text()),
+        "decimal": case((sa.func.strpos(trimmed, ".") > 0, trimmed), else_=sa.func.concat(trimmed, ".0")),
+        "double": sa.func.esdl_canonical_double(num.cast(sa.Double())),
+    }
+    if dt is UNKNOWN:
+        form: Any = case(
+            (t.get("dt").in_([XSD_DOUBLE, XSD_FLOAT]), forms["double"]),
+            (t.get("dt") == XSD_DECIMAL, forms["decimal"]),
+            else_=forms["integer"],
+        )
+    else:
+        form = forms["double" if dt in (XSD_DOUBLE, XSD_FLOAT) else "decimal" if dt == XSD_DECIMAL else "integer"]
+    return form if v is None else sa.func.coalesce(t.get("v"), form)
+
+
 def string_val(text: Any, datatype: Any = None, lang: Any = None) -> Val:
     """A computed string as a term (``xsd:string`` unless a language or datatype is given)."""
     k = case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
@@ -307,10 +332,7 @@ class Compiler:
 
     def _Builtin_STR(self, e: CompValue) -> Val:
         t = self(e.arg).term
-        text = case((t.get("k").in_([IRI, LITERAL]), t.get("v")), else_=sa.null())
-        if t.num is not None and isinstance(t.v, sa.sql.elements.Null):
-            raise UnsupportedFeature("STR of a computed number")
-        return string_val(text)
+        return string_val(case((t.get("k").in_([IRI, LITERAL]), lexical(t)), else_=sa.null()))
 
     def _Builtin_LANG(self, e: CompValue) -> Val:
         t = self(e.arg).term
