@@ -416,3 +416,43 @@ def test_str_of_a_computed_number_is_its_canonical_lexical_form(sparql: SparqlEn
     for row in sparql.query(query).rows:
         for name in ("twice", "quarter", "double"):
             assert row[name].datatype is None and row[name].language is None
+
+
+def test_computed_numbers_are_terms_in_joins_and_sameterm(sparql: SparqlEngine, tmp_path: Path) -> None:
+    """A computed number is an RDF term like any other: sameTerm of it with itself holds, and joins, UNION,
+    OPTIONAL, IF and COALESCE compare it by its canonical lexical form and datatype (so 2 * 2 joins the integer
+    4 but not the double 4.0E0)."""
+    path = tmp_path / "q.ttl"
+    path.write_text("@prefix ex: <http://ex/> .\nex:b ex:q 2 .\nex:c ex:q 4 .\n")
+    with sparql.engine.begin() as conn:
+        load_rdf(conn, path, graph=None, fmt=None, source="test")
+
+    def pairs(query: str, names: tuple[str, ...] = ("s", "t")) -> list[tuple[str, ...]]:
+        rows = sparql.query(PREFIXES + query).rows
+        return sorted(tuple(str(r[v]) if v in r else "-" for v in names) for r in rows)
+
+    numbers = "?s ex:p ?o FILTER isNumeric(?o)"
+    assert len(pairs(f"SELECT ?s WHERE {{ {numbers} BIND(?o * 2 AS ?y) FILTER(sameTerm(?y, ?y)) }}")) == 4
+    twice = f"{{ {numbers} BIND(?o * 2 AS ?y) }}"
+    assert pairs(f"SELECT ?s ?t WHERE {{ {twice} {{ ?t ex:q ?z BIND(?z * 1 AS ?y) }} }}") == [
+        ("http://ex/a", "http://ex/b"),
+        ("http://ex/a", "http://ex/c"),
+    ]
+    assert pairs(f"SELECT ?s ?t WHERE {{ {twice} OPTIONAL {{ ?t ex:q ?z BIND(?z * 1 AS ?y) }} }}") == [
+        ("http://ex/a", "http://ex/b"),
+        ("http://ex/a", "http://ex/c"),
+        ("http://ex/b", "-"),
+        ("http://ex/c", "-"),
+    ]
+    # a stored 4 on one side of a UNION, computed numbers on the other: both join the stored 4 of ex:c
+    union = f"{{ {{ ?s ex:q ?y }} UNION {twice} }} ?t ex:q ?y"
+    assert pairs(f"SELECT ?s ?t WHERE {{ {union} }}") == [
+        ("http://ex/a", "http://ex/b"),
+        ("http://ex/a", "http://ex/c"),
+        ("http://ex/b", "http://ex/b"),
+        ("http://ex/c", "http://ex/c"),
+    ]
+    mixed = f"SELECT ?s ?t WHERE {{ {numbers} BIND(IF(?o > 3, ?o, ?o * 2) AS ?y) ?t ex:q ?y }}"
+    assert pairs(mixed) == [("http://ex/a", "http://ex/b"), ("http://ex/a", "http://ex/c")]
+    coalesced = f"SELECT ?s ?y WHERE {{ {numbers} BIND(COALESCE(?none, ?o * 2) AS ?y) FILTER(sameTerm(?y, 4)) }}"
+    assert pairs(coalesced, ("s", "y")) == [("http://ex/a", "4")]

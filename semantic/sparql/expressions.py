@@ -94,6 +94,22 @@ def numeric_val(num: Any, datatype: Any) -> Val:
     return Val(TermCols(k, sa.null().cast(sa.Text()), datatype, None, num))
 
 
+def computed(t: TermCols) -> bool:
+    """Whether ``t`` is a computed number: a value (``num``) and no lexical form (``v`` NULL in every row)."""
+    return static(t, "v") is None and static(t, "num") is not None
+
+
+def settled(terms: list[TermCols]) -> list[TermCols]:
+    """Terms that become one binding (the arms of IF and COALESCE, the sides of a UNION, the two sides of a
+    join's variable), with a computed number's lexical form written out (:func:`lexical`) where another of them
+    has lexical forms of its own: ``v`` of a bound term is NULL only where it is a computed number's in every
+    row, which :func:`computed` can tell."""
+    flags = [computed(t) for t in terms]
+    if all(flags) or not any(flags):
+        return terms
+    return [t.with_(v=lexical(t)) if flag else t for t, flag in zip(terms, flags, strict=True)]
+
+
 def lexical(t: TermCols) -> Any:
     """A term's lexical form in SQL, also of a computed number (``v`` NULL, its value in ``num``): the canonical
     form decoding gives it (decode.py), by datatype: an integer's digits, a decimal's digits without trailing
@@ -119,6 +135,13 @@ def lexical(t: TermCols) -> Any:
     return form if v is None else sa.func.coalesce(t.get("v"), form)
 
 
+def _chosen(terms: list[TermCols], choice: Callable[[str], Any]) -> TermCols:
+    """The term that one of ``terms`` gives per row (``choice`` of a field: its CASE), with the lexical form a
+    typed NULL where every one of them is a computed number (so that the result is one too)."""
+    fields = [sa.null().cast(sa.Text()) if f == "v" and all(computed(t) for t in terms) else choice(f) for f in _FIELDS]
+    return TermCols(*fields)
+
+
 def string_val(text: Any, datatype: Any = None, lang: Any = None) -> Val:
     """A computed string as a term (``xsd:string`` unless a language or datatype is given)."""
     k = case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
@@ -136,10 +159,11 @@ def _both_numeric(a: TermCols, b: TermCols) -> Any:
 
 
 def term_equal(a: TermCols, b: TermCols) -> Any:
-    """``sameTerm``: identical kind, lexical form, datatype and language (false, never an error, when bound)."""
+    """``sameTerm``: identical kind, lexical form, datatype and language (false, never an error, when bound); a
+    computed number's lexical form is the one decoding gives it (:func:`lexical`)."""
     return (
         (a.get("k") == b.get("k"))
-        & (a.get("v") == b.get("v"))
+        & ((lexical(a) if computed(a) else a.get("v")) == (lexical(b) if computed(b) else b.get("v")))
         & a.get("dt").is_not_distinct_from(b.get("dt"))
         & a.get("lang").is_not_distinct_from(b.get("lang"))
     )
@@ -408,15 +432,15 @@ class Compiler:
 
     def _Builtin_IF(self, e: CompValue) -> Val:
         cond = self.ebv(e.arg1)
-        a, b = self(e.arg2).term, self(e.arg3).term
-        return Val(TermCols(*(case((cond, a.get(f)), (sa.not_(cond), b.get(f)), else_=sa.null()) for f in _FIELDS)))
+        a, b = settled([self(e.arg2).term, self(e.arg3).term])
+        return Val(_chosen([a, b], lambda f: case((cond, a.get(f)), (sa.not_(cond), b.get(f)), else_=sa.null())))
 
     def _Builtin_COALESCE(self, e: CompValue) -> Val:
-        terms = [self(a).term for a in _args(e.arg)]
+        terms = settled([self(a).term for a in _args(e.arg)])
         if not terms:  # COALESCE(): an error
             return Val(TermCols(sa.null().cast(_K), sa.null().cast(sa.Text())))
         return Val(
-            TermCols(*(case(*((t.get("k").is_not(None), t.get(f)) for t in terms), else_=sa.null()) for f in _FIELDS))
+            _chosen(terms, lambda f: case(*((t.get("k").is_not(None), t.get(f)) for t in terms), else_=sa.null()))
         )
 
     def _math(self, e: CompValue, fn: Any) -> Val:

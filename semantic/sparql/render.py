@@ -17,7 +17,7 @@ from rdflib.term import Node, Variable
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.aggregates import aggregate
-from semantic.sparql.expressions import Compiler, Val, ebv, term_equal
+from semantic.sparql.expressions import Compiler, Val, ebv, settled, term_equal
 from semantic.sparql.terms import (
     FIELDS,
     IRI,
@@ -68,8 +68,10 @@ class Rel:
 
     def raw(self, var: str) -> TermCols:
         """Term columns of ``var`` read from the subquery, constants included: for the right side of an outer
-        join, whose columns are NULL where no row matched."""
-        return TermCols(**{f: self.sub.c[f"{var}__{f}"] for f in FIELDS}, shape=self.shapes.get(var))
+        join, whose columns are NULL where no row matched (a field that is NULL in every row stays so)."""
+        known = self.statics.get(var, {})
+        fields = {f: None if known.get(f, UNKNOWN) is None else self.sub.c[f"{var}__{f}"] for f in FIELDS}
+        return TermCols(**fields, shape=self.shapes.get(var))
 
     def env(self) -> dict[str, TermCols]:
         """Term columns of every variable."""
@@ -83,8 +85,15 @@ def compatible(a: TermCols, b: TermCols, maybe: bool) -> Any:
 
 
 def merged(a: TermCols, b: TermCols) -> TermCols:
-    """The binding of a variable after a join: the left one where bound, else the right one."""
-    return TermCols(*(case((a.get("k").is_not(None), a.get(f)), else_=b.get(f)) for f in FIELDS))
+    """The binding of a variable after a join: the left one where bound, else the right one (a field that is the
+    same constant on both sides stays that constant: a computed number on both sides stays one)."""
+    a, b = settled([a, b])
+    fields = []
+    for f in FIELDS:
+        x = static(a, f)
+        same = x is not UNKNOWN and x == static(b, f)
+        fields.append(a.get(f) if same else case((a.get("k").is_not(None), a.get(f)), else_=b.get(f)))
+    return TermCols(*fields)
 
 
 class Renderer:
@@ -511,9 +520,14 @@ class Renderer:
         stmt = self._select([(v, by_name[v]) for v in order]).select_from(joined).where(*where)
         return self._finish([(v, by_name[v]) for v in order], stmt, set(added), plain=True)
 
-    def _padded(self, rel: Rel, variables: list[str]) -> Any:
-        columns = [(v, rel.cols(v) if v in rel.variables else _unbound()) for v in variables]
-        return self._select(columns).select_from(rel.sub)
+    def _padded(self, rel: Rel, variables: list[str], other: Rel) -> tuple[Any, dict[str, TermCols]]:
+        """A side of a UNION over ``variables`` (unbound where it does not bind one), the other side being
+        ``other``; and its terms."""
+        terms = {}
+        for v in variables:
+            mine, theirs = (r.cols(v) if v in r.variables else _unbound() for r in (rel, other))
+            terms[v] = settled([mine, theirs])[0]
+        return self._select(list(terms.items())).select_from(rel.sub), terms
 
     def _Union(self, node: ir.Union) -> Rel:
         left, right = self.render(node.left), self.render(node.right)
@@ -522,10 +536,16 @@ class Renderer:
             # the other side alone: the empty side's own variables are unbound in every solution, which is what a
             # variable the relation does not list is to every parent node (no padding, no new subquery)
             return right if left.empty else left
-        stmt = sa.union_all(self._padded(left, variables), self._padded(right, variables))
+        (first, mine), (second, theirs) = self._padded(left, variables, right), self._padded(right, variables, left)
+        stmt = sa.union_all(first, second)
         maybe = set(left.maybe | right.maybe) | (set(left.variables) ^ set(right.variables))
         sub = stmt.subquery(self._name("u"))
-        return Rel(sub, tuple(variables), frozenset(maybe))
+        # the fields that are the same constant on both sides (NULL for a field neither side has)
+        statics = {}
+        for v in variables:
+            a, b = static_fields(mine[v]), static_fields(theirs[v])
+            statics[v] = {f: a[f] for f in a if f in b and b[f] == a[f]}
+        return Rel(sub, tuple(variables), frozenset(maybe), statics=statics)
 
     def _Minus(self, node: ir.Minus) -> Rel:
         left, right = self.render(node.left), self.render(node.right)
