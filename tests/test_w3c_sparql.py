@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 282  # measured: 282 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 284  # measured: 284 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -48,8 +48,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "functions/ceil01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/floor01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/hours": "date parts are taken in UTC, not in the literal's own timezone",
-    "functions/iri01": "unsupported SPARQL feature: URI",
-    "functions/iri02": "unsupported SPARQL feature: URI",
     "functions/round01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/seconds": "wrong result: expected 4 rows, got 4",
     "functions/sha1-01": "unsupported SPARQL feature: SHA1",

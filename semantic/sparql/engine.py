@@ -100,7 +100,9 @@ class SparqlEngine:
                 if hit.signature_version == version:
                     return hit
         query = hit.query if hit is not None else to_ir(parse(text, base))
-        renderer = Renderer(query.default_graphs, query.named_graphs, self.functions, self.mapped, signature)
+        renderer = Renderer(
+            query.default_graphs, query.named_graphs, self.functions, self.mapped, signature, base=query.base
+        )
         rel = renderer.render(query.root)
         plan: Any = ()
         if query.form == "ASK":

@@ -232,6 +232,7 @@ class Compiler:
         env: Term columns of each variable in scope.
         exists: Renders ``EXISTS { pattern }`` given the pattern and the environment (set by the renderer).
         functions: Extension functions by IRI (GeoSPARQL), each taking this compiler and the raw arguments.
+        base: The query's base IRI, which ``IRI()`` resolves relative references against.
     """
 
     def __init__(
@@ -239,10 +240,12 @@ class Compiler:
         env: dict[str, TermCols],
         exists: Callable[[Any, dict[str, TermCols]], Any] | None = None,
         functions: dict[str, Callable[[Compiler, list[Any]], Val]] | None = None,
+        base: str | None = None,
     ) -> None:
         self.env = env
         self.exists = exists
         self.functions = functions or {}
+        self.base = base
 
     def __call__(self, expr: Any) -> Val:
         """Compile ``expr``."""
@@ -488,6 +491,20 @@ class Compiler:
         text = case((t.get("dt") == XSD_DATETIME, duration), else_=sa.null())
         k = case((text.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
         return Val(TermCols(k, text, _lit(XSD_DAYTIME_DURATION, sa.Text())))
+
+    def _Builtin_IRI(self, e: CompValue) -> Val:
+        """``IRI(x)``: an IRI itself; a simple or xsd:string literal as an IRI, resolved against the base IRI
+        (RFC 3986, ``esdl_resolve_iri``: migration 0008); anything else an error."""
+        t = self(e.arg).term
+        base = sa.literal(self.base, sa.Text()) if self.base is not None else sa.null().cast(sa.Text())
+        v = case(
+            (t.get("k") == IRI, t.get("v")),
+            (_is_string(t) & t.get("lang").is_(None), sa.func.esdl_resolve_iri(t.get("v"), base)),
+            else_=sa.null(),
+        )
+        return Val(TermCols(case((v.is_not(None), _lit(IRI, _K)), else_=sa.null()), v))
+
+    _Builtin_URI = _Builtin_IRI
 
     def _Builtin_ENCODE_FOR_URI(self, e: CompValue) -> Val:
         """Every character but the unreserved ones as %XX of its UTF-8 bytes."""

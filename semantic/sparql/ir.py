@@ -150,6 +150,7 @@ class Query:
         describe: DESCRIBE targets (terms or variables).
         default_graphs: ``FROM`` graphs (empty: the stored default graph).
         named_graphs: ``FROM NAMED`` graphs (empty: every named graph).
+        base: The base IRI (``BASE``, or the one the query was given), which ``IRI()`` resolves against.
     """
 
     form: str
@@ -160,3 +161,4 @@ class Query:
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    base: str | None = None

@@ -106,6 +106,7 @@ class Renderer:
         mapped: The mapped tables (``MappedSources``), part of the default graph; ``None``: the quad table alone.
         signature: What the quad table holds (``QuadSignature``): the quad table's branches of a pattern in the
             virtual graph that it cannot match are left out; ``None``: every pattern may match.
+        base: The query's base IRI (``IRI()`` resolves against it).
     """
 
     def __init__(
@@ -115,12 +116,14 @@ class Renderer:
         functions: dict[str, Any] | None = None,
         mapped: Any = None,
         signature: Any = None,
+        base: str | None = None,
     ) -> None:
         self.default_graphs = default_graphs
         self.named_graphs = named_graphs
         self.functions = functions or {}
         self.mapped = mapped  # MappedSources: the catalogue tables, part of the default graph
         self.signature = signature
+        self.base = base
         self._names = count()
 
     def _name(self, prefix: str) -> str:
@@ -128,7 +131,7 @@ class Renderer:
 
     def compiler(self, env: dict[str, TermCols]) -> Compiler:
         """An expression compiler over ``env`` that can render EXISTS patterns."""
-        return Compiler(env, exists=self._exists, functions=self.functions)
+        return Compiler(env, exists=self._exists, functions=self.functions, base=self.base)
 
     def _finish(
         self,

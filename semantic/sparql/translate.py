@@ -64,6 +64,7 @@ def to_ir(parsed: Any) -> ir.Query:
         describe=tuple(algebra.get("PV") or ()) if algebra.name == "DescribeQuery" else (),
         default_graphs=tuple(default_graphs),
         named_graphs=tuple(named_graphs),
+        base=None if parsed.prologue is None or parsed.prologue.base is None else str(parsed.prologue.base),
     )
 
 
