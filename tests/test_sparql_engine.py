@@ -504,3 +504,19 @@ def test_sql_iri_resolution_follows_rfc_3986(catalog_url: str) -> None:
             for ref in examples
         }
     assert got == examples
+
+
+def test_hash_functions_match_hashlib(sparql: SparqlEngine) -> None:
+    """MD5, SHA1 (pgcrypto), SHA256, SHA384 and SHA512 of strings (UTF-8) are hashlib's hex digests; of
+    anything but a simple or xsd:string literal, an error (unbound)."""
+    import hashlib
+
+    names = ("MD5", "SHA1", "SHA256", "SHA384", "SHA512")
+    select = " ".join(f"({n}(?x) AS ?{n.lower()})" for n in names)
+    rows = sparql.query(PREFIXES + f"SELECT ?x {select} WHERE {{ VALUES ?x {{ 'abc' 'Zürich' 'x'@en 4 }} }}").rows
+    for row in rows:
+        if str(row["x"]) in ("x", "4"):
+            assert set(row) == {"x"}
+            continue
+        data = str(row["x"]).encode()
+        assert {n: str(row[n.lower()]) for n in names} == {n: hashlib.new(n.lower(), data).hexdigest() for n in names}

@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 284  # measured: 284 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 286  # measured: 286 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -50,8 +50,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "functions/hours": "date parts are taken in UTC, not in the literal's own timezone",
     "functions/round01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/seconds": "wrong result: expected 4 rows, got 4",
-    "functions/sha1-01": "unsupported SPARQL feature: SHA1",
-    "functions/sha1-02": "unsupported SPARQL feature: SHA1",
     "functions/strbefore02": "wrong result: expected 3 rows, got 3",
     "grouping/group06": ACCEPTS_INVALID,
     "grouping/group07": ACCEPTS_INVALID,

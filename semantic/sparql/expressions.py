@@ -623,11 +623,19 @@ class Compiler:
     def _digest(self, e: CompValue, fn: str) -> Val:
         t = self(e.arg).term
         raw = sa.func.convert_to(t.get("v"), "UTF8")
-        digest = sa.func.md5(t.get("v")) if fn == "md5" else sa.func.encode(getattr(sa.func, fn)(raw), "hex")
+        if fn == "md5":
+            digest = sa.func.md5(t.get("v"))
+        elif fn == "sha1":  # pgcrypto's (migration 0009)
+            digest = sa.func.encode(sa.func.digest(raw, "sha1"), "hex")
+        else:
+            digest = sa.func.encode(getattr(sa.func, fn)(raw), "hex")
         return string_val(case(((t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING), digest), else_=sa.null()))
 
     def _Builtin_MD5(self, e: CompValue) -> Val:
         return self._digest(e, "md5")
+
+    def _Builtin_SHA1(self, e: CompValue) -> Val:
+        return self._digest(e, "sha1")
 
     def _Builtin_SHA256(self, e: CompValue) -> Val:
         return self._digest(e, "sha256")
