@@ -520,3 +520,23 @@ def test_hash_functions_match_hashlib(sparql: SparqlEngine) -> None:
             continue
         data = str(row["x"]).encode()
         assert {n: str(row[n.lower()]) for n in names} == {n: hashlib.new(n.lower(), data).hexdigest() for n in names}
+
+
+def test_bnode_makes_blank_nodes_per_call_and_per_solution(sparql: SparqlEngine) -> None:
+    """BNODE(): a new blank node at every call. BNODE(s): the same node for the same string within a solution
+    (across BINDs too), another in another solution or another execution; of a tagged string, an error."""
+    from rdflib import BNode
+
+    rows = sparql.query("SELECT (BNODE() AS ?a) (BNODE() AS ?b) WHERE { VALUES ?x { 1 2 } }").rows
+    nodes = [row[v] for row in rows for v in ("a", "b")]
+    assert all(type(n) is BNode for n in nodes) and len(set(nodes)) == 4
+    query = (
+        "SELECT ?x ?a ?b ?c ?d WHERE { VALUES ?x { 1 2 } BIND(BNODE('s') AS ?a) BIND(BNODE('s') AS ?b) "
+        "BIND(BNODE('t') AS ?c) BIND(BNODE('s'@en) AS ?d) }"
+    )
+    rows = sparql.query(query).rows
+    assert len(rows) == 2 and all("d" not in row for row in rows)
+    assert all(row["a"] == row["b"] != row["c"] for row in rows)
+    assert rows[0]["a"] != rows[1]["a"]
+    again = sparql.query(query).rows
+    assert {row["a"] for row in again}.isdisjoint({row["a"] for row in rows})

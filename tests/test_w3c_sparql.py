@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 286  # measured: 286 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 288  # measured: 288 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -43,8 +43,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "construct/constructwhere04": "wrong result: graphs differ: expected 4 triples, got 0",
     "csv-tsv-res/tsv03": "the suite's expected file writes 1.0E6 as 1.0e6; lexical forms are kept",
     "exists/exists03": "wrong result: expected 1 rows, got 0",
-    "functions/bnode01": "unsupported SPARQL feature: BNODE",
-    "functions/bnode02": "unsupported SPARQL feature: BNODE",
     "functions/ceil01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/floor01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
     "functions/hours": "date parts are taken in UTC, not in the literal's own timezone",

@@ -18,6 +18,7 @@ from rdflib.term import Node, Variable
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql.terms import (
+    BLANK,
     IRI,
     LITERAL,
     NUMERIC_TYPES,
@@ -506,6 +507,33 @@ class Compiler:
 
     _Builtin_URI = _Builtin_IRI
 
+    def _Builtin_BNODE(self, e: CompValue) -> Val:
+        """``BNODE()``: a new blank node at every call; ``BNODE(s)`` of a simple or xsd:string literal: one blank
+        node per string and solution. The label is an MD5 of the statement's start time, the solution (the terms of
+        the variables in scope, but those that are themselves blank nodes made here) and the string: another
+        solution or another execution gives another node; two equal solutions of one result share theirs."""
+        if "arg" not in e:  # (CompValue.get of a missing key answers the key's name)
+            label: Any = sa.func.concat("esdlb", sa.func.replace(sa.func.gen_random_uuid().cast(sa.Text()), "-", ""))
+            return Val(TermCols(_lit(BLANK, _K), label, shape=_BNODE))
+        t = self(e.arg).term
+        fields = [
+            f
+            for _, term in sorted(self.env.items())
+            if term.shape != _BNODE
+            for f in (
+                term.get("k"),
+                lexical(term) if computed(term) else term.get("v"),
+                term.get("dt"),
+                term.get("lang"),
+            )
+        ]
+        solution = sa.func.row(*fields).cast(sa.Text()) if fields else sa.literal("", sa.Text())
+        digest = sa.func.md5(
+            sa.func.concat_ws(chr(31), sa.func.statement_timestamp().cast(sa.Text()), solution, t.get("v"))
+        )
+        label = case((_is_string(t) & t.get("lang").is_(None), sa.func.concat("esdlb", digest)), else_=sa.null())
+        return Val(TermCols(case((label.is_not(None), _lit(BLANK, _K)), else_=sa.null()), label, shape=_BNODE))
+
     def _Builtin_ENCODE_FOR_URI(self, e: CompValue) -> Val:
         """Every character but the unreserved ones as %XX of its UTF-8 bytes."""
         t = self(e.arg).term
@@ -662,6 +690,7 @@ class Compiler:
 
 
 _FIELDS = ("k", "v", "dt", "lang", "num", "ts", "geom")
+_BNODE = ("bnode", None)  # TermCols.shape of a blank node made by BNODE (not part of a solution's identity)
 
 
 def constant_node(term: Node) -> TermCols:
