@@ -540,3 +540,30 @@ def test_bnode_makes_blank_nodes_per_call_and_per_solution(sparql: SparqlEngine)
     assert rows[0]["a"] != rows[1]["a"]
     again = sparql.query(query).rows
     assert {row["a"] for row in again}.isdisjoint({row["a"] for row in rows})
+
+
+def test_property_paths_inside_graph_variables_stay_in_each_graph(sparql: SparqlEngine, tmp_path: Path) -> None:
+    """GRAPH ?g { path }: the path is followed within each named graph (a step never crosses into another), a
+    zero-length path connects a constant to itself in every named graph; as rdflib answers over the same data."""
+    trig = """@prefix ex: <http://ex/> .
+<http://g/1> { ex:a ex:k ex:b . ex:b ex:k ex:c . ex:c ex:m ex:d . }
+<http://g/2> { ex:c ex:k ex:e . ex:e ex:k ex:a . ex:x ex:m ex:y . }
+"""
+    path = tmp_path / "graphs.trig"
+    path.write_text(trig)
+    with sparql.engine.begin() as conn:
+        load_rdf(conn, path, graph=None, fmt=None, source="test")
+    reference = Dataset()
+    reference.parse(data=trig, format="trig")
+    queries = [
+        "SELECT ?g ?x WHERE { GRAPH ?g { ex:a ex:k+ ?x } }",
+        "SELECT ?g ?x ?y WHERE { GRAPH ?g { ?x ex:k/ex:k ?y } }",
+        "SELECT ?g ?x WHERE { GRAPH ?g { ex:a ex:k* ?x } }",
+        "SELECT ?g ?x WHERE { GRAPH ?g { ?x ^ex:k|ex:m ex:d } }",
+        "SELECT ?g ?x ?y WHERE { GRAPH ?g { ?x ex:k?/ex:m ?y } }",
+        "SELECT ?g ?x WHERE { GRAPH ?g { ?x !ex:k ?y } }",
+    ]
+    for query in queries:
+        got = sparql.query(PREFIXES + query)
+        want = reference.query(PREFIXES + query)
+        assert canonical(rows_of(got)) == canonical([tuple(r) for r in want]), query

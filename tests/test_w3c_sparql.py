@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 288  # measured: 288 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 291  # measured: 291 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -55,9 +55,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "property-path/nps_a_inverse": "wrong result: expected 1 rows, got 2",
     "property-path/nps_direct_and_inverse": "wrong result: expected 2 rows, got 1",
     "property-path/nps_inverse": "wrong result: expected 1 rows, got 2",
-    "property-path/pp06": "unsupported SPARQL feature: property path inside GRAPH ?variable",
-    "property-path/pp07": "unsupported SPARQL feature: property path inside GRAPH ?variable",
-    "property-path/pp35": "unsupported SPARQL feature: property path inside GRAPH ?variable",
     "subquery/subquery03": "wrong result: expected 2 rows, got 1",
     "syntax-query/test_43": ACCEPTS_INVALID,
     "syntax-query/test_44": ACCEPTS_INVALID,
