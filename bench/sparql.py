@@ -369,6 +369,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "database": database,
         "code": code,
         "repeat": args.repeat,
+        "min_time_s": args.min_time,
         "slow_s": args.slow_s,
         "statement_timeout_s": args.statement_timeout,
         "jit": "off" if args.no_jit else "server default",
@@ -392,8 +393,9 @@ def print_report(f: dict[str, Any]) -> None:
     lines = [
         "",
         f"SPARQL benchmark: {f['features']:,} features, {f['regions']} regions, {f['zonal_statistics']:,} zonal "
-        f"statistics ({f['database']}); medians of {f['repeat']} rounds (a query slower than {f['slow_s']:.0f} s: "
-        f"its first run); statement timeout {f['statement_timeout_s']:.0f} s; JIT {f['jit']}",
+        f"statistics ({f['database']}); medians of at least {f['repeat']} rounds, more until each side has run "
+        f"{f['min_time_s']:g} s (a query slower than {f['slow_s']:.0f} s: its first run); statement timeout "
+        f"{f['statement_timeout_s']:.0f} s; JIT {f['jit']}",
         f"  left: engine vs hand-written SQL at {f['features']:,} features ('its SQL': the engine's SQL string alone)",
         f"  right: engine vs rdflib at {f['rdflib_features']:,} features" if rdf else "  rdflib skipped",
         "  " + head,

@@ -333,143 +333,9 @@ class Renderer:
     # -- property paths ------------------------------------------------------------------------------------
 
     def _PathPattern(self, node: ir.PathPattern) -> Rel:
-        constants = [t for t in (node.subject, node.object) if not isinstance(t, Variable)]
-        pairs = self._path(node.path, node.graph, constants)
-        start, end = _ends(pairs, "a"), _ends(pairs, "b")
-        env: dict[str, TermCols] = {}
-        where: list[Any] = []
-        if isinstance(node.graph, Variable):  # GRAPH ?g: the path is followed within each named graph
-            env[str(node.graph)] = TermCols(sa.literal(IRI, sa.SmallInteger()), pairs.c.g)
-        for term, cols in ((node.subject, start), (node.object, end)):
-            if isinstance(term, Variable):
-                self._bind(str(term), cols, env, where)
-            else:
-                where.append(term_equal(constant(term), cols))
-        columns = list(env.items())
-        return self._finish(columns, self._select(columns).select_from(pairs).where(*where), set())
+        from semantic.sparql.paths import path_pattern
 
-    def _pairs_select(self, start: TermCols, end: TermCols, graph: Any = None) -> Any:
-        """``SELECT`` of a pair of terms (``a__*``, ``b__*``), and of the graph IRI they are in (``g``) inside
-        ``GRAPH ?variable``."""
-        cols = [*start.labelled("a"), *end.labelled("b")]
-        return sa.select(*cols, graph.label("g")) if graph is not None else sa.select(*cols)
-
-    def _graph_where(self, alias: Any, graph: Node | None) -> list[Any]:
-        where: list[Any] = []
-        self._graph_condition(alias, graph, {}, where)
-        return where
-
-    def _path(self, path: Any, graph: Node | None, constants: list[Node]) -> Any:
-        """A subquery of ``(a, b)`` term pairs connected by ``path`` (inside ``GRAPH ?variable``: within one named
-        graph, ``g``)."""
-        from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
-        from rdflib.term import URIRef
-
-        by_graph = isinstance(graph, Variable)
-
-        def g(sub: Any) -> Any:  # the graph column of a pair subquery (None: one graph)
-            return sub.c.g if by_graph else None
-
-        def same_graph(x: Any, y: Any) -> Any:
-            return x.c.g == y.c.g if by_graph else sa.true()
-
-        if isinstance(path, URIRef):
-            q = QUADS.alias(self._name("q"))
-            stmt = self._pairs_select(_subject(q), _object(q), q.c.graph if by_graph else None).where(
-                q.c.p == str(path), *self._graph_where(q, graph)
-            )
-            if self._virtual(graph):  # the mapped tables' triples with this predicate too
-                # each binds ?a then ?b, the column order of the quad-table select
-                mapped = [sel for sel, _ in self.mapped.selects((Variable("a"), path, Variable("b")))]
-                stmt = sa.union_all(stmt, *mapped) if mapped else stmt
-            return stmt.subquery(self._name("l"))
-        if isinstance(path, InvPath):
-            inner = self._path(path.arg, graph, constants)
-            return self._pairs_select(_ends(inner, "b"), _ends(inner, "a"), g(inner)).subquery(self._name("i"))
-        if isinstance(path, SequencePath):
-            acc = self._path(path.args[0], graph, constants)
-            for arg in path.args[1:]:
-                nxt = self._path(arg, graph, constants)
-                joined = acc.join(nxt, sa.and_(term_equal(_ends(acc, "b"), _ends(nxt, "a")), same_graph(acc, nxt)))
-                pairs = self._pairs_select(_ends(acc, "a"), _ends(nxt, "b"), g(acc))
-                acc = pairs.select_from(joined).subquery(self._name("s"))
-            return acc
-        if isinstance(path, AlternativePath):
-            alternatives = [
-                self._pairs_select(_ends(r, "a"), _ends(r, "b"), g(r)).select_from(r)
-                for r in (self._path(a, graph, constants) for a in path.args)
-            ]
-            return sa.union_all(*alternatives).subquery(self._name("alt"))
-        if isinstance(path, NegatedPath):
-            if self._virtual(graph):
-                raise UnsupportedFeature("negated property sets over the mapped catalogue tables")
-            forward = [str(a) for a in path.args if isinstance(a, URIRef)]
-            backward = [str(a.arg) for a in path.args if isinstance(a, InvPath)]
-            parts: list[Any] = []
-            if forward or not backward:
-                q = QUADS.alias(self._name("q"))
-                parts.append(
-                    self._pairs_select(_subject(q), _object(q), q.c.graph if by_graph else None).where(
-                        q.c.p.not_in(forward) if forward else sa.true(), *self._graph_where(q, graph)
-                    )
-                )
-            if backward:
-                q = QUADS.alias(self._name("q"))
-                parts.append(
-                    self._pairs_select(_object(q), _subject(q), q.c.graph if by_graph else None).where(
-                        q.c.p.not_in(backward), q.c.o_kind != LITERAL, *self._graph_where(q, graph)
-                    )
-                )
-            combined: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-            return combined.subquery(self._name("neg"))
-        if isinstance(path, MulPath):
-            step = self._path(path.path, graph, constants)
-            selects = []
-            if path.mod in ("*", "?"):
-                if self._virtual(graph) and not constants:
-                    raise UnsupportedFeature("zero-length paths between two variables over the mapped catalogue tables")
-                selects.append(self._zero_length(graph, constants))
-            if path.mod == "?":
-                selects.append(self._pairs_select(_ends(step, "a"), _ends(step, "b"), g(step)).select_from(step))
-            else:
-                selects.append(self._closure(step, by_graph))
-            return sa.union(*selects).subquery(self._name("m"))
-        raise UnsupportedFeature(f"property path {type(path).__name__}")
-
-    def _closure(self, step: Any, by_graph: bool = False) -> Any:
-        """Pairs connected by one or more steps: a recursive CTE (UNION, so cycles end); ``by_graph``: steps
-        within one graph (``g``)."""
-        base = self._pairs_select(_ends(step, "a"), _ends(step, "b"), step.c.g if by_graph else None).select_from(step)
-        cte = base.cte(self._name("closure"), recursive=True)
-        nxt = step.alias(self._name("st"))
-        on = term_equal(_ends(cte, "b"), _ends(nxt, "a"))
-        joined = cte.join(nxt, sa.and_(on, cte.c.g == nxt.c.g) if by_graph else on)
-        graph = cte.c.g if by_graph else None
-        cte = cte.union(self._pairs_select(_ends(cte, "a"), _ends(nxt, "b"), graph).select_from(joined))
-        return self._pairs_select(_ends(cte, "a"), _ends(cte, "b"), cte.c.g if by_graph else None).select_from(cte)
-
-    def _zero_length(self, graph: Node | None, constants: list[Node]) -> Any:
-        """Every node of the active graph (and the pattern's constants) connected to itself; inside ``GRAPH
-        ?variable``, of every named graph, with it."""
-        by_graph = isinstance(graph, Variable)
-        q1, q2 = QUADS.alias(self._name("q")), QUADS.alias(self._name("q"))
-        selects = [
-            self._pairs_select(_subject(q1), _subject(q1), q1.c.graph if by_graph else None).where(
-                *self._graph_where(q1, graph)
-            ),
-            self._pairs_select(_object(q2), _object(q2), q2.c.graph if by_graph else None).where(
-                *self._graph_where(q2, graph)
-            ),
-        ]
-        if by_graph and constants:  # a constant is connected to itself in every named graph
-            q3 = QUADS.alias(self._name("q"))
-            graphs = sa.select(q3.c.graph).where(*self._graph_where(q3, graph)).distinct().subquery(self._name("gs"))
-            selects += [
-                self._pairs_select(constant(c), constant(c), graphs.c.graph).select_from(graphs) for c in constants
-            ]
-        else:
-            selects += [self._pairs_select(constant(c), constant(c)) for c in constants]
-        return sa.union(*selects)
+        return path_pattern(self, node)
 
     # -- combining ----------------------------------------------------------------------------------------
 
@@ -752,18 +618,6 @@ def static_fields(t: TermCols) -> dict[str, Any]:
 def _constant_field(name: str, value: Any) -> Any:
     """A term field's constant as a typed SQL literal (``None`` stays absent: NULL)."""
     return None if value is None else sa.literal(value, SQL_TYPES[name])
-
-
-def _subject(q: Any) -> TermCols:
-    return TermCols(q.c.s_kind, q.c.s)
-
-
-def _object(q: Any) -> TermCols:
-    return TermCols(q.c.o_kind, q.c.o, q.c.o_dt, q.c.o_lang, q.c.o_num, q.c.o_ts, q.c.o_geom)
-
-
-def _ends(sub: Any, end: str) -> TermCols:
-    return TermCols(*(sub.c[f"{end}__{f}"] for f in FIELDS))
 
 
 def _any_geometry(geom: Any) -> Any:
