@@ -567,3 +567,20 @@ def test_property_paths_inside_graph_variables_stay_in_each_graph(sparql: Sparql
         got = sparql.query(PREFIXES + query)
         want = reference.query(PREFIXES + query)
         assert canonical(rows_of(got)) == canonical([tuple(r) for r in want]), query
+
+
+def test_string_casts_follow_xpath(sparql: SparqlEngine) -> None:
+    """xsd:string() casts by value, as XPath does: canonical integers and decimals (a whole decimal without a
+    point), doubles in [1e-6, 1e6) as decimals and others in E notation, canonical booleans; an ill-typed
+    number is an error (unbound); an IRI gives its text."""
+    values = (
+        "'+007'^^xsd:integer 2.50 '3.0'^^xsd:decimal '1e7'^^xsd:double '1.0e-7'^^xsd:double '0.000001'^^xsd:double "
+        "'123456.5'^^xsd:double '-0.5'^^xsd:float '0'^^xsd:double '1'^^xsd:boolean 'abc'^^xsd:integer <http://ex/i> "
+        "'plain' 'INF'^^xsd:double"
+    )
+    rows = sparql.query(PREFIXES + f"SELECT ?x (xsd:string(?x) AS ?s) WHERE {{ VALUES ?x {{ {values} }} }}").rows
+    got = [str(row["s"]) if "s" in row else None for row in rows]
+    numbers = ["7", "2.5", "3", "1.0E7", "1.0E-7", "0.000001", "123456.5", "-0.5", "0", "true"]
+    assert got == [*numbers, None, "http://ex/i", "plain", "INF"]
+    computed = sparql.query(PREFIXES + "SELECT (xsd:string(7.0 * 2) AS ?a) (xsd:string(1.5e0 * 2) AS ?b) WHERE {}")
+    assert [str(v) for v in computed.rows[0].values()] == ["14", "3"]

@@ -15,7 +15,7 @@ from tests.w3c.esdl_engine import EsdlEngine
 
 SUITE = load_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 291  # measured: 291 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 292  # measured: 292 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -39,7 +39,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "cast/cast-decimal": 'the suite keeps the lexical form (xsd:decimal(0) as "0"); results here are canonical',
     "cast/cast-double": "lexical forms of cast doubles differ from the suite's (canonical E notation here)",
     "cast/cast-float": "lexical forms of cast floats differ from the suite's (canonical E notation here)",
-    "cast/cast-string": "xsd:string of booleans and numbers needs their canonical forms; the data's are used",
     "construct/constructwhere04": "wrong result: graphs differ: expected 4 triples, got 0",
     "csv-tsv-res/tsv03": "the suite's expected file writes 1.0E6 as 1.0e6; lexical forms are kept",
     "exists/exists03": "wrong result: expected 1 rows, got 0",

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from semantic.sparql.expressions import Compiler, Val, boolean_val, numeric_val, string_val
 from semantic.sparql.terms import (
+    INTEGER_TYPES,
     IRI,
     LITERAL,
     NUMERIC_TYPES,
@@ -42,11 +43,6 @@ def _is(t: Any, *datatypes: str) -> Any:
     return (t.get("k") == LITERAL) & t.get("dt").in_(list(datatypes))
 
 
-def _text(t: Any) -> Any:
-    """The lexical form, also of computed numbers (which carry no lexical form until read)."""
-    return sa.func.coalesce(t.get("v"), t.get("num").cast(sa.Text()))
-
-
 def _to_number(target: str, pattern: str) -> Callable[[Compiler, list[Any]], Val]:
     def build(compiler: Compiler, args: list[Any]) -> Val:
         t = _source(compiler, args)
@@ -71,8 +67,35 @@ def _to_number(target: str, pattern: str) -> Callable[[Compiler, list[Any]], Val
 
 
 def _to_string(compiler: Compiler, args: list[Any]) -> Val:
+    """``xsd:string(x)`` by XPath's casting rules: an IRI's text; a number's canonical form by value (an integer's
+    digits, a decimal's without trailing zeros or a point for a whole number, a double or float in [1e-6, 1e6)
+    as that decimal, any other in canonical E notation); a boolean's ``true``/``false``; another literal's
+    lexical form. An ill-typed number or boolean, or a blank node, is an error."""
     t = _source(compiler, args)
-    return string_val(case((t.get("k").in_([IRI, LITERAL]), _text(t)), else_=sa.null()))
+    num = t.get("num")
+    double = num.cast(sa.Double())
+    # the double's shortest digits (its text, extra_float_digits 1 for the engine's transactions) as a decimal
+    as_decimal = sa.func.trim_scale(double.cast(sa.Text()).cast(sa.Numeric())).cast(sa.Text())
+    text = case(
+        (t.get("k") == IRI, t.get("v")),
+        (t.get("k") != LITERAL, sa.null()),
+        (t.get("dt").in_(sorted(INTEGER_TYPES)), sa.func.trunc(num).cast(sa.Text())),
+        (t.get("dt") == XSD_DECIMAL, sa.func.trim_scale(num).cast(sa.Text())),
+        (
+            t.get("dt").in_([XSD_DOUBLE, XSD_FLOAT]),
+            case(
+                (double == 0, sa.literal("0", sa.Text())),
+                ((sa.func.abs(double) >= 1e-6) & (sa.func.abs(double) < 1e6), as_decimal),
+                else_=sa.func.esdl_canonical_double(double),
+            ),
+        ),
+        (
+            t.get("dt") == XSD_BOOLEAN,
+            case((t.get("v").in_(["true", "1"]), "true"), (t.get("v").in_(["false", "0"]), "false"), else_=sa.null()),
+        ),
+        else_=t.get("v"),
+    )
+    return string_val(text)
 
 
 def _to_boolean(compiler: Compiler, args: list[Any]) -> Val:
