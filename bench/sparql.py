@@ -3,7 +3,7 @@
 
 Usage::
 
-    python bench/sparql.py [--features 1000000] [--regions 1000] [--rdflib-features 100000] [--repeat 7]
+    python bench/sparql.py [--features 1000000] [--regions 1000] [--rdflib-features 100000] [--repeat 7] [--min-time 1]
 
 It starts a throwaway PostGIS (``LocalCluster``; or uses ``ESDL_DATABASE_URL``), writes a catalogue with SQL
 (one cube, one variable, ``--regions`` grid regions, zonal statistics, small polygon features) and asks five
