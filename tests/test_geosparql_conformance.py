@@ -80,19 +80,11 @@ _NO_RDFS = (
     "RDFS entailment uses the shipped ontology (esdl + GeoSPARQL) for the catalogue tables and the quad table "
     "alike, but rdfs: statements in the loaded data itself are not read as axioms"
 )
-_SRID_IRI = "geof:getSRID returns an IRI, not the xsd:anyURI literal of the standard's signature"
 KNOWN_FAILURES: dict[str, str] = {
-    "geom-geojson-literal-empty": (
-        "the loader stores an empty geoJSONLiteral with no geometry (semantic/rdf/terms.py reads only an empty "
-        "wktLiteral as the empty geometry), so geof:isEmpty of the stored literal is unbound; the query-constant "
-        "path (semantic/geosparql/literals.py) gets it right"
-    ),
     "geom-invalid-units-error": (
         "an unknown units IRI raises InvalidArgument while translating, failing the whole query; the standard "
         "makes it an expression error (unbound in BIND, false in FILTER)"
     ),
-    "geom-srid-crs84": _SRID_IRI,
-    "geom-srid-epsg": _SRID_IRI + "; and geometries are CRS84 in SQL, so the literal's own CRS (EPSG:4326) is lost",
     "rdfs-domain-range": _NO_RDFS,
     "rdfs-subclass": _NO_RDFS,
     "rdfs-wkt-geometry-types": _NO_RDFS + " (the Simple Features class hierarchy is in the ontology)",

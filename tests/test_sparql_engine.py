@@ -584,3 +584,47 @@ def test_string_casts_follow_xpath(sparql: SparqlEngine) -> None:
     assert got == [*numbers, None, "http://ex/i", "plain", "INF"]
     computed = sparql.query(PREFIXES + "SELECT (xsd:string(7.0 * 2) AS ?a) (xsd:string(1.5e0 * 2) AS ?b) WHERE {}")
     assert [str(v) for v in computed.rows[0].values()] == ["14", "3"]
+
+
+def test_get_srid_is_the_literals_own_crs(sparql: SparqlEngine) -> None:
+    """geof:getSRID: an xsd:anyURI literal of the CRS a wktLiteral names (CRS84 when none), CRS84 for a
+    geoJSONLiteral and a computed geometry; an error (unbound) for a term that is no geometry."""
+    epsg, crs84 = "http://www.opengis.net/def/crs/EPSG/0/4326", "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    query = PREFIXES + (
+        "PREFIX geo: <http://www.opengis.net/ont/geosparql#> PREFIX geof: <http://www.opengis.net/def/function/geosparql/>\n"
+        "PREFIX uom: <http://www.opengis.net/def/uom/OGC/1.0/>\n"
+        "SELECT ?w (geof:getSRID(?w) AS ?srid) (geof:getSRID(geof:buffer(?w, 1, uom:metre)) AS ?computed) "
+        "WHERE { VALUES ?w { "
+        f"'<{epsg}> POINT(10 45)'^^geo:wktLiteral 'POINT(1 2)'^^geo:wktLiteral "
+        """'{"type": "Point", "coordinates": [1, 2]}'^^geo:geoJSONLiteral 'x' } }"""
+    )
+    rows = {str(r["w"]): r for r in sparql.query(query).rows}
+    got = {
+        w: (str(r["srid"]), str(r["srid"].datatype), str(r["computed"])) if "srid" in r else None
+        for w, r in rows.items()
+    }
+    any_uri = str(XSD.anyURI)
+    assert got == {
+        f"<{epsg}> POINT(10 45)": (epsg, any_uri, crs84),
+        "POINT(1 2)": (crs84, any_uri, crs84),
+        '{"type": "Point", "coordinates": [1, 2]}': (crs84, any_uri, crs84),
+        "x": None,
+    }
+    constant = sparql.query(
+        "PREFIX geo: <http://www.opengis.net/ont/geosparql#> PREFIX geof: <http://www.opengis.net/def/function/geosparql/>\n"
+        f"SELECT (geof:getSRID('<{epsg}> POINT(10 45)'^^geo:wktLiteral) AS ?s) WHERE {{}}"
+    ).rows
+    assert constant == [{"s": Literal(epsg, datatype=XSD.anyURI)}]
+
+
+def test_geometry_functions_read_constants_bound_by_values_and_bind(sparql: SparqlEngine) -> None:
+    """A geometry literal bound by VALUES or BIND has its geometry (as the loader reads stored ones): GeoSPARQL
+    functions answer for it instead of failing as if it were no geometry; an ill-typed one is an error."""
+    query = (
+        "PREFIX geo: <http://www.opengis.net/ont/geosparql#> PREFIX geof: <http://www.opengis.net/def/function/geosparql/>\n"
+        "SELECT ?w ?in WHERE { VALUES ?w { 'POINT(1 1)'^^geo:wktLiteral 'POINT(5 5)'^^geo:wktLiteral "
+        "'POINT(oops)'^^geo:wktLiteral } BIND('POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))'^^geo:wktLiteral AS ?box) "
+        "BIND(geof:sfWithin(?w, ?box) AS ?in) }"
+    )
+    got = {str(r["w"]): (r["in"].toPython() if "in" in r else None) for r in sparql.query(query).rows}
+    assert got == {"POINT(1 1)": True, "POINT(5 5)": False, "POINT(oops)": None}

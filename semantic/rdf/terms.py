@@ -228,7 +228,8 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
     A geo:wktLiteral may start with a CRS IRI: none or OGC CRS84 means longitude/latitude; an EPSG CRS
     (``<http://www.opengis.net/def/crs/EPSG/0/4326>``) gives the coordinates in that CRS's axis order, so
     EPSG:4326 is latitude/longitude and is swapped, and other codes are reprojected with pyproj. An empty
-    wktLiteral is the empty geometry. A geo:geoJSONLiteral is longitude/latitude (RFC 7946). Z and M are dropped.
+    wktLiteral is the empty geometry. A geo:geoJSONLiteral is longitude/latitude (RFC 7946); an empty one is the
+    empty geometry too. Z and M are dropped.
     Unreadable text, an unknown CRS, a geometry that is not OGC-valid, or a coordinate outside longitude
     [-180, 180] / latitude [-90, 90] gives ``None``: such a geometry would make spatial queries fail or lie.
     """
@@ -247,6 +248,9 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
             positions.append(i)
             texts.append(text)
         elif datatype == GEOJSON_LITERAL:
+            if not lexical.strip():  # GeoSPARQL 1.1: an empty geoJSONLiteral is the empty geometry
+                geoms[i] = shapely.GeometryCollection()
+                continue
             geojson[0].append(i)
             geojson[1].append(lexical)
     for epsg, (positions, texts) in wkt.items():

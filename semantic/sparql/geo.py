@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from rdflib import Literal, URIRef
 
 from semantic.geosparql.functions import FUNCTIONS, ArgKind, FunctionSpec, ResultKind
-from semantic.geosparql.literals import GEOJSON_LITERAL, WKT_LITERAL, as_wkt, literal_geometry
+from semantic.geosparql.literals import (
+    CRS84,
+    GEOF,
+    GEOJSON_LITERAL,
+    WKT_LITERAL,
+    InvalidArgument,
+    as_wkt,
+    literal_geometry,
+    parse_geometry_literal,
+)
 from semantic.sparql.expressions import Compiler, Val, boolean_val, numeric_val, string_val
 from semantic.sparql.terms import IRI, LITERAL, XSD_DOUBLE, XSD_INTEGER, TermCols
 from semantic.sql import case
@@ -61,6 +70,29 @@ def _function(spec: FunctionSpec) -> Callable[[Compiler, list[Any]], Val]:
     return build
 
 
+_ANY_URI = "http://www.w3.org/2001/XMLSchema#anyURI"
+
+
+def _get_srid(compiler: Compiler, args: list[Any]) -> Val:
+    """geof:getSRID: the IRI of the CRS a geometry literal is written in, as an xsd:anyURI literal: a wktLiteral's
+    own CRS IRI (CRS84 when it names none), CRS84 for a geoJSONLiteral and for a computed geometry (geometries are
+    CRS84 in SQL); an error for anything else."""
+    if len(args) != 1:
+        raise InvalidArgument("geof:getSRID takes one geometry")
+    (arg,) = args
+    if isinstance(arg, Literal) and str(arg.datatype) in (WKT_LITERAL, GEOJSON_LITERAL):
+        crs: Any = sa.literal(parse_geometry_literal(str(arg), str(arg.datatype)).crs, sa.Text())
+        return string_val(crs, sa.literal(_ANY_URI, sa.Text()))
+    t = compiler(arg).term
+    named = sa.func.substring(t.get("v"), r"^\s*<([^>]+)>")
+    crs = case(
+        (t.get("geom").is_(None), sa.null()),
+        ((t.get("k") == LITERAL) & (t.get("dt") == WKT_LITERAL), sa.func.coalesce(named, CRS84)),
+        else_=sa.literal(CRS84, sa.Text()),
+    )
+    return string_val(crs, sa.literal(_ANY_URI, sa.Text()))
+
+
 GEO_FUNCTIONS: dict[str, Callable[[Compiler, list[Any]], Val]] = {
     iri: _function(spec) for iri, spec in FUNCTIONS.items() if not spec.is_property
-}
+} | {GEOF + "getSRID": _get_srid}

@@ -158,8 +158,27 @@ def constant(term: Node) -> TermCols:
             None if lang is None else sa.literal(lang, sa.Text()),
             None if num is None else sa.literal(num, sa.Numeric()),
             None if ts is None else sa.literal(ts, sa.DateTime(timezone=True)),
+            _geometry(str(term), datatype),
         )
     raise TypeError(f"not an RDF term: {term!r}")
+
+
+_GEOMETRY_TYPES = (
+    "http://www.opengis.net/ont/geosparql#wktLiteral",
+    "http://www.opengis.net/ont/geosparql#geoJSONLiteral",
+)
+
+
+def _geometry(lexical: str, datatype: str) -> Any:
+    """The geometry of a constant geometry literal (VALUES, BIND), read as the loader reads stored ones (``None``:
+    not a geometry literal, or an ill-typed one, whose geometry functions are errors)."""
+    if datatype not in _GEOMETRY_TYPES:
+        return None
+    from semantic.geosparql.literals import geometry_param
+    from semantic.rdf.terms import geometry_value
+
+    geometry = geometry_value(lexical, datatype)
+    return None if geometry is None else geometry_param(geometry)
 
 
 def canonical_number(value: Decimal, datatype: str) -> str:
