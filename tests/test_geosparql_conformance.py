@@ -81,10 +81,6 @@ _NO_RDFS = (
     "alike, but rdfs: statements in the loaded data itself are not read as axioms"
 )
 KNOWN_FAILURES: dict[str, str] = {
-    "geom-invalid-units-error": (
-        "an unknown units IRI raises InvalidArgument while translating, failing the whole query; the standard "
-        "makes it an expression error (unbound in BIND, false in FILTER)"
-    ),
     "rdfs-domain-range": _NO_RDFS,
     "rdfs-subclass": _NO_RDFS,
     "rdfs-wkt-geometry-types": _NO_RDFS + " (the Simple Features class hierarchy is in the ontology)",

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from rdflib import Literal, URIRef
 
-from semantic.geosparql.functions import FUNCTIONS, ArgKind, FunctionSpec, ResultKind
+from semantic.geosparql.functions import FUNCTIONS, ArgKind, FunctionSpec, ResultKind, unit
 from semantic.geosparql.literals import (
     CRS84,
     GEOF,
@@ -64,6 +64,11 @@ def _result(spec: FunctionSpec, value: Any) -> Val:
 def _function(spec: FunctionSpec) -> Callable[[Compiler, list[Any]], Val]:
     def build(compiler: Compiler, args: list[Any]) -> Val:
         kinds = list(spec.args)
+        for kind, arg in zip(kinds, args, strict=False):
+            if kind == ArgKind.UNITS and isinstance(arg, URIRef) and not _known_unit(arg):
+                # an unknown units IRI: an expression error (unbound in BIND, false in FILTER), as the standard
+                # has it, not a failed query
+                return Val(TermCols(sa.null().cast(_K), sa.null().cast(sa.Text())))
         values = [_argument(compiler, kinds[i] if i < len(kinds) else ArgKind.NUMBER, a) for i, a in enumerate(args)]
         return _result(spec, spec(*values))
 
@@ -71,6 +76,14 @@ def _function(spec: FunctionSpec) -> Callable[[Compiler, list[Any]], Val]:
 
 
 _ANY_URI = "http://www.w3.org/2001/XMLSchema#anyURI"
+
+
+def _known_unit(iri: URIRef) -> bool:
+    try:
+        unit(str(iri))
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _get_srid(compiler: Compiler, args: list[Any]) -> Val:
