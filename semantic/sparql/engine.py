@@ -235,16 +235,18 @@ def _fetch_started(conn: sa.Connection, sql: str, params: dict[str, Any]) -> tup
     pipeline = getattr(raw, "pipeline", None)
     if pipeline is None:
         return conn.exec_driver_sql(_START).scalar_one(), _fetch(conn, sql, params)
+    start, cursor = raw.cursor(), raw.cursor()
     try:
         with pipeline():
-            start = raw.cursor()
             start.execute(_START)
-            cursor = raw.cursor()
             cursor.execute(sql, params)
         version = start.fetchone()[0]
         return version, cursor.fetchall()
     except conn.dialect.loaded_dbapi.Error as err:  # wrapped as exec_driver_sql wraps it
         raise sa.exc.DBAPIError.instance(sql, params, err, conn.dialect.loaded_dbapi.Error) from err
+    finally:
+        start.close()
+        cursor.close()
 
 
 def _mapped_sources(engine: sa.Engine) -> Any:
