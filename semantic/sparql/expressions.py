@@ -136,6 +136,12 @@ def lexical(t: TermCols) -> Any:
     return form if v is None else sa.func.coalesce(t.get("v"), form)
 
 
+def _form(t: TermCols) -> Any:
+    """The lexical form to compare terms by: a computed number's written out (:func:`lexical`), any other term's
+    own ``v`` (NULL only where unbound: see :func:`settled`)."""
+    return lexical(t) if computed(t) else t.get("v")
+
+
 def _chosen(terms: list[TermCols], choice: Callable[[str], Any]) -> TermCols:
     """The term that one of ``terms`` gives per row (``choice`` of a field: its CASE), with the lexical form a
     typed NULL where every one of them is a computed number (so that the result is one too)."""
@@ -164,7 +170,7 @@ def term_equal(a: TermCols, b: TermCols) -> Any:
     computed number's lexical form is the one decoding gives it (:func:`lexical`)."""
     return (
         (a.get("k") == b.get("k"))
-        & ((lexical(a) if computed(a) else a.get("v")) == (lexical(b) if computed(b) else b.get("v")))
+        & (_form(a) == _form(b))
         & a.get("dt").is_not_distinct_from(b.get("dt"))
         & a.get("lang").is_not_distinct_from(b.get("lang"))
     )
@@ -522,7 +528,7 @@ class Compiler:
             if term.shape != _BNODE
             for f in (
                 term.get("k"),
-                lexical(term) if computed(term) else term.get("v"),
+                _form(term),
                 term.get("dt"),
                 term.get("lang"),
             )
