@@ -44,6 +44,21 @@ def _pairs_select(start: TermCols, end: TermCols, graph: Any = None) -> Any:
     return sa.select(*cols, graph.label("g")) if graph is not None else sa.select(*cols)
 
 
+def _g(pairs: Any, by_graph: bool) -> Any:
+    """The graph column of a pair subquery inside ``GRAPH ?variable`` (``None``: one graph)."""
+    return pairs.c.g if by_graph else None
+
+
+def _quad_graph(quads: Any, by_graph: bool) -> Any:
+    """The graph column of a quad-table alias inside ``GRAPH ?variable`` (``None``: one graph)."""
+    return quads.c.graph if by_graph else None
+
+
+def _same_graph(x: Any, y: Any, by_graph: bool) -> Any:
+    """Two pair subqueries in the same graph (always, outside ``GRAPH ?variable``)."""
+    return x.c.g == y.c.g if by_graph else sa.true()
+
+
 def _graph_where(host: Renderer, alias: Any, graph: Node | None) -> list[Any]:
     where: list[Any] = []
     host._graph_condition(alias, graph, {}, where)
@@ -58,15 +73,12 @@ def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) 
 
     by_graph = isinstance(graph, Variable)
 
-    def g(sub: Any) -> Any:  # the graph column of a pair subquery (None: one graph)
-        return sub.c.g if by_graph else None
-
-    def same_graph(x: Any, y: Any) -> Any:
-        return x.c.g == y.c.g if by_graph else sa.true()
+    def g(sub: Any) -> Any:
+        return _g(sub, by_graph)
 
     if isinstance(path, URIRef):
         q = QUADS.alias(host._name("q"))
-        stmt = _pairs_select(_subject(q), _object(q), q.c.graph if by_graph else None).where(
+        stmt = _pairs_select(_subject(q), _object(q), _quad_graph(q, by_graph)).where(
             q.c.p == str(path), *_graph_where(host, q, graph)
         )
         if host._virtual(graph):  # the mapped tables' triples with this predicate too
@@ -81,7 +93,9 @@ def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) 
         acc = pairs(host, path.args[0], graph, constants)
         for arg in path.args[1:]:
             nxt = pairs(host, arg, graph, constants)
-            joined = acc.join(nxt, sa.and_(term_equal(_ends(acc, "b"), _ends(nxt, "a")), same_graph(acc, nxt)))
+            joined = acc.join(
+                nxt, sa.and_(term_equal(_ends(acc, "b"), _ends(nxt, "a")), _same_graph(acc, nxt, by_graph))
+            )
             linked = _pairs_select(_ends(acc, "a"), _ends(nxt, "b"), g(acc))
             acc = linked.select_from(joined).subquery(host._name("s"))
         return acc
@@ -100,14 +114,14 @@ def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) 
         if forward or not backward:
             q = QUADS.alias(host._name("q"))
             parts.append(
-                _pairs_select(_subject(q), _object(q), q.c.graph if by_graph else None).where(
+                _pairs_select(_subject(q), _object(q), _quad_graph(q, by_graph)).where(
                     q.c.p.not_in(forward) if forward else sa.true(), *_graph_where(host, q, graph)
                 )
             )
         if backward:
             q = QUADS.alias(host._name("q"))
             parts.append(
-                _pairs_select(_object(q), _subject(q), q.c.graph if by_graph else None).where(
+                _pairs_select(_object(q), _subject(q), _quad_graph(q, by_graph)).where(
                     q.c.p.not_in(backward), q.c.o_kind != LITERAL, *_graph_where(host, q, graph)
                 )
             )
@@ -131,14 +145,13 @@ def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) 
 def _closure(host: Renderer, step: Any, by_graph: bool = False) -> Any:
     """Pairs connected by one or more steps: a recursive CTE (UNION, so cycles end); ``by_graph``: steps
     within one graph (``g``)."""
-    base = _pairs_select(_ends(step, "a"), _ends(step, "b"), step.c.g if by_graph else None).select_from(step)
+    base = _pairs_select(_ends(step, "a"), _ends(step, "b"), _g(step, by_graph)).select_from(step)
     cte = base.cte(host._name("closure"), recursive=True)
     nxt = step.alias(host._name("st"))
     on = term_equal(_ends(cte, "b"), _ends(nxt, "a"))
-    joined = cte.join(nxt, sa.and_(on, cte.c.g == nxt.c.g) if by_graph else on)
-    graph = cte.c.g if by_graph else None
-    cte = cte.union(_pairs_select(_ends(cte, "a"), _ends(nxt, "b"), graph).select_from(joined))
-    return _pairs_select(_ends(cte, "a"), _ends(cte, "b"), cte.c.g if by_graph else None).select_from(cte)
+    joined = cte.join(nxt, sa.and_(on, _same_graph(cte, nxt, by_graph)))
+    cte = cte.union(_pairs_select(_ends(cte, "a"), _ends(nxt, "b"), _g(cte, by_graph)).select_from(joined))
+    return _pairs_select(_ends(cte, "a"), _ends(cte, "b"), _g(cte, by_graph)).select_from(cte)  # the union's own
 
 
 def _zero_length(host: Renderer, graph: Node | None, constants: list[Node]) -> Any:
@@ -147,10 +160,8 @@ def _zero_length(host: Renderer, graph: Node | None, constants: list[Node]) -> A
     by_graph = isinstance(graph, Variable)
     q1, q2 = QUADS.alias(host._name("q")), QUADS.alias(host._name("q"))
     selects = [
-        _pairs_select(_subject(q1), _subject(q1), q1.c.graph if by_graph else None).where(
-            *_graph_where(host, q1, graph)
-        ),
-        _pairs_select(_object(q2), _object(q2), q2.c.graph if by_graph else None).where(*_graph_where(host, q2, graph)),
+        _pairs_select(_subject(q1), _subject(q1), _quad_graph(q1, by_graph)).where(*_graph_where(host, q1, graph)),
+        _pairs_select(_object(q2), _object(q2), _quad_graph(q2, by_graph)).where(*_graph_where(host, q2, graph)),
     ]
     if by_graph and constants:  # a constant is connected to itself in every named graph
         q3 = QUADS.alias(host._name("q"))
