@@ -3,4 +3,9 @@
 A plain typed library: it never imports prefect (a test proves it).
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("esdl")  # stated once, in pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -273,6 +273,28 @@ def load_spec(path: str | Path) -> CubeSpec:
     return resolve_relative(spec, path.resolve().parent)
 
 
+def resolve_spec(spec: Mapping[str, Any] | str | Path | CubeSpec, output: str | None = None) -> CubeSpec:
+    """A validated spec with an output location, from a spec, a mapping or a YAML file's path.
+
+    Args:
+        spec: The spec itself, its fields as a mapping, or the path of a YAML spec file.
+        output: Output location overriding the spec's.
+
+    Raises:
+        SpecError: The spec is invalid, or neither it nor ``output`` names an output location.
+    """
+    if isinstance(spec, CubeSpec):
+        parsed, origin = spec, "spec"
+    elif isinstance(spec, str | Path):
+        parsed, origin = load_spec(spec), str(spec)
+    else:
+        parsed, origin = parse_spec(spec, origin="spec parameter"), "spec parameter"
+    parsed = parsed.with_output(output)
+    if not parsed.output:
+        raise SpecError(f"{origin}: no output location: set output in the spec or pass --output")
+    return parsed
+
+
 def _is_url(text: str) -> bool:
     return "://" in text
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cubes.errors import WriteError
+from cubes.spec import CubeSpec
 
 KEEP_VERSIONS = 2
 
@@ -169,3 +170,11 @@ class Publication:
         for old in versions[:-KEEP_VERSIONS]:
             if old != keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+
+def build_location(spec: CubeSpec) -> tuple[Publication, BuildDir]:
+    """The publication of ``spec``'s output and the staging build folder of ``spec``."""
+    if spec.output is None:
+        raise WriteError(f"cube {spec.name}: no output location")
+    publication = Publication(local_path(spec.output))
+    return publication, publication.build(spec.fingerprint())

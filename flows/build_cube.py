@@ -21,18 +21,21 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
-from prefect.utilities.annotations import quote
 
 from cubes.assemble import build_cube as assemble_cube
+from cubes.cluster import dask_cluster, release_free_memory
 from cubes.errors import WriteError
 from cubes.plan import CubePlan, plan_cube
 from cubes.quicklook import write_quicklooks
-from cubes.spec import CubeSpec, load_spec, parse_spec
+from cubes.spec import CubeSpec, resolve_spec
 from cubes.stats import VariableStats, cube_stats
-from cubes.store import BuildDir, Publication, local_path
+from cubes.store import build_location
 from cubes.verify import open_cube, verify
 from cubes.writer import missing_regions, start_build, write_regions, write_template
-from flows.cluster import ClusterSettings, dask_cluster, release_free_memory
+from flows.load_catalog import load_catalog
+from flows.quoting import as_is
+from flows.results import BuildResult, VariableSummary
+from flows.settings import cluster_settings
 
 MAX_BATCHES = 8
 BATCH_BYTES = 64 * 2**20  # a batch (Prefect task) per this much output at least, at most MAX_BATCHES
@@ -51,35 +54,6 @@ def _warm_imports() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot
     import xcube.core.verify  # noqa: F401
-
-
-def resolve_spec(spec: dict[str, Any] | str | CubeSpec, output: str | None) -> CubeSpec:
-    """Validate the flow's ``spec`` parameter (a mapping or a YAML file's path) and apply ``output``."""
-    if isinstance(spec, CubeSpec):
-        parsed = spec
-    elif isinstance(spec, str):
-        parsed = load_spec(spec)
-    else:
-        parsed = parse_spec(spec, origin="spec parameter")
-    parsed = parsed.with_output(output)
-    if not parsed.output:
-        raise WriteError("no output location: set output in the spec or pass one")
-    return parsed
-
-
-def build_location(spec: CubeSpec) -> tuple[Publication, BuildDir]:
-    """The publication and the staging build folder of ``spec``."""
-    assert spec.output is not None
-    publication = Publication(local_path(spec.output))
-    return publication, publication.build(spec.fingerprint())
-
-
-def _cluster_settings(cluster: dict[str, Any] | None, cluster_block: str | None) -> ClusterSettings:
-    if cluster_block:
-        from blocks.dask_cluster import DaskClusterBlock
-
-        return DaskClusterBlock.load(cluster_block).settings()  # type: ignore[union-attr]
-    return ClusterSettings(**(cluster or {}))
 
 
 @task(name="plan", cache_policy=NO_CACHE)
@@ -187,7 +161,7 @@ def build_cube(
     cluster: dict[str, Any] | None = None,
     cluster_block: str | None = None,
     catalog: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> BuildResult:
     """Build the cube described by ``spec`` and publish it atomically at its output location.
 
     Args:
@@ -195,33 +169,37 @@ def build_cube(
         output: Output location overriding the spec's.
         resume: Reuse a previous unfinished build of the same spec and write only its missing regions; if the
             published cube was built from this very spec, build nothing.
-        cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``, ``min_workers``...).
+        cluster: :class:`~cubes.cluster.ClusterSettings` fields (``address``, ``min_workers``...).
         cluster_block: Name of a saved ``esdl-dask-cluster`` block (wins over ``cluster``).
-        catalog: Then load the published cube into the catalogue: :func:`flows.load_catalog.load_catalog`
-            arguments (``regions``, ``features``, ``variables``, ``min_cells``); ``{}`` registers it only.
+        catalog: Then load the published cube into the catalogue, on the same cluster:
+            :func:`flows.load_catalog.load_catalog` arguments (``regions``, ``features``, ``variables``,
+            ``min_cells``, ``database_block``); ``{}`` registers it only.
 
     Returns:
-        ``{"path", "output", "regions", "written", "variables", "stats"}``, and ``"catalog"`` (the load's
-        result) when ``catalog`` is given.
+        The published cube, its statistics, the scheduler used and, with ``catalog``, the load's result.
     """
     cube_spec = resolve_spec(spec, output)
-    settings = _cluster_settings(cluster, cluster_block)
+    settings = cluster_settings(cluster, cluster_block)
     publication = build_location(cube_spec)[0]
     if resume and publication.published_fingerprint() == cube_spec.fingerprint():
         # nothing to resume: the published cube was built from this very spec
         get_run_logger().info("%s is up to date with the spec; nothing to build", cube_spec.output)
         plan = plan_cube(cube_spec)
-        result: dict[str, Any] = {
-            "path": str(publication.current()),
-            "output": cube_spec.output,
-            "regions": len(plan.regions),
-            "written": 0,
-            "variables": list(plan.variables),
-            "stats": [],
-        }
-        return _then_catalog(result, catalog, cluster)
+        result = BuildResult(
+            path=str(publication.current()),
+            output=str(cube_spec.output),
+            regions=len(plan.regions),
+            written=0,
+            variables=list(plan.variables),
+            stats=[],
+            scheduler=None,
+        )
+        if catalog is None:
+            return result
+        with dask_cluster(settings) as address:
+            return _then_catalog(result.model_copy(update={"scheduler": address}), catalog)
     plan, todo = plan_task(cube_spec, resume)
-    cube = template_task(cube_spec, plan)
+    cube: xr.Dataset = template_task(cube_spec, plan)  # type: ignore[assignment]  # prefect reads Dataset as awaitable
     written = 0
     with dask_cluster(settings) as address:
         warm = threading.Thread(target=_warm_imports, daemon=True)
@@ -230,33 +208,33 @@ def build_cube(
         running: list[PrefectFuture[int]] = []
         for start in range(0, len(todo), size):
             # the next batch is submitted while one runs, so the cluster never drains between batches
-            # quote(): Prefect must not walk the dataset looking for futures
+            # as_is(): Prefect must not walk the dataset looking for futures
             batch = todo[start : start + size]
-            running.append(regions_task.submit(quote(cube_spec), quote(plan), quote(cube), batch, address))
+            running.append(regions_task.submit(as_is(cube_spec), as_is(plan), as_is(cube), batch, address))
             if len(running) > 1:
                 written += running.pop(0).result()
         written += sum(f.result() for f in running)
         warm.join()
         with Client(address):  # statistics and quicklooks read the written cube on the cluster too
             path, stats = finalize_task(cube_spec, plan)
-    artifacts_task(cube_spec, plan, path, stats, written)
-    result = {
-        "path": path,
-        "output": cube_spec.output,
-        "regions": len(plan.regions),
-        "written": written,
-        "variables": list(plan.variables),
-        "stats": [s.as_row() for s in stats],
-    }
-    return _then_catalog(result, catalog, cluster)
+        artifacts_task(cube_spec, plan, path, stats, written)
+        result = BuildResult(
+            path=path,
+            output=str(cube_spec.output),
+            regions=len(plan.regions),
+            written=written,
+            variables=list(plan.variables),
+            stats=[VariableSummary.model_validate(s.as_row()) for s in stats],
+            scheduler=address,
+        )
+        return _then_catalog(result, catalog)  # on the same cluster, still open
 
 
-def _then_catalog(
-    result: dict[str, Any], catalog: dict[str, Any] | None, cluster: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Load the published cube into the catalogue as a subflow run, when asked."""
+def _then_catalog(result: BuildResult, catalog: dict[str, Any] | None) -> BuildResult:
+    """Load the published cube into the catalogue as a subflow run on the build's cluster, when asked."""
     if catalog is None:
         return result
-    from flows.load_catalog import load_catalog
-
-    return {**result, "catalog": load_catalog(cube=result["output"], cluster=cluster, **catalog)}
+    if "cluster" in catalog or "cluster_block" in catalog:
+        raise WriteError("catalog: the catalogue step runs on the build's cluster; set cluster or cluster_block")
+    loaded = load_catalog(cube=result.output, cluster={"address": result.scheduler}, **catalog)
+    return result.model_copy(update={"catalog": loaded})

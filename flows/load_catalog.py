@@ -9,99 +9,23 @@ features). Readers see the catalogue before or after a load, never in between; a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import sqlalchemy as sa
-import xarray as xr
 from distributed import Client
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.utilities.annotations import quote
 
-from cubes.features import Threshold, features_delayed
+from cubes.cluster import dask_cluster, release_free_memory
+from cubes.features import features_delayed
 from cubes.gridgeometry import GridGeometry
 from cubes.zonal import ZonalStats, coverage_weights, zonal_delayed
-from flows.cluster import ClusterSettings, dask_cluster, release_free_memory
-from semantic.errors import CatalogError, RegionError
-from semantic.store.catalog import CubeRecord, describe_cube, register_cube
+from flows.quoting import as_is
+from flows.results import CatalogLoadResult
+from flows.settings import cluster_settings, database_settings
 from semantic.store.db import open_catalog
-from semantic.store.load import FeatureRow, replace_features, replace_zonal_stats
-from semantic.store.regions import RegionSet, import_regions, read_regions, region_set
-from semantic.store.settings import DatabaseSettings
-
-REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".fgb", ".kml", ".zip")
-LOCK_KEY = 0x65_73_64_6C  # "esdl": catalogue loads take this advisory lock, one at a time
-
-
-@dataclass
-class RegionInput:
-    """A region set to compute statistics for: from a file (imported by the load) or already in the database."""
-
-    source: str
-    names: list[str]
-    geometries: list[Any]
-    from_file: RegionSet | None = None
-
-
-@dataclass
-class LoadPlan:
-    """Everything checked before any work: the cube, its variables, the regions and the thresholds."""
-
-    cube: CubeRecord
-    dataset: xr.Dataset
-    variables: list[str]
-    regions: list[RegionInput] = field(default_factory=list)
-    thresholds: list[Threshold] = field(default_factory=list)
-    min_cells: int = 1
-
-
-def _region_input(arg: str, engine: sa.Engine | None) -> RegionInput:
-    path = Path(arg)
-    if path.exists() or path.suffix.lower() in REGION_FILE_SUFFIXES:
-        regions = read_regions(path)
-        return RegionInput(regions.source, regions.names(), [r.geom for r in regions.regions], regions)
-    if engine is None:
-        raise RegionError(f"{arg}: no such regions file")
-    with engine.connect() as conn:
-        rows = region_set(conn, arg)
-    return RegionInput(arg, [name for _, name, _ in rows], [geom for _, _, geom in rows])
-
-
-def plan_load(
-    cube: str,
-    regions: list[str],
-    features: list[str],
-    variables: list[str] | None,
-    engine: sa.Engine | None,
-    min_cells: int = 1,
-    with_stats: bool = True,
-) -> LoadPlan:
-    """Check every input and describe the work; raises a domain error naming the first problem found."""
-    record, ds = describe_cube(cube, with_stats=with_stats)
-    names = variables or [v.name for v in record.variables]
-    for name in names:
-        record.variable(name)
-    thresholds = [Threshold.parse(text) for text in features]
-    for threshold in thresholds:
-        record.variable(threshold.variable)
-    inputs = [_region_input(arg, engine) for arg in regions]
-    sources = [r.source for r in inputs]
-    if len(set(sources)) != len(sources):
-        raise CatalogError(f"region sets given twice: {sources}")
-    return LoadPlan(record, ds, names, inputs, thresholds, min_cells)
-
-
-def database_settings(database_block: str | None) -> DatabaseSettings:
-    """The settings of a saved ``esdl-database`` block, or from the environment (``ESDL_DATABASE_URL``...)."""
-    if database_block:
-        from blocks.database import DatabaseBlock
-
-        return DatabaseBlock.load(database_block).settings()  # type: ignore[union-attr]
-    return DatabaseSettings()
+from semantic.store.load import FeatureRow
+from semantic.store.plan import LoadPlan, needs_database, plan_load, write_load
 
 
 @task(name="inspect", cache_policy=NO_CACHE)
@@ -114,8 +38,7 @@ def inspect_task(
     database_block: str | None,
 ) -> LoadPlan:
     """Open the cube and check the variables, regions and thresholds."""
-    needs_db = any(not Path(r).exists() for r in regions)
-    engine = open_catalog(database_settings(database_block)) if needs_db else None
+    engine = open_catalog(database_settings(database_block)) if needs_database(regions) else None
     plan = plan_load(cube, regions, features, variables, engine, min_cells)
     get_run_logger().info(
         "cube %s %s: %d variables, %d time steps, %d region sets, %d thresholds",
@@ -172,46 +95,39 @@ def load_task(
     zonal: dict[tuple[str, str], ZonalStats],
     features: dict[tuple[str, str], list[FeatureRow]],
     database_block: str | None,
-) -> dict[str, Any]:
+    scheduler: str | None,
+) -> CatalogLoadResult:
     """Write regions, cube, variables, statistics and features in one transaction."""
     engine = open_catalog(database_settings(database_block))
     logger = get_run_logger()
     started = time.perf_counter()
-    counts = {"zonal_stats": 0, "features": 0, "regions_imported": []}
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
-        for regions in plan.regions:
-            if regions.from_file is not None:
-                result = import_regions(conn, regions.from_file)
-                counts["regions_imported"].append(result.as_dict())  # type: ignore[attr-defined]
-                if result.repaired:
-                    logger.warning("%s: %d invalid geometries repaired", regions.source, result.repaired)
-        cube_id, variable_ids = register_cube(conn, plan.cube)
-        for regions in plan.regions:
-            ids = {name: rid for rid, name, _ in region_set(conn, regions.source)}
-            region_ids = np.array([ids[name] for name in regions.names], dtype=np.int64)
-            for name in plan.variables:
-                st = zonal[(regions.source, name)]
-                counts["zonal_stats"] += replace_zonal_stats(
-                    conn, variable_ids[name], region_ids, plan.cube.times, st.__dict__
-                )
-        for (name, kind), rows in features.items():
-            counts["features"] += replace_features(conn, variable_ids[name], kind, rows)
+        counts = write_load(conn, plan, zonal, features)
     seconds = time.perf_counter() - started
-    rows = counts["zonal_stats"] + counts["features"]  # type: ignore[operator]
+    for source, repaired in counts.repaired.items():
+        logger.warning("%s: %d invalid geometries repaired", source, repaired)
+    rows = counts.zonal_stats + counts.features
     logger.info("loaded %d rows in %.2f s (%.0f rows/s)", rows, seconds, rows / seconds if seconds else 0)
-    return {"cube_id": cube_id, **counts, "load_seconds": seconds, "rows_per_s": rows / seconds if seconds else 0}
+    return CatalogLoadResult(
+        cube_id=counts.cube_id,
+        zonal_stats=counts.zonal_stats,
+        features=counts.features,
+        regions_imported=counts.regions_imported,
+        load_seconds=seconds,
+        rows_per_s=rows / seconds if seconds else 0,
+        scheduler=scheduler,
+    )
 
 
-def _summary(plan: LoadPlan, result: dict[str, Any]) -> str:
+def _summary(plan: LoadPlan, result: CatalogLoadResult) -> str:
     lines = [
         f"# Catalogue load of `{plan.cube.name}` {plan.cube.version}\n",
         f"- **Cube:** `{plan.cube.location}` ({len(plan.cube.times)} time steps, {plan.cube.crs})",
         f"- **Variables:** {', '.join(plan.variables)}",
         f"- **Region sets:** {', '.join(f'{r.source} ({len(r.names)})' for r in plan.regions) or 'none'}",
         f"- **Thresholds:** {', '.join(t.kind for t in plan.thresholds) or 'none'}",
-        f"- **Rows:** {result['zonal_stats']} zonal statistics, {result['features']} features, "
-        f"loaded in {result['load_seconds']:.2f} s ({result['rows_per_s']:.0f} rows/s)",
+        f"- **Rows:** {result.zonal_stats} zonal statistics, {result.features} features, "
+        f"loaded in {result.load_seconds:.2f} s ({result.rows_per_s:.0f} rows/s)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -224,8 +140,9 @@ def load_catalog(
     variables: list[str] | None = None,
     min_cells: int = 1,
     cluster: dict[str, Any] | None = None,
+    cluster_block: str | None = None,
     database_block: str | None = None,
-) -> dict[str, Any]:
+) -> CatalogLoadResult:
     """Register the cube published at ``cube`` and load its zonal statistics and features.
 
     Args:
@@ -234,23 +151,25 @@ def load_catalog(
         features: Thresholds ``VAR:VALUE`` (``>=``), ``VAR:>VALUE``, ``VAR:<VALUE``... to vectorise.
         variables: Variables to compute statistics for (default: all on ``(time, y, x)``).
         min_cells: Smallest feature kept, in cells.
-        cluster: :class:`~flows.cluster.ClusterSettings` fields (``address``...).
+        cluster: :class:`~cubes.cluster.ClusterSettings` fields (``address``...).
+        cluster_block: Name of a saved ``esdl-dask-cluster`` block (wins over ``cluster``).
         database_block: Name of a saved ``esdl-database`` block (default: ``ESDL_DATABASE_URL`` or the
             project-local PostGIS).
 
     Returns:
-        ``{"cube_id", "zonal_stats", "features", "regions_imported", "load_seconds", "rows_per_s"}``.
+        The rows written, the load's time and the scheduler the array work ran on.
     """
     plan = inspect_task(cube, list(regions or []), list(features or []), variables, min_cells, database_block)
     zonal: dict[tuple[str, str], ZonalStats] = {}
     found: dict[tuple[str, str], list[FeatureRow]] = {}
+    scheduler = None
     if plan.regions or plan.thresholds:
-        with dask_cluster(ClusterSettings(**(cluster or {}))) as address:
+        with dask_cluster(cluster_settings(cluster, cluster_block)) as scheduler:
             if plan.regions:
-                zonal = zonal_task(quote(plan), address)
+                zonal = zonal_task(as_is(plan), scheduler)
             if plan.thresholds:
-                found = features_task(quote(plan), address)
-    result = load_task(quote(plan), quote(zonal), quote(found), database_block)
+                found = features_task(as_is(plan), scheduler)
+    result = load_task(as_is(plan), as_is(zonal), as_is(found), database_block, scheduler)
     key = "".join(c if c.isalnum() else "-" for c in plan.cube.name.lower())
     create_markdown_artifact(_summary(plan, result), key=f"catalog-{key}", description="catalogue load summary")
     return result

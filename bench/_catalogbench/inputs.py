@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -129,7 +129,7 @@ def make_cube(path: Path, years: int, seed: int = 0) -> tuple[Path, bool]:
         },
     )
     chunks = (BINS_PER_YEAR, ny, nx)
-    encoding = {name: {"chunks": chunks} for name in VARIABLES}
+    encoding: dict[str, dict[str, Any]] = {name: {"chunks": chunks} for name in VARIABLES}
     encoding["time"] = {"units": "hours since 2000-01-01", "dtype": "int64"}
     encoding["time_bnds"] = {"units": "hours since 2000-01-01", "dtype": "int64"}
     ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False, encoding=encoding)

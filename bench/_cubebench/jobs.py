@@ -108,7 +108,7 @@ def _local_cluster(cluster: dict[str, Any]) -> Any:
 def _flow_cluster_settings(cluster: dict[str, Any]) -> dict[str, Any]:
     """``cluster`` in the fields the flow's ``ClusterSettings`` has (a fixed-size cluster of ``n_workers``)."""
     try:
-        from flows.cluster import ClusterSettings
+        from cubes.cluster import ClusterSettings
     except ImportError:
         return dict(cluster)
     fields = set(ClusterSettings.model_fields)
@@ -126,7 +126,7 @@ def run_esdl(job: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = build_cube(spec=job["spec"], output=job["output"], resume=False, cluster=cluster)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "flow_result": result, "flow_cluster": cluster}
+    return {"wall_s": wall, "flow_result": result.model_dump(mode="json"), "flow_cluster": cluster}
 
 
 def run_baseline(job: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -15,6 +16,9 @@ from pathlib import Path
 from types import TracebackType
 
 import psutil
+
+# the venv's own prefect, so the benchmark runs as `.venv/bin/python bench/cube_build.py` without an activated venv
+PREFECT = str(Path(sys.executable).parent / "prefect")
 
 
 def free_port() -> int:
@@ -182,7 +186,7 @@ class PrefectServer:
         env.pop("PREFECT_API_URL")  # the server itself must not think it is a client of another server
         logfile = (self.home / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port), "--analytics-off"],
             env=env,
             stdout=logfile,
             stderr=subprocess.STDOUT,

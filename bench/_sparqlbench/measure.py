@@ -108,13 +108,13 @@ def compare_with_sql(
 
         def run_sql(statement: Any = statement, params: dict[str, Any] = params) -> list[Any]:
             with engine.connect() as conn:
-                return conn.execute(statement, params).all()
+                return list(conn.execute(statement, params).all())
 
         def run_engine_sql(sql: str = engine_sql, params: dict[str, Any] = engine_params) -> list[Any]:
             with engine.connect() as conn:
                 for setting in ENGINE_SESSION:
                     conn.exec_driver_sql(setting)
-                return conn.exec_driver_sql(sql, params).all()
+                return list(conn.exec_driver_sql(sql, params).all())
 
         e, s, d = Side(), Side(), Side()
         t0 = time.perf_counter()
@@ -302,9 +302,9 @@ def translation_figures(sparql: Any, dialect: Any, queries: list[Query], calls: 
         text = q.text()
         sparql.translate(text)
         for _ in range(per_query):
-            t0 = time.perf_counter_ns()
+            start_ns = time.perf_counter_ns()
             sparql.translate(text)
-            cached.append((time.perf_counter_ns() - t0) / 1e6)
+            cached.append((time.perf_counter_ns() - start_ns) / 1e6)
     ratios: list[float] = []
     translate_ms: list[float] = []
     parse_ms: list[float] = []
@@ -416,7 +416,7 @@ def explain(engine: sa.Engine, statement: Any, analyze: bool) -> dict[str, Any]:
 
 
 def _plan_lines(plan: dict[str, Any], analyze: bool, limit: int = 40) -> list[str]:
-    lines = []
+    lines: list[str] = []
     for depth, node in _walk(plan):
         if len(lines) >= limit:
             lines.append("  ...")

@@ -24,7 +24,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rdflib import Graph, Literal
 
 HERE = Path(__file__).resolve().parent
 for _path in (HERE.parent, HERE.parent.parent):  # bench/ (for _sparqlbench) and the repository
@@ -62,8 +67,8 @@ def register_geosparql() -> None:
             cache[text] = g
         return g
 
-    def relation(test: object) -> object:
-        def fn(a: object, b: object) -> Literal:
+    def relation(test: Callable[[Any, Any], Any]) -> Callable[..., Literal]:
+        def fn(a: Any, b: Any) -> Literal:
             return Literal(bool(test(geometry(a), geometry(b))))
 
         return fn
@@ -78,7 +83,7 @@ def register_geosparql() -> None:
         register_custom_function(URIRef(GEOF + name), relation(test), override=True)
 
 
-def materialise(url: str) -> tuple[object, dict[str, int]]:
+def materialise(url: str) -> tuple[Graph, dict[str, int]]:
     """The graph, and triples per part."""
     import sqlalchemy as sa
     from rdflib import RDF, RDFS, XSD, Graph, Literal, URIRef

@@ -1,12 +1,13 @@
 """Property paths: the pairs of terms a path connects, as subqueries (``a__*``, ``b__*`` columns, and ``g``, the
 graph, inside ``GRAPH ?variable``): a link of the quad table (and the mapped tables, in the default graph), its
 inverse, sequences as joins, alternatives as unions, negated property sets, and ``*``/``+`` as recursive CTEs
-(UNION, so cycles end). A part of :class:`semantic.sparql.render.Renderer`, which renders path patterns here.
+(UNION, so cycles end). :class:`semantic.sparql.render.Renderer` renders path patterns here, passing itself as the
+:class:`PathHost`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from rdflib.term import Node, Variable
@@ -14,11 +15,29 @@ from rdflib.term import Node, Variable
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.expressions import term_equal
-from semantic.sparql.render import QUADS, Rel, Renderer
+from semantic.sparql.rel import QUADS, Rel
 from semantic.sparql.terms import FIELDS, IRI, LITERAL, TermCols, constant
 
 
-def path_pattern(host: Renderer, node: ir.PathPattern) -> Rel:
+class PathHost(Protocol):
+    """What paths need of the renderer: fresh names, the graph rules and the mapped tables, binding and finishing."""
+
+    mapped: Any
+
+    def _name(self, prefix: str) -> str: ...
+
+    def _virtual(self, graph: Node | None) -> bool: ...
+
+    def _graph_condition(self, alias: Any, graph: Node | None, env: dict[str, TermCols], where: list[Any]) -> None: ...
+
+    def _bind(self, var: str, cols: TermCols, env: dict[str, TermCols], where: list[Any]) -> None: ...
+
+    def _select(self, columns: list[tuple[str, TermCols]], order: Any = None) -> Any: ...
+
+    def _finish(self, columns: list[tuple[str, TermCols]], stmt: Any, maybe: set[str]) -> Rel: ...
+
+
+def path_pattern(host: PathHost, node: ir.PathPattern) -> Rel:
     """The solutions of a property path pattern: the pairs its path connects, bound to its subject and object
     (and, inside ``GRAPH ?g``, the graph they are in)."""
     constants = [t for t in (node.subject, node.object) if not isinstance(t, Variable)]
@@ -59,13 +78,13 @@ def _same_graph(x: Any, y: Any, by_graph: bool) -> Any:
     return x.c.g == y.c.g if by_graph else sa.true()
 
 
-def _graph_where(host: Renderer, alias: Any, graph: Node | None) -> list[Any]:
+def _graph_where(host: PathHost, alias: Any, graph: Node | None) -> list[Any]:
     where: list[Any] = []
     host._graph_condition(alias, graph, {}, where)
     return where
 
 
-def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) -> Any:
+def pairs(host: PathHost, path: Any, graph: Node | None, constants: list[Node]) -> Any:
     """A subquery of ``(a, b)`` term pairs connected by ``path`` (inside ``GRAPH ?variable``: within one named
     graph, ``g``)."""
     from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
@@ -142,7 +161,7 @@ def pairs(host: Renderer, path: Any, graph: Node | None, constants: list[Node]) 
     raise UnsupportedFeature(f"property path {type(path).__name__}")
 
 
-def _closure(host: Renderer, step: Any, by_graph: bool = False) -> Any:
+def _closure(host: PathHost, step: Any, by_graph: bool = False) -> Any:
     """Pairs connected by one or more steps: a recursive CTE (UNION, so cycles end); ``by_graph``: steps
     within one graph (``g``)."""
     base = _pairs_select(_ends(step, "a"), _ends(step, "b"), _g(step, by_graph)).select_from(step)
@@ -154,7 +173,7 @@ def _closure(host: Renderer, step: Any, by_graph: bool = False) -> Any:
     return _pairs_select(_ends(cte, "a"), _ends(cte, "b"), _g(cte, by_graph)).select_from(cte)  # the union's own
 
 
-def _zero_length(host: Renderer, graph: Node | None, constants: list[Node]) -> Any:
+def _zero_length(host: PathHost, graph: Node | None, constants: list[Node]) -> Any:
     """Every node of the active graph (and the pattern's constants) connected to itself; inside ``GRAPH
     ?variable``, of every named graph, with it."""
     by_graph = isinstance(graph, Variable)

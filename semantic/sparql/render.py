@@ -7,7 +7,6 @@ SPARQL's compatibility test only where it is needed and plain equality elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
@@ -18,64 +17,18 @@ from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.aggregates import aggregate
 from semantic.sparql.expressions import Compiler, Val, ebv, settled, term_equal
+from semantic.sparql.paths import path_pattern
+from semantic.sparql.rel import QUADS, Rel
 from semantic.sparql.terms import (
     FIELDS,
     IRI,
     LITERAL,
-    SQL_TYPES,
     UNKNOWN,
     TermCols,
     constant,
     static,
 )
 from semantic.sql import case
-
-QUADS = sa.table(
-    "rdf_quad",
-    *(sa.column(c) for c in ("graph", "s_kind", "s", "p", "o_kind", "o", "o_dt", "o_lang", "o_num", "o_ts", "o_geom")),
-)
-
-
-@dataclass(frozen=True)
-class Rel:
-    """A rendered node: a subquery and the variables it binds (``maybe``: possibly unbound)."""
-
-    sub: Any
-    variables: tuple[str, ...]
-    maybe: frozenset[str]
-    ordered: bool = False
-    empty: bool = False  # known to have no solution (a basic graph pattern no source can match)
-    shapes: dict[str, Any] = field(default_factory=dict, compare=False)  # TermCols.shape by variable
-    # a plain SELECT (no grouping, DISTINCT, LIMIT or window) that ``sub`` is made of, with its variables' term
-    # expressions: a FILTER, a projection or a BIND on top extends it instead of nesting a subquery
-    select: Any = field(default=None, compare=False)
-    inner: dict[str, TermCols] | None = field(default=None, compare=False)
-    grouped: bool = False  # ``select`` has GROUP BY: a FILTER on top is its HAVING
-    # term fields whose value is the same in every row (constants, and NULL for fields a term does not have),
-    # by variable: ``cols`` gives them as constants, so later nodes and the decoder need not read them
-    statics: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False)
-
-    @property
-    def order(self) -> Any:
-        """The ``__ord`` column (solution order from ORDER BY), or ``None``."""
-        return self.sub.c["__ord"] if self.ordered else None
-
-    def cols(self, var: str) -> TermCols:
-        """Term columns of ``var`` in this subquery."""
-        known = self.statics.get(var, {})
-        fields = {f: _constant_field(f, known[f]) if f in known else self.sub.c[f"{var}__{f}"] for f in FIELDS}
-        return TermCols(**fields, shape=self.shapes.get(var))
-
-    def raw(self, var: str) -> TermCols:
-        """Term columns of ``var`` read from the subquery, constants included: for the right side of an outer
-        join, whose columns are NULL where no row matched (a field that is NULL in every row stays so)."""
-        known = self.statics.get(var, {})
-        fields = {f: None if known.get(f, UNKNOWN) is None else self.sub.c[f"{var}__{f}"] for f in FIELDS}
-        return TermCols(**fields, shape=self.shapes.get(var))
-
-    def env(self) -> dict[str, TermCols]:
-        """Term columns of every variable."""
-        return {v: self.cols(v) for v in self.variables}
 
 
 def compatible(a: TermCols, b: TermCols, maybe: bool) -> Any:
@@ -333,8 +286,6 @@ class Renderer:
     # -- property paths ------------------------------------------------------------------------------------
 
     def _PathPattern(self, node: ir.PathPattern) -> Rel:
-        from semantic.sparql.paths import path_pattern
-
         return path_pattern(self, node)
 
     # -- combining ----------------------------------------------------------------------------------------
@@ -613,11 +564,6 @@ def static_fields(t: TermCols) -> dict[str, Any]:
             if value is not UNKNOWN:
                 out[f] = value
     return out
-
-
-def _constant_field(name: str, value: Any) -> Any:
-    """A term field's constant as a typed SQL literal (``None`` stays absent: NULL)."""
-    return None if value is None else sa.literal(value, SQL_TYPES[name])
 
 
 def _any_geometry(geom: Any) -> Any:

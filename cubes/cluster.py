@@ -1,4 +1,4 @@
-"""The Dask cluster a flow's array work runs on: a local adaptive cluster or an existing scheduler."""
+"""The Dask cluster array work runs on: a local adaptive cluster or an existing scheduler (no Prefect here)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,42 @@ import ctypes
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ClusterSettings(BaseSettings):
-    """Where array work runs. Environment variables: ``ESDL_DASK_ADDRESS``, ``ESDL_DASK_MIN_WORKERS``...
+class ClusterConfig(BaseModel):
+    """The fields that describe a cluster: shared by :class:`ClusterSettings` (environment) and the Prefect block
+    ``esdl-dask-cluster`` (saved configuration), so the two cannot drift apart.
 
     With ``address`` set, the flow connects to that scheduler; otherwise it starts a ``LocalCluster`` that
     scales adaptively between ``min_workers`` and ``max_workers`` and closes it at the end of the run.
     """
 
-    model_config = SettingsConfigDict(env_prefix="ESDL_DASK_", env_file=".env", extra="ignore")
-
-    address: str | None = Field(default=None, description="scheduler address of an existing cluster")
-    min_workers: int = Field(default=1, ge=0, description="adaptive lower bound of worker processes")
+    address: str | None = Field(default=None, description="Scheduler address of an existing cluster (tcp://host:8786)")
+    min_workers: int = Field(default=1, ge=0, description="Adaptive lower bound of local workers")
     max_workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, description="adaptive upper bound of worker processes"
+        default_factory=lambda: os.cpu_count() or 1, ge=1, description="Adaptive upper bound of local workers"
     )
-    threads_per_worker: int = Field(default=1, ge=1, description="threads in each worker process")
-    memory_limit: str = Field(default="4GiB", description="memory limit of each worker (dask syntax)")
+    threads_per_worker: int = Field(default=1, ge=1, description="Threads in each local worker")
+    memory_limit: str = Field(default="4GiB", description="Memory limit of each local worker (dask syntax)")
     processes: bool = Field(
         default=False,
-        description="local workers as separate processes (isolation, per-worker memory limits) instead of "
+        description="Local workers as separate processes (isolation, per-worker memory limits) instead of "
         "threads in the flow process (no serialisation: faster for the GIL-free array work of a build)",
     )
+
+    def cluster_fields(self) -> dict[str, Any]:
+        """The values of :class:`ClusterConfig`'s own fields (a subclass may add others)."""
+        return {name: getattr(self, name) for name in ClusterConfig.model_fields}
+
+
+class ClusterSettings(ClusterConfig, BaseSettings):
+    """Where array work runs, from the environment: ``ESDL_DASK_ADDRESS``, ``ESDL_DASK_MIN_WORKERS``..."""
+
+    model_config = SettingsConfigDict(env_prefix="ESDL_DASK_", env_file=".env", extra="ignore")
 
 
 def release_free_memory() -> None:

@@ -1,53 +1,22 @@
-"""The ``esdl`` command line.
-
-Errors the user can fix (a bad spec, an unreadable source, a cube that fails verification) print one line
-on stderr and exit with code 2; nothing is written before the spec is validated.
-"""
+"""``esdl cube``: plan, build and verify data cubes."""
 
 from __future__ import annotations
 
 import json
-import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cubes.errors import CubeError
-from cubes.spec import CubeSpec, load_spec
-from semantic.errors import SemanticError
+from cubes.spec import CubeSpec, load_spec, resolve_spec
+from esdl.cli.root import console, fail, guard, main
 
-console = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
-    sys.exit(2)
-
-
-def _guard(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Translate library errors into exit code 2 with a one-line message."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (CubeError, SemanticError) as err:
-            _fail(str(err))
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
-
-
-@click.group()
-@click.version_option(package_name="esdl")
-def main() -> None:
-    """esdl: Earth System Data Cubes and their knowledge graph."""
+if TYPE_CHECKING:
+    from flows.results import BuildResult
 
 
 @main.group()
@@ -56,12 +25,10 @@ def cube() -> None:
 
 
 def _load(spec_path: str, output: str | None) -> CubeSpec:
-    from cubes.store import Publication, local_path
+    from cubes.store import build_location
 
-    spec = load_spec(spec_path).with_output(output)
-    if not spec.output:
-        _fail(f"{spec_path}: no output location: set output in the spec or pass --output")
-    Publication(local_path(spec.output)).check_publishable()  # before any flow run starts
+    spec = resolve_spec(spec_path, output)
+    build_location(spec)[0].check_publishable()  # before any flow run starts
     return spec
 
 
@@ -78,7 +45,7 @@ def _print_plan(spec: CubeSpec) -> None:
 @cube.command("info")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--output", help="Output location overriding the spec's.")
-@_guard
+@guard
 def info(spec_path: str, output: str | None) -> None:
     """Print the plan of SPEC: shape, chunks, regions and estimated size."""
     _print_plan(load_spec(spec_path).with_output(output))
@@ -89,7 +56,7 @@ class _RegionProgress:
 
     def __init__(self, spec: CubeSpec, enabled: bool) -> None:
         from cubes.plan import plan_cube
-        from flows.build_cube import build_location
+        from cubes.store import build_location
 
         self.total = len(plan_cube(spec).regions)
         self.build = build_location(spec)[1]
@@ -135,7 +102,7 @@ class _RegionProgress:
 @click.option("--catalog", "load", is_flag=True, help="Then register the cube in the PostGIS catalogue.")
 @click.option("--regions", multiple=True, help="With --catalog: region set name or file for zonal statistics.")
 @click.option("--features", multiple=True, help="With --catalog: threshold VAR:VALUE to vectorise (repeatable).")
-@_guard
+@guard
 def build(
     spec_path: str,
     output: str | None,
@@ -160,7 +127,7 @@ def build(
         names = {v.name for v in spec.variables}
         for text in features:  # checked before the build, so a typo does not cost a whole build
             if (threshold := Threshold.parse(text)).variable not in names:
-                _fail(f"--features {text}: the spec has no variable {threshold.variable!r}")
+                fail(f"--features {text}: the spec has no variable {threshold.variable!r}")
         catalog = {"regions": list(regions), "features": list(features)}
     from cubes.sources import open_source
 
@@ -177,53 +144,38 @@ def build(
     _print_result(result)
 
 
-def _print_result(result: dict[str, Any]) -> None:
+def _print_result(result: BuildResult) -> None:
     out = Console()
-    out.print(f"[bold green]cube published[/] at {result['output']} (→ {result['path']})")
-    out.print(f"regions: {result['regions']} ({result['written']} written in this run)")
+    out.print(f"[bold green]cube published[/] at {result.output} (→ {result.path})")
+    out.print(f"regions: {result.regions} ({result.written} written in this run)")
     table = Table("variable", "units", "valid", "min", "mean", "max")
-    for row in result["stats"]:
 
-        def fmt(v: Any) -> str:
-            return "—" if v is None else f"{v:.4g}"
+    def fmt(v: float | None) -> str:
+        return "—" if v is None else f"{v:.4g}"
 
+    for row in result.stats:
         table.add_row(
-            row["name"],
-            row["units"],
-            f"{100 * row['valid_fraction']:.1f}%",
-            fmt(row["min"]),
-            fmt(row["mean"]),
-            fmt(row["max"]),
+            row.name, row.units, f"{100 * row.valid_fraction:.1f}%", fmt(row.min), fmt(row.mean), fmt(row.max)
         )
     out.print(table)
-    print(json.dumps({k: result[k] for k in ("output", "path", "regions", "written")}))
+    print(json.dumps(result.model_dump(include={"output", "path", "regions", "written"})))
 
 
 @cube.command("verify")
 @click.argument("path", type=click.Path())
-@_guard
+@guard
 def verify_cmd(path: str) -> None:
     """Verify the cube at PATH (xcube's checks, Zarr format 3, CF and ACDD attributes)."""
     from cubes.verify import find_issues, open_cube
 
     if not Path(path).exists():
-        _fail(f"{path}: no such cube")
+        fail(f"{path}: no such cube")
     issues = find_issues(path)
     if issues:
         for issue in issues:
             console.print(f"[red]✗[/] {issue}", highlight=False)
-        _fail(f"{path}: {len(issues)} problem(s) found")
+        fail(f"{path}: {len(issues)} problem(s) found")
     ds = open_cube(path)
     Console().print(
         f"[green]✓[/] {path}: valid cube, dims {dict(ds.sizes)}, variables {', '.join(map(str, ds.data_vars))}"
     )
-
-
-from flows import cli_catalog, cli_semantic, cli_sparql  # noqa: E402  (registers their commands)
-
-__all__ = ["cli_catalog", "cli_semantic", "cli_sparql", "main"]
-
-if __name__ == "__main__":  # python -m flows.cli: use the imported module, where the commands are registered
-    from flows.cli import main as _main
-
-    _main()

@@ -18,7 +18,7 @@ from typing import Any
 from rdflib import XSD, BNode, Graph, Literal, URIRef
 from rdflib.term import Node
 
-from api.errors import NotAcceptable
+from esdl.api.errors import NotAcceptable
 from semantic.sparql.engine import SelectResult
 
 SOLUTIONS = frozenset({"SELECT", "ASK"})

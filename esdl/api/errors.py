@@ -1,6 +1,6 @@
 """Errors of the HTTP layer: requests that break the SPARQL 1.1 Protocol, and queries the database stopped.
 
-Each carries a short ``code`` for the JSON body (``{"error": code, "message": ...}``); :mod:`api.sparql` maps
+Each carries a short ``code`` for the JSON body (``{"error": code, "message": ...}``); :mod:`esdl.api.sparql` maps
 the classes (and :mod:`semantic`'s errors) to HTTP statuses at the edge.
 """
 

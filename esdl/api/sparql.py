@@ -4,7 +4,7 @@ Routes:
 
 - ``GET /sparql?query=Q`` and ``POST /sparql`` (``application/x-www-form-urlencoded`` with ``query=``, or the
   query itself as ``application/sparql-query``): the answer, in the format negotiated from ``Accept`` or
-  ``format=`` (:mod:`api.results`). More than ``max_rows`` solutions: the first ``max_rows`` and the header
+  ``format=`` (:mod:`esdl.api.results`). More than ``max_rows`` solutions: the first ``max_rows`` and the header
   ``X-Esdl-Truncated: true``.
 - ``GET /sparql`` without a query, and ``GET /sparql/description``: the service description (Turtle).
 - ``GET|POST /sparql/explain?query=Q``: the SQL the query is rewritten into (JSON), without running it.
@@ -28,10 +28,10 @@ from fastapi.staticfiles import StaticFiles
 from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
 from starlette.concurrency import run_in_threadpool
 
-from api.database import ReadOnlyRunner, ensure_read_role
-from api.errors import BadRequest, EndpointError, NotAcceptable, QueryTimeout, UnsupportedMediaType
-from api.results import FORMATS, negotiate, serialize
-from api.settings import SparqlSettings
+from esdl.api.database import ReadOnlyRunner, ensure_read_role
+from esdl.api.errors import BadRequest, EndpointError, NotAcceptable, QueryTimeout, UnsupportedMediaType
+from esdl.api.results import FORMATS, negotiate, serialize
+from esdl.api.settings import SparqlSettings
 from semantic.errors import DatabaseError, QuerySyntaxError, SemanticError, SparqlError, UnsupportedFeature
 
 STATIC = Path(__file__).parent / "static"

@@ -23,7 +23,7 @@ import psycopg.errors
 import sqlalchemy as sa
 from rdflib import Graph
 
-from api.errors import QueryTimeout
+from esdl.api.errors import QueryTimeout
 from semantic.errors import DatabaseError
 from semantic.sparql.engine import SelectResult, SparqlEngine, Translation
 

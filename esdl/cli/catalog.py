@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli import _fail, _guard, main
+from esdl.cli.root import fail, guard, main
 from semantic.store.settings import DatabaseSettings
 
 
@@ -31,14 +30,14 @@ def db() -> None:
 
 
 @db.command("up")
-@_guard
+@guard
 def db_up() -> None:
     """Create (first time) and start the project-local PostGIS, and migrate it to the newest schema."""
     from semantic.store import db as store
 
     settings = _settings()
     if settings.database_url is not None:
-        _fail("ESDL_DATABASE_URL is set: the local cluster is not used (run `esdl db upgrade` for that database)")
+        fail("ESDL_DATABASE_URL is set: the local cluster is not used (run `esdl db upgrade` for that database)")
     cluster = store.local_cluster(settings)
     engine = store.make_engine(cluster.up())
     revision = store.upgrade(engine)
@@ -47,7 +46,7 @@ def db_up() -> None:
 
 
 @db.command("down")
-@_guard
+@guard
 def db_down() -> None:
     """Stop the project-local PostGIS."""
     from semantic.store import db as store
@@ -57,7 +56,7 @@ def db_down() -> None:
 
 
 @db.command("status")
-@_guard
+@guard
 def db_status() -> None:
     """Print where the catalogue is, whether it runs, and its schema revision (JSON)."""
     from semantic.store import db as store
@@ -79,7 +78,7 @@ def db_status() -> None:
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Migrate to this revision.")
-@_guard
+@guard
 def db_upgrade(revision: str) -> None:
     """Run the Alembic migrations on the catalogue database."""
     from semantic.store import db as store
@@ -101,7 +100,7 @@ def regions() -> None:
 @click.option("--kind", default="region", show_default=True, help="Kind of the regions (basin, country...).")
 @click.option("--layer", help="Layer of a multi-layer file (GeoPackage).")
 @click.option("--repair/--no-repair", default=True, show_default=True, help="Repair invalid geometries.")
-@_guard
+@guard
 def regions_import(
     path: str, source: str | None, name_field: str | None, kind: str, layer: str | None, repair: bool
 ) -> None:
@@ -122,7 +121,7 @@ def regions_import(
 
 
 @regions.command("list")
-@_guard
+@guard
 def regions_list() -> None:
     """List the region sets."""
     from semantic.store.db import open_catalog
@@ -145,7 +144,7 @@ def catalog() -> None:
 @click.option("--variable", "variables", multiple=True, help="Only these variables' statistics (repeatable).")
 @click.option("--min-cells", default=1, show_default=True, type=click.IntRange(min=1), help="Smallest feature.")
 @click.option("--scheduler", help="Address of an existing Dask scheduler (default: a local cluster).")
-@_guard
+@guard
 def catalog_load(
     cube_path: str,
     regions: tuple[str, ...],
@@ -155,12 +154,12 @@ def catalog_load(
     scheduler: str | None,
 ) -> None:
     """Register the cube published at CUBE with its zonal statistics and features (a Prefect flow run)."""
-    from flows.load_catalog import load_catalog, plan_load
+    from flows.load_catalog import load_catalog
     from semantic.store.db import open_catalog
+    from semantic.store.plan import needs_database, plan_load
 
     # every input is checked before the flow run starts: a bad one exits 2 with nothing written
-    needs_db = any(not Path(r).exists() for r in regions)
-    engine = open_catalog() if needs_db else None
+    engine = open_catalog(_settings()) if needs_database(list(regions)) else None
     plan_load(cube_path, list(regions), list(features), list(variables) or None, engine, with_stats=False)
     cluster = {"address": scheduler} if scheduler else None
     result = load_catalog(
@@ -171,11 +170,11 @@ def catalog_load(
         min_cells=min_cells,
         cluster=cluster,
     )
-    click.echo(json.dumps(result, default=str))
+    click.echo(result.model_dump_json())
 
 
 @catalog.command("list")
-@_guard
+@guard
 def catalog_list() -> None:
     """List the registered cubes."""
     from semantic.store.catalog import list_cubes

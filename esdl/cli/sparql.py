@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli import _fail, _guard, console, main
+from esdl.cli.root import console, fail, guard, main
 
 QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples"]
 
@@ -18,7 +18,7 @@ QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples"]
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
-@_guard
+@guard
 def serve(host: str, port: int) -> None:
     """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings).
 
@@ -27,7 +27,7 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
-    from api.sparql import create_app
+    from esdl.api.sparql import create_app
 
     app = create_app()
     shown = f"[{host}]" if ":" in host else host
@@ -100,17 +100,17 @@ def _print_table(result: Any, truncated: bool, max_rows: int) -> None:
     "or turtle/ntriples for CONSTRUCT and DESCRIBE.",
 )
 @click.option("--explain", is_flag=True, help="Print the SQL the query is rewritten into; run nothing.")
-@_guard
+@guard
 def query_cmd(query: str, fmt: str, explain: bool) -> None:
     """Answer QUERY (SPARQL text, a file holding it, or - for standard input) over the catalogue.
 
     The query runs in a read-only transaction under ESDL_SPARQL_TIMEOUT_S, and at most ESDL_SPARQL_MAX_ROWS
     solutions are used (a note on stderr says when more matched).
     """
-    from api.database import ReadOnlyRunner
-    from api.errors import NotAcceptable, QueryTimeout
-    from api.results import FORMAT_NAMES, negotiate, serialize
-    from api.settings import SparqlSettings
+    from esdl.api.database import ReadOnlyRunner
+    from esdl.api.errors import NotAcceptable, QueryTimeout
+    from esdl.api.results import FORMAT_NAMES, negotiate, serialize
+    from esdl.api.settings import SparqlSettings
     from semantic.sparql.engine import SparqlEngine
     from semantic.store.db import open_catalog
 
@@ -127,13 +127,13 @@ def query_cmd(query: str, fmt: str, explain: bool) -> None:
         try:
             chosen = negotiate(form, None, FORMAT_NAMES[fmt].media_type)
         except NotAcceptable:
-            _fail(f"--format {fmt} cannot represent a {form} result")
+            fail(f"--format {fmt} cannot represent a {form} result")
     # the user's own role, still read-only and under the timeout
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role=None)
     try:
         answer = runner.run(translation)
     except QueryTimeout as err:
-        _fail(f"{err} (ESDL_SPARQL_TIMEOUT_S)")
+        fail(f"{err} (ESDL_SPARQL_TIMEOUT_S)")
     if chosen is None:
         _print_table(answer.result, answer.truncated, settings.max_rows)
         return

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from flows.cli import _guard, main
+from esdl.cli.root import guard, main
 
 
 @main.group()
@@ -24,7 +24,7 @@ def semantic() -> None:
     help="turtle, nt, nquads, trig, xml (RDF/XML) or json-ld (default: from the suffix; .gz is looked through).",
 )
 @click.option("--source", help="Name recorded with the quads; scopes blank nodes (default: the file's path).")
-@_guard
+@guard
 def load_rdf_cmd(path: str, graph: str | None, fmt: str | None, source: str | None) -> None:
     """Load the RDF file FILE into the quad table and print a JSON summary; reloading it adds nothing.
 

@@ -1,0 +1,5 @@
+"""``python -m esdl``: the command line."""
+
+from esdl.cli import main
+
+main()
