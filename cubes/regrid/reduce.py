@@ -1,7 +1,9 @@
 """NaN-aware reductions shared by spatial and temporal aggregation.
 
 All reductions ignore missing values. ``mean``, ``sum``, ``min`` and ``max`` of only missing values are
-missing (NaN); ``count`` is the number of valid values (0 when none).
+missing (NaN), without the RuntimeWarning numpy's ``nanmean`` and friends give for them (dask calls a reduction
+on an empty array for its metadata, and all-missing blocks are common); ``count`` is the number of valid values
+(0 when none). Each takes ``axis`` as numpy's reductions do (``None``: all axes).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 Reducer = Callable[..., np.ndarray]
 
 
-def _nan_mean(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+def _nan_mean(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
     valid = ~np.isnan(x)
     n = valid.sum(axis=axis)
     total = np.where(valid, x, 0).sum(axis=axis, dtype=np.float64)
@@ -22,14 +24,14 @@ def _nan_mean(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
         return np.where(n > 0, total / n, np.nan).astype(x.dtype)
 
 
-def _nan_sum(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+def _nan_sum(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
     valid = ~np.isnan(x)
     total = np.where(valid, x, 0).sum(axis=axis, dtype=np.float64)
     return np.where(valid.any(axis=axis), total, np.nan).astype(x.dtype)
 
 
 def _nan_extreme(func: Callable[..., np.ndarray]) -> Reducer:
-    def reduce(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    def reduce(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as documented
             return func(x, axis=axis)
@@ -37,7 +39,7 @@ def _nan_extreme(func: Callable[..., np.ndarray]) -> Reducer:
     return reduce
 
 
-def _count(x: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+def _count(x: np.ndarray, axis: int | tuple[int, ...] | None = None) -> np.ndarray:
     return (~np.isnan(x)).sum(axis=axis).astype(np.float32)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -27,10 +28,12 @@ from cubes.errors import RegridError
 from cubes.grid import TargetGrid
 from cubes.regrid.binning import BINNING_MAX_SPACING, bin_aggregate, cell_index, pixel_spacing
 from cubes.regrid.kernels import block_reduce
+from cubes.regrid.reduce import reducer
 from cubes.sources.normalize import CRS_ATTR, CURVILINEAR_ATTR
 
 _TOL = 1e-6
-_XCUBE_AGGREGATORS = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}
+# our NaN reductions: numpy's warn on every all-missing block, and dask calls them on an empty array for metadata
+_XCUBE_AGGREGATORS = {m: reducer(m) for m in ("mean", "min", "max")}
 
 
 @dataclass(frozen=True)
@@ -146,16 +149,44 @@ def _check_xcube_methods(methods: dict[str, str], why: str) -> None:
             )
 
 
+def _centre_source(ds: xr.Dataset) -> tuple[tuple[str, str], pyproj.CRS]:
+    """Spatial dims of a curvilinear or projected source and the CRS its centre coordinates are in."""
+    if ds.attrs.get(CURVILINEAR_ATTR):
+        return (str(ds["lat"].dims[0]), str(ds["lat"].dims[1])), pyproj.CRS.from_epsg(4326)
+    return ("y", "x"), pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR])  # a projected (or irregular) grid with 1-D x/y
+
+
 def _pixel_centres(ds: xr.Dataset, grid: TargetGrid) -> tuple[tuple[str, str], np.ndarray, np.ndarray]:
     """Spatial dims and 2-D pixel centres in the target CRS of a curvilinear or projected source."""
+    dims, crs = _centre_source(ds)
     if ds.attrs.get(CURVILINEAR_ATTR):
-        dims = (str(ds["lat"].dims[0]), str(ds["lat"].dims[1]))
-        lon, lat, crs = ds["lon"].values, ds["lat"].values, pyproj.CRS.from_epsg(4326)
-    else:  # a projected (or irregular) grid with 1-D x/y
-        dims, crs = ("y", "x"), pyproj.CRS.from_wkt(ds.attrs[CRS_ATTR])
+        lon, lat = ds["lon"].values, ds["lat"].values
+    else:
         lon, lat = np.meshgrid(ds["x"].values.astype(np.float64), ds["y"].values.astype(np.float64))
     xs, ys = _to_target_crs(lon, lat, crs, grid.crs)
     return dims, xs, ys
+
+
+def _lazy_pixel_centres(ds: xr.Dataset, grid: TargetGrid, chunks: tuple[Any, Any]) -> tuple[Any, Any]:
+    """:func:`_pixel_centres` as dask arrays in ``chunks`` (y, x), computed by the workers from the source's own
+    coordinates: numpy coordinates would be embedded in every graph built on them (10 MB for SEVIRI's grid)."""
+    import dask.array as da
+
+    dims, crs = _centre_source(ds)
+    if ds.attrs.get(CURVILINEAR_ATTR):  # read from the source by the workers
+        lon, lat = (ds[c].variable.chunk(dict(zip(dims, chunks, strict=True))).data for c in ("lon", "lat"))
+    else:  # from the 1-D coordinates (small)
+        x = da.from_array(ds["x"].values.astype(np.float64), chunks=(chunks[1],))
+        y = da.from_array(ds["y"].values.astype(np.float64), chunks=(chunks[0],))
+        lon, lat = da.meshgrid(x, y)
+    return tuple(  # type: ignore[return-value]
+        da.map_blocks(_transformed, lon, lat, crs.to_wkt(), grid.crs.to_wkt(), axis, dtype=np.float64)
+        for axis in (0, 1)
+    )
+
+
+def _transformed(x: np.ndarray, y: np.ndarray, src: str, dst: str, axis: int) -> np.ndarray:
+    return _to_target_crs(x, y, pyproj.CRS.from_wkt(src), pyproj.CRS.from_wkt(dst))[axis]
 
 
 def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) -> xr.Dataset:
@@ -165,6 +196,10 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
 
     ny, nx = grid.shape
     tile = (min(nx, 512), min(ny, 512))
+    if tile == (nx, ny) and ny > 1:
+        # xcube rectifies an untiled target with numpy, eagerly, at graph construction: at least two tiles keep
+        # the work lazy (and the computed result out of every graph built on it)
+        tile = (nx, -(-ny // 2))
     target_gm = GridMapping.regular(
         size=(nx, ny),
         xy_min=(grid.spec.bbox[0], grid.spec.bbox[1]),
@@ -210,8 +245,11 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
         _check_xcube_methods(
             methods, "when a curvilinear or projected source is interpolated (not finer than half a target cell)"
         )
+        first = data[next(iter(methods))]
+        chunks = first.chunks[-2:] if first.chunks else (-1, -1)
+        lazy_xs, lazy_ys = _lazy_pixel_centres(ds, grid, (chunks[0], chunks[1]))
         data = _with_2d_coords(
-            data.drop_vars([c for c in ("lat", "lon", "x", "y") if c in data.coords]), dims, xs, ys, target_gm
+            data.drop_vars([c for c in ("lat", "lon", "x", "y") if c in data.coords]), dims, lazy_xs, lazy_ys, target_gm
         )
         xname, yname = target_gm.xy_var_names
         source_gm = GridMapping.from_coords(data[xname], data[yname], crs=grid.crs)
@@ -220,12 +258,18 @@ def regrid_general(ds: xr.Dataset, grid: TargetGrid, methods: dict[str, str]) ->
     var_configs: dict[Hashable, dict[str, object]] = {
         name: {"aggregator": _XCUBE_AGGREGATORS[m], "spline_order": 1} for name, m in methods.items()
     }
+    # xcube's tiled path squeezes a time dimension of length one away (and then fails): resample the one step
+    single = data["time"].values if "time" in data.dims and data.sizes["time"] == 1 else None
+    if single is not None:
+        data = data.isel(time=0, drop=True)
     try:
         out = resample_in_space(
             data, source_gm=source_gm, target_gm=target_gm, var_configs=var_configs, encode_cf=False
         )
     except (ValueError, IndexError) as err:
         raise RegridError(f"cannot resample onto the target grid: {err}") from None
+    if single is not None:
+        out = out.expand_dims(time=single)
     # xcube names the result's dimensions after the target CRS; put them on our exact coordinates
     ren = {d: t for d, t in zip(_spatial_dims(out), ("y", "x"), strict=True)}
     out = out.rename(ren).drop_vars([c for c in out.coords if c not in ("time",) and c not in ren], errors="ignore")
@@ -251,7 +295,7 @@ def _interpolate(data: xr.Dataset, grid: TargetGrid) -> xr.Dataset:
     )
 
 
-def _with_2d_coords(data: xr.Dataset, dims: tuple, xs: np.ndarray, ys: np.ndarray, target_gm: object) -> xr.Dataset:
+def _with_2d_coords(data: xr.Dataset, dims: tuple, xs: Any, ys: Any, target_gm: object) -> xr.Dataset:
     """Put 2-D target-CRS coordinates on ``data``, named as xcube expects for the target CRS."""
     xname, yname = target_gm.xy_var_names  # type: ignore[attr-defined]
     data = data.rename({dims[0]: "j", dims[1]: "i"})
