@@ -10,7 +10,7 @@ PREFECT_PORT ?= 4200
 export PREFECT_HOME := $(CURDIR)/$(STATE)/prefect
 export ESDL_HOME := $(CURDIR)/$(STATE)
 
-.PHONY: demo test lint typecheck unit system install server-start server-stop db-up db-down clean
+.PHONY: demo test lint typecheck unit system install server-start server-stop db-up db-down deployments clean
 
 ## system packages (skipped when already present)
 $(STATE)/system.stamp:
@@ -47,6 +47,12 @@ db-up: install
 
 db-down:
 	@if [ -x $(BIN)/esdl ]; then $(BIN)/esdl db down; fi
+
+## register every deployment of deployments/prefect.yaml on the local server (its work pool first)
+deployments: server-start
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect work-pool create esdl-local --type process --overwrite
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect --no-prompt deploy --all \
+	  --prefect-file deployments/prefect.yaml
 
 ## build the demo cube from real sample data as a Prefect flow run on a local server, verify it, and load it
 ## into the local PostGIS catalogue with zonal statistics over a few seas and warm-water features

@@ -39,7 +39,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-for _path in (HERE, REPO):  # the helpers live beside this file; the esdl packages in the repository
+# the helpers live beside this file; the esdl packages in the repository; the W3C harness in tests/esdl_testing
+for _path in (HERE, REPO, REPO / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -136,7 +137,7 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     code = code_version()  # before anything runs: the engine under test
     if not args.no_w3c:
-        import tests.w3c.esdl_engine  # noqa: F401  (imported now, with the rest of the code under test)
+        import esdl_testing.w3c.esdl_engine  # noqa: F401  (imported now, with the rest of the code under test)
     layout = data.Layout(args.regions, args.zonal_steps)
     queries = make_queries(layout)
     small = min(args.rdflib_features, args.features)

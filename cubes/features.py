@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -20,12 +21,17 @@ import pyproj
 import shapely
 import xarray as xr
 from dask.delayed import Delayed
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import shapes
 from scipy import ndimage
 
 from cubes.errors import SpecError, ZonalError
 from cubes.gridgeometry import GridGeometry
 from cubes.zonal import time_blocks
+
+# shapes() is given the grid's transform; the in-memory GDAL copy of the mask it reads has none, which GDAL
+# reports from worker threads (a filter, not catch_warnings: that is not thread-safe)
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.features")
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]])
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -168,7 +168,9 @@ def _gather_cells(block: np.ndarray, cells: np.ndarray, r0: int, c0: int, wnx: i
 
 
 @numba.njit(nogil=True, cache=True)
-def _zonal_kernel(values: np.ndarray, indptr: np.ndarray, slot: np.ndarray, weight: np.ndarray):  # pragma: no cover
+def _zonal_kernel(  # pragma: no cover
+    values: np.ndarray, indptr: np.ndarray, slot: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(indptr) - 1
     nt = values.shape[1]
     out = np.full((4, n, nt), np.nan)  # mean, std, min, max

@@ -194,10 +194,7 @@ def build_cube(
             stats=[],
             scheduler=None,
         )
-        if catalog is None:
-            return result
-        with dask_cluster(settings) as address:
-            return _then_catalog(result.model_copy(update={"scheduler": address}), catalog)
+        return _then_catalog(result, catalog, cluster, cluster_block)
     plan, todo = plan_task(cube_spec, resume)
     cube: xr.Dataset = template_task(cube_spec, plan)  # type: ignore[assignment]  # prefect reads Dataset as awaitable
     written = 0
@@ -217,24 +214,31 @@ def build_cube(
         warm.join()
         with Client(address):  # statistics and quicklooks read the written cube on the cluster too
             path, stats = finalize_task(cube_spec, plan)
-        artifacts_task(cube_spec, plan, path, stats, written)
-        result = BuildResult(
-            path=path,
-            output=str(cube_spec.output),
-            regions=len(plan.regions),
-            written=written,
-            variables=list(plan.variables),
-            stats=[VariableSummary.model_validate(s.as_row()) for s in stats],
-            scheduler=address,
-        )
-        return _then_catalog(result, catalog)  # on the same cluster, still open
+    artifacts_task(cube_spec, plan, path, stats, written)
+    result = BuildResult(
+        path=path,
+        output=str(cube_spec.output),
+        regions=len(plan.regions),
+        written=written,
+        variables=list(plan.variables),
+        stats=[VariableSummary.model_validate(s.as_row()) for s in stats],
+        scheduler=address,
+    )
+    return _then_catalog(result, catalog, cluster, cluster_block)
 
 
-def _then_catalog(result: BuildResult, catalog: dict[str, Any] | None) -> BuildResult:
-    """Load the published cube into the catalogue as a subflow run on the build's cluster, when asked."""
+def _then_catalog(
+    result: BuildResult, catalog: dict[str, Any] | None, cluster: dict[str, Any] | None, cluster_block: str | None
+) -> BuildResult:
+    """Load the published cube into the catalogue as a subflow run on the build's cluster, when asked.
+
+    The build's own cluster settings go along (a saved block by its name, so the subflow run shows it): an
+    external scheduler is the very same cluster; a local one is started anew with the same settings (the build's
+    is closed by then: a closed client left as the default one would be picked up by the load's reads).
+    """
     if catalog is None:
         return result
     if "cluster" in catalog or "cluster_block" in catalog:
         raise WriteError("catalog: the catalogue step runs on the build's cluster; set cluster or cluster_block")
-    loaded = load_catalog(cube=result.output, cluster={"address": result.scheduler}, **catalog)
+    loaded = load_catalog(cube=result.output, cluster=cluster, cluster_block=cluster_block, **catalog)
     return result.model_copy(update={"catalog": loaded})

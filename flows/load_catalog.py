@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import dask
 from distributed import Client
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -39,7 +40,10 @@ def inspect_task(
 ) -> LoadPlan:
     """Open the cube and check the variables, regions and thresholds."""
     engine = open_catalog(database_settings(database_block)) if needs_database(regions) else None
-    plan = plan_load(cube, regions, features, variables, engine, min_cells)
+    # the cube's small reads run on local threads: dask would otherwise take any client still registered in this
+    # process, such as a worker's own client left over from a build's closed threads cluster
+    with dask.config.set(scheduler="threads"):
+        plan = plan_load(cube, regions, features, variables, engine, min_cells)
     get_run_logger().info(
         "cube %s %s: %d variables, %d time steps, %d region sets, %d thresholds",
         plan.cube.name,

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -193,7 +194,7 @@ def _disk_usage(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def generate_inputs(workdir: Path, scale: float, workers: int = 2, log=print) -> InputSet:
+def generate_inputs(workdir: Path, scale: float, workers: int = 2, log: Callable[[str], object] = print) -> InputSet:
     """Generate (or reuse) the inputs of ``scale`` under ``workdir/inputs/scale-<scale>/``.
 
     A marker file written last records the parameters; inputs whose marker is missing or differs are rebuilt.

@@ -435,11 +435,11 @@ def _plan_lines(plan: dict[str, Any], analyze: bool, limit: int = 40) -> list[st
 
 
 def w3c_suite(engine: sa.Engine, log: Callable[[str], None]) -> dict[str, Any]:
-    """The W3C SPARQL 1.1 query-evaluation suite through the harness of ``tests/w3c`` (quad table only)."""
+    """The W3C SPARQL 1.1 query-evaluation suite through the harness of ``tests/esdl_testing/w3c`` (quad table only)."""
     import logging
 
-    from tests.w3c import load_suite, run_case
-    from tests.w3c.esdl_engine import EsdlEngine
+    from esdl_testing.w3c import load_suite, run_case
+    from esdl_testing.w3c.esdl_engine import EsdlEngine
 
     quiet = logging.getLogger("rdflib")
     level = quiet.level
