@@ -49,21 +49,38 @@ def _variable_attrs(var: VariableSpec, source_attrs: dict[str, Any], units: str)
     return attrs
 
 
-def build_variables(spec: CubeSpec, grid: TargetGrid, axis: TimeAxis) -> dict[str, xr.DataArray]:
-    """The cube's data variables, lazily computed, keyed by name (``<name>_count`` included where asked)."""
+def _by_source(spec: CubeSpec) -> dict[str, list[VariableSpec]]:
     by_source: dict[str, list[VariableSpec]] = defaultdict(list)
     for var in spec.variables:
         by_source[var.source].append(var)
+    return by_source
+
+
+def _check_variables(ds: xr.Dataset, source_name: str, variables: list[VariableSpec]) -> None:
+    for var in variables:
+        if var.source_name not in ds.data_vars:
+            known = ", ".join(sorted(str(v) for v in ds.data_vars))
+            raise SourceError(
+                f"variable {var.name!r}: source {source_name!r} has no variable {var.source_name!r} (it has: {known})"
+            )
+
+
+def check_sources(spec: CubeSpec) -> None:
+    """Open every source of ``spec`` and check it has the variables the spec takes from it (nothing is read).
+
+    Raises:
+        SourceError: A source cannot be opened, or lacks a variable; the message names both.
+    """
+    for source_name, variables in _by_source(spec).items():
+        _check_variables(open_source(source_name, spec.sources[source_name]), source_name, variables)
+
+
+def build_variables(spec: CubeSpec, grid: TargetGrid, axis: TimeAxis) -> dict[str, xr.DataArray]:
+    """The cube's data variables, lazily computed, keyed by name (``<name>_count`` included where asked)."""
     result: dict[str, xr.DataArray] = {}
-    for source_name, variables in by_source.items():
+    for source_name, variables in _by_source(spec).items():
         ds = open_source(source_name, spec.sources[source_name])
-        for var in variables:
-            if var.source_name not in ds.data_vars:
-                known = ", ".join(sorted(str(v) for v in ds.data_vars))
-                raise SourceError(
-                    f"variable {var.name!r}: source {source_name!r} has no variable "
-                    f"{var.source_name!r} (it has: {known})"
-                )
+        _check_variables(ds, source_name, variables)
         # regrid each (source variable, spatial method) once, even if several cube variables use it
         keys = sorted({(v.source_name, v.spatial_aggregation) for v in variables})
         spatial: dict[tuple[str, str], xr.DataArray] = {}

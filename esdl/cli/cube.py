@@ -129,10 +129,9 @@ def build(
             if (threshold := Threshold.parse(text)).variable not in names:
                 fail(f"--features {text}: the spec has no variable {threshold.variable!r}")
         catalog = {"regions": list(regions), "features": list(features)}
-    from cubes.sources import open_source
+    from cubes.assemble import check_sources
 
-    for name, source in spec.sources.items():  # fail fast, before any flow run, on unreadable sources
-        open_source(name, source)
+    check_sources(spec)  # fail fast, before any flow run, on an unreadable source or a missing variable
     if dry_run:
         _print_plan(spec)
         return

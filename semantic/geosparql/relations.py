@@ -9,8 +9,8 @@ Source of the patterns: GeoSPARQL 1.1 (OGC 22-047), clause "Topology Vocabulary 
 Features Topological Relations", "Egenhofer Topological Relations" and "RCC8 Topological Relations" (the same as
 OGC 11-052r4 tables 2-4, except that 1.1 misprints sfDisjoint as ``FF**FF****``, ten characters; 1.0's
 ``FF*FF****`` is used). Where the effective definition differs from the printed pattern, :attr:`Relation.note`
-says why; ``tests/test_geosparql_functions.py`` checks the effective definitions against its own transcription of
-the printed tables on the geometry types the standard lists.
+says why; ``tests/semantic/geosparql/test_geosparql_functions.py`` checks the effective definitions against
+its own transcription of the printed tables on the geometry types the standard lists.
 """
 
 from __future__ import annotations

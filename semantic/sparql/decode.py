@@ -7,7 +7,7 @@ time over all rows, with a reader chosen for what the plan fixes: an IRI whose k
 the lexical form anyway. Any other shape goes through :func:`term`, which handles every field combination.
 
 The terms are the ones ``URIRef(...)`` and ``Literal(..., normalize=False)`` build, equal in value, datatype,
-language, hash and ``ill_typed`` (tests/test_sparql_engine.py checks each shortcut against rdflib).
+language, hash and ``ill_typed`` (tests/semantic/sparql/test_sparql_engine.py checks each shortcut against rdflib).
 """
 
 from __future__ import annotations

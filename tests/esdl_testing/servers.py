@@ -1,0 +1,61 @@
+"""``esdl serve`` as a separate process on a free port, for tests that talk HTTP to the real server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(database_url: str, log: Path, **env: str) -> Iterator[str]:
+    """``esdl serve`` in a subprocess on a free port, its output in ``log``; yields its base URL once it answers.
+
+    The server's output is printed when the block fails.
+    """
+    port = free_port()
+    esdl = Path(sys.executable).parent / "esdl"
+    command = [str(esdl)] if esdl.exists() else [sys.executable, "-m", "esdl"]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*command, "serve", "--port", str(port)],
+            env={**os.environ, "ESDL_DATABASE_URL": database_url, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, f"esdl serve exited with {process.returncode}"
+            try:
+                if httpx.get(f"{base}/sparql/description", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "esdl serve did not answer within 60 s"
+            time.sleep(0.2)
+        yield base
+    except BaseException:
+        print(f"--- esdl serve output ---\n{log.read_text()}")
+        raise
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
