@@ -101,7 +101,13 @@ class SparqlEngine:
                     return hit
         query = hit.query if hit is not None else to_ir(parse(text, base))
         renderer = Renderer(
-            query.default_graphs, query.named_graphs, self.functions, self.mapped, signature, base=query.base
+            query.default_graphs,
+            query.named_graphs,
+            self.functions,
+            self.mapped,
+            signature,
+            base=query.base,
+            dataset=query.dataset,
         )
         rel = renderer.render(query.root)
         plan: Any = ()

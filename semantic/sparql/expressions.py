@@ -119,7 +119,7 @@ def lexical(t: TermCols) -> Any:
     if t.num is None or (v is not UNKNOWN and v is not None):  # no computed number here
         return t.get("v")
     num, dt = t.get("num"), static(t, "dt")
-    trimmed = sa.func.trim_scale(num).cast(sa.Text())
+    trimmed = sa.func.trim_scale(num.cast(sa.Numeric())).cast(sa.Text())  # num may be a double column
     forms = {
         "integer": sa.func.trunc(num).cast(sa.Text()),
         "decimal": case((sa.func.strpos(trimmed, ".") > 0, trimmed), else_=sa.func.concat(trimmed, ".0")),

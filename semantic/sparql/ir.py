@@ -148,8 +148,12 @@ class Query:
         variables: The projected variables (SELECT).
         template: CONSTRUCT triple template.
         describe: DESCRIBE targets (terms or variables).
-        default_graphs: ``FROM`` graphs (empty: the stored default graph).
-        named_graphs: ``FROM NAMED`` graphs (empty: every named graph).
+        default_graphs: ``FROM`` graphs, merged into the default graph.
+        named_graphs: ``FROM NAMED`` graphs.
+        dataset: Whether the query names its dataset (``FROM`` or ``FROM NAMED``): then the default graph is the
+            merge of ``default_graphs`` (empty if none) and the named graphs are ``named_graphs`` (none if none),
+            as SPARQL 1.1 section 13.2 says; otherwise the stored default graph (with the mapped tables) and
+            every named graph.
         base: The base IRI (``BASE``, or the one the query was given), which ``IRI()`` resolves against.
     """
 
@@ -160,5 +164,6 @@ class Query:
     describe: tuple[Node, ...] = ()
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
+    dataset: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
     base: str | None = None

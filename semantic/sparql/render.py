@@ -53,8 +53,11 @@ class Renderer:
     """Renders a query's IR.
 
     Args:
-        default_graphs: Graphs merged into the default graph (``FROM``); empty: the stored default graph.
-        named_graphs: Graphs ``GRAPH ?g`` ranges over (``FROM NAMED``); empty: every named graph.
+        default_graphs: Graphs merged into the default graph (``FROM``).
+        named_graphs: Graphs ``GRAPH ?g`` ranges over (``FROM NAMED``).
+        dataset: The query names its dataset: the default graph is the merge of ``default_graphs`` alone and the
+            named graphs are ``named_graphs`` alone (either may be empty); otherwise the stored default graph
+            (and the mapped tables) and every named graph.
         functions: Extension functions by IRI for the expression compiler.
         mapped: The mapped tables (``MappedSources``), part of the default graph; ``None``: the quad table alone.
         signature: What the quad table holds (``QuadSignature``): the quad table's branches of a pattern in the
@@ -70,7 +73,9 @@ class Renderer:
         mapped: Any = None,
         signature: Any = None,
         base: str | None = None,
+        dataset: bool = False,
     ) -> None:
+        self.dataset = dataset
         self.default_graphs = default_graphs
         self.named_graphs = named_graphs
         self.functions = functions or {}
@@ -123,10 +128,10 @@ class Renderer:
     def _graph_condition(self, alias: Any, graph: Node | None, env: dict[str, TermCols], where: list[Any]) -> None:
         col = alias.c.graph
         if graph is None:
-            where.append(col.in_(list(self.default_graphs)) if self.default_graphs else col == "")
+            where.append(col.in_(list(self.default_graphs)) if self.dataset else col == "")
             return
         where.append(col != "")
-        if self.named_graphs:
+        if self.dataset:
             where.append(col.in_(list(self.named_graphs)))
         term = TermCols(sa.literal(IRI, sa.SmallInteger()), col)
         if isinstance(graph, Variable):
@@ -142,7 +147,7 @@ class Renderer:
             env[var] = cols
 
     def _Quads(self, node: ir.Quads) -> Rel:
-        if self.mapped is not None and node.graph is None and not self.default_graphs and node.triples:
+        if self.mapped is not None and node.graph is None and not self.dataset and node.triples:
             if any(self.mapped.assertions(p, o) for _, p, o in node.triples):
                 combined = self._virtual_combinations(node)
                 if combined is not None:
@@ -163,7 +168,7 @@ class Renderer:
 
     def _virtual(self, graph: Node | None) -> bool:
         """Whether patterns in this graph also match the mapped tables (the default graph, without FROM)."""
-        return self.mapped is not None and graph is None and not self.default_graphs
+        return self.mapped is not None and graph is None and not self.dataset
 
     def _quads_may_match(self, triple: tuple[Any, Any, Any]) -> bool:
         """Whether the default graph's quads can match ``triple`` (always, without a signature)."""

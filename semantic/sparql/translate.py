@@ -47,10 +47,11 @@ def to_ir(parsed: Any) -> ir.Query:
     default_graphs: list[str] = []
     named_graphs: list[str] = []
     for clause in algebra.get("datasetClause") or []:
-        if clause.get("named") is not None:
-            named_graphs.append(str(clause.named))
+        # a CompValue's get() of a missing key returns the key itself: test membership
+        if "named" in clause:
+            named_graphs.append(str(clause["named"]))
         else:
-            default_graphs.append(str(clause.default))
+            default_graphs.append(str(clause["default"]))
     _topology_names.set(count())
     root = node(algebra.p) if algebra.get("p") is not None else ir.Quads(())
     if algebra.name != "SelectQuery" and isinstance(root, ir.Project):
@@ -64,6 +65,7 @@ def to_ir(parsed: Any) -> ir.Query:
         describe=tuple(algebra.get("PV") or ()) if algebra.name == "DescribeQuery" else (),
         default_graphs=tuple(default_graphs),
         named_graphs=tuple(named_graphs),
+        dataset=bool(default_graphs or named_graphs),
         base=None if parsed.prologue is None or parsed.prologue.base is None else str(parsed.prologue.base),
     )
 

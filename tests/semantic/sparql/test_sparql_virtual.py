@@ -391,3 +391,17 @@ def test_averages_keep_every_digit_whatever_the_session_says(catalogue: sa.Engin
     double = URIRef("http://www.w3.org/2001/XMLSchema#double")
     assert rows["north"] == Literal("1.5000000000000002E-1", datatype=double, normalize=False)
     assert rows["north"].value == (0.1 + 0.2) / 2 and str(rows["north"]) == "1.5000000000000002E-1"
+
+
+def test_str_of_every_mapped_term_is_its_lexical_form(catalogue: sa.Engine) -> None:
+    """STR over every object of the virtual graph (mapped doubles, integers, times, geometries, IRIs): the
+    lexical form of the term itself, also inside REGEX and GROUP_CONCAT."""
+    sparql = SparqlEngine(catalogue)
+    rows = sparql.query("SELECT ?o (STR(?o) AS ?x) WHERE { ?s ?p ?o FILTER(!isBlank(?o)) }").rows
+    assert len(rows) > 20
+    assert [(r["o"], r["x"]) for r in rows if str(r["x"]) != str(r["o"]) or r["x"].datatype is not None] == []
+    every = {str(r["o"]) for r in rows}
+    matched = sparql.query("SELECT ?o WHERE { ?s ?p ?o FILTER REGEX(STR(?o), '^[0-9]') }").rows
+    assert {str(r["o"]) for r in matched} == {o for o in every if o[:1].isdigit()}
+    (row,) = sparql.query("SELECT (GROUP_CONCAT(STR(?o); separator='\\n') AS ?all) WHERE { ?s ?p ?o }").rows
+    assert len(str(row["all"]).split("\n")) == len(sparql.query("SELECT ?o WHERE { ?s ?p ?o }").rows)
