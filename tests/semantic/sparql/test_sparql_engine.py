@@ -674,7 +674,8 @@ DATASET_QUERIES = {
     "from-has-no-named-graphs": "SELECT ?g ?s FROM ex:g1 WHERE { GRAPH ?g { ?s ?p ?o } }",
     "from-named-only": "SELECT ?g ?s FROM NAMED ex:g2 WHERE { GRAPH ?g { ?s ?p ?o } }",
     "from-named-empty-default": "SELECT ?s FROM NAMED ex:g2 WHERE { ?s ?p ?o }",
-    "from-and-named": "SELECT ?g ?s ?o FROM ex:g1 FROM NAMED ex:g2 WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }",
+    "from-and-named": "SELECT ?g ?s ?o FROM ex:g1 FROM NAMED ex:g2 "
+    "WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }",
     "from-path": "SELECT ?s ?o FROM ex:g2 WHERE { ?s ex:q/^ex:q ?o }",
     "no-dataset": "SELECT ?s WHERE { ?s ?p ?o }",
 }
