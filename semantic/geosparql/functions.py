@@ -53,7 +53,7 @@ class ArgKind(StrEnum):
     GEOMETRY = "geometry"
     """A geometry: a SQL expression (or a shapely geometry, bound as a parameter)."""
     NUMBER = "number"
-    """A number: a SQL expression or a finite Python int/float."""
+    """A number: a SQL expression or a Python int/float (its domain is checked in SQL)."""
     INTEGER = "integer"
     """An integer: a SQL expression or a Python int."""
     UNITS = "units"
@@ -181,10 +181,29 @@ def _times(value: Expr, factor: float) -> Expr:
     return value if factor == 1 else value * sa.bindparam(None, factor, type_=sa.Double(), unique=True)
 
 
+def _within(value: Expr, limit: float) -> Expr:
+    """``value`` where it is a finite number of magnitude at most ``limit``, else NULL: an expression error.
+
+    The check is in SQL because the value may be computed there (``?x * 1e308``, ``"NaN"^^xsd:double`` read from
+    data): GEOS crashes the backend on a NaN radius. PostGIS functions are STRICT, so a NULL argument never
+    reaches GEOS, even when the planner folds a constant expression. In PostgreSQL NaN sorts above every number,
+    so ``abs(value) <= limit`` is false for NaN and both infinities.
+    """
+    bound = sa.bindparam(None, limit, type_=sa.Double(), unique=True)
+    return case((sa.func.abs(value) <= bound, value), else_=sa.null()).cast(sa.Double())
+
+
 def _has_z(g: Expr) -> Expr:
     # ST_Zmflag: 0 2D, 1 M, 2 Z, 3 ZM
     return sql_function("ST_Zmflag", g, type_=sa.SmallInteger()).in_([2, 3])
 
+
+MAX_BUFFER_METRES = 1.0e7
+"""The largest buffer radius on the spheroid: 10,000 km, about a quarter of a meridian. PostGIS buffers geography
+in a projection chosen for the geometry; past this the result stops meaning anything (its area shrinks) and
+then fails ("Point outside of projection domain")."""
+MAX_BUFFER_DEGREES = 360.0
+"""The largest planar buffer radius in degrees of longitude/latitude (2π radians)."""
 
 # -- builders --------------------------------------------------------------------------------------------------
 
@@ -207,8 +226,9 @@ def buffer(g: Expr, radius: Expr, units: Unit) -> Expr:
     and transforms back). Angle units: planar ``ST_Buffer(g, degrees)`` in longitude/latitude.
     """
     if units.kind == "length":
-        return _to_geometry(sql_function("ST_Buffer", _geography(g), _times(radius, units.factor)))
-    return _geometry("ST_Buffer", g, _times(radius, units.factor))
+        metres = _within(_times(radius, units.factor), MAX_BUFFER_METRES)
+        return _to_geometry(sql_function("ST_Buffer", _geography(g), metres))
+    return _geometry("ST_Buffer", g, _within(_times(radius, units.factor), MAX_BUFFER_DEGREES))
 
 
 def area(g: Expr, units: Unit | None = None) -> Expr:
@@ -335,8 +355,10 @@ def _argument(iri: str, kind: ArgKind, value: Any) -> Any:
     if isinstance(value, sa.ColumnElement):
         return sa.cast(value, sql_type)
     ok = isinstance(value, int) if kind is ArgKind.INTEGER else isinstance(value, int | float)
-    if not ok or isinstance(value, bool) or not math.isfinite(value):
-        raise InvalidArgument(f"<{iri}>: expected a finite {kind.value}, got {value!r}")
+    if not ok or isinstance(value, bool):
+        raise InvalidArgument(f"<{iri}>: expected a {kind.value}, got {value!r}")
+    # a number out of a function's domain (NaN, infinite, too large) is checked in SQL, where it is used: an
+    # expression error there, whether it was written in the query or computed
     return sa.bindparam(None, value, type_=sql_type, unique=True)
 
 
