@@ -189,7 +189,7 @@ def _within(value: Expr, limit: float) -> Expr:
     reaches GEOS, even when the planner folds a constant expression. In PostgreSQL NaN sorts above every number,
     so ``abs(value) <= limit`` is false for NaN and both infinities.
     """
-    bound = sa.bindparam(None, limit, type_=sa.Double(), unique=True)
+    bound: Expr = sa.bindparam(None, limit, type_=sa.Double(), unique=True)
     return case((sa.func.abs(value) <= bound, value), else_=sa.null()).cast(sa.Double())
 
 
