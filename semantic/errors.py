@@ -42,6 +42,15 @@ class UnsupportedFeature(SparqlError):
         self.feature = feature
 
 
+class QueryTooComplex(SparqlError):
+    """The query is too large or too deeply nested to translate or to plan; the message names the limit."""
+
+
+class QueryDataError(SparqlError):
+    """A value the query uses is outside its domain (an invalid regular expression, a number out of range, a
+    NUL character); the message is the database's own, without connection details."""
+
+
 class RdfError(SemanticError):
     """An RDF file cannot be read or parsed, or its quads cannot be stored; the message names the file."""
 

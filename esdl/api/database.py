@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from rdflib import Graph
 
 from esdl.api.errors import QueryTimeout
-from semantic.errors import DatabaseError
+from semantic.errors import DatabaseError, QueryDataError, QueryTooComplex
 from semantic.sparql.engine import SelectResult, SparqlEngine, Translation
 
 _SET_LOCAL = sa.text("SELECT set_config(:name, :value, true)")
@@ -83,6 +83,38 @@ def ensure_read_role(engine: sa.Engine, role: str) -> None:
         )
 
 
+def _check_text(params: dict[str, object]) -> None:
+    for value in params.values():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise QueryDataError("a string in the query holds a NUL character (U+0000), which text cannot hold")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:  # an escape like \\uD800: half of a UTF-16 pair, not a character
+            bad = value[err.start : err.end]
+            raise QueryDataError(f"a string in the query holds a lone surrogate ({bad!a}), not a character") from None
+
+
+def _translated(err: sa.exc.DBAPIError, timeout_s: float) -> Exception | None:
+    """The user-facing error of a failed statement: 400 for what the query did, 503 for the database's state,
+    ``None`` for anything else (SQL the database rejects is a bug of the rewriter).
+
+    Messages are the database's primary message only: no connection details, settings or class names.
+    """
+    orig = err.orig
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None) or str(orig).splitlines()[0]
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return QueryTimeout(timeout_s)
+    if isinstance(orig, psycopg.errors.ProgramLimitExceeded):  # SQLSTATE class 54: stack depth, sizes
+        return QueryTooComplex(f"the database cannot run a query this large or deeply nested: {primary}")
+    if isinstance(orig, psycopg.errors.DataError) or isinstance(err, sa.exc.DataError):  # class 22
+        return QueryDataError(f"the query uses a value outside its domain: {primary}")
+    if isinstance(err, sa.exc.OperationalError):
+        return DatabaseError("the database failed the query; it may be restarting or unreachable")
+    return None
+
+
 @dataclass
 class Answer:
     """A query's answer and whether the row cap cut it off.
@@ -130,13 +162,22 @@ class ReadOnlyRunner:
                 if self.role is not None:
                     conn.execute(_SET_LOCAL, {"name": "role", "value": self.role})
                 yield conn
-        except sa.exc.OperationalError as err:
-            if isinstance(err.orig, psycopg.errors.QueryCanceled):
-                raise QueryTimeout(self.timeout_s) from err
-            raise DatabaseError(f"the database failed the query: {err.orig}") from err
+        except sa.exc.DBAPIError as err:
+            translated = _translated(err, self.timeout_s)
+            if translated is None:  # SQL the database rejects for another reason: a bug, a 500 with an id
+                raise
+            raise translated from err
 
     def run(self, tr: Translation) -> Answer:
-        """Answer a translated query (see :meth:`SparqlEngine.translate`)."""
+        """Answer a translated query (see :meth:`SparqlEngine.translate`).
+
+        Raises:
+            QueryDataError: A string of the query holds a NUL or a lone surrogate (no text the database can
+                store or compare), or the database found a value outside its domain.
+            QueryTooComplex: The database cannot plan or run a query this large or deeply nested.
+            QueryTimeout: The query ran past the statement timeout.
+        """
+        _check_text(tr.params)
         form = tr.query.form
         with self.transaction() as conn:
             answer, truncated = self.sparql.run(tr, conn, limit=None if form == "ASK" else self.max_rows)

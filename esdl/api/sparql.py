@@ -11,13 +11,16 @@ Routes:
 - ``GET /``: a page to type a query and see the results as a table and their geometries on a map.
 
 Errors are JSON ``{"error": code, "message": ...}``: 400 ``syntax``, 400 ``unsupported`` (with ``feature``),
-400 ``request``, 406 ``not-acceptable`` (with ``offered``), 415 ``media-type``, 503 ``timeout``,
-503 ``database``, 500 ``internal`` (a bug).
+400 ``request``, 400 ``too-complex``, 400 ``query`` (also a value out of its domain the database found: an
+invalid regular expression, a number out of range), 406 ``not-acceptable`` (with ``offered``), 415 ``media-type``,
+503 ``timeout``, 503 ``database``, 500 ``internal`` (a bug: logged under the ``id`` the body carries).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,11 +35,19 @@ from esdl.api.database import ReadOnlyRunner, ensure_read_role
 from esdl.api.errors import BadRequest, EndpointError, NotAcceptable, QueryTimeout, UnsupportedMediaType
 from esdl.api.results import FORMATS, negotiate, serialize
 from esdl.api.settings import SparqlSettings
-from semantic.errors import DatabaseError, QuerySyntaxError, SemanticError, SparqlError, UnsupportedFeature
+from semantic.errors import (
+    DatabaseError,
+    QuerySyntaxError,
+    QueryTooComplex,
+    SemanticError,
+    SparqlError,
+    UnsupportedFeature,
+)
 
 STATIC = Path(__file__).parent / "static"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
+LOG = logging.getLogger("esdl.api")
 FORM_TYPE = "application/x-www-form-urlencoded"
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
@@ -45,6 +56,7 @@ TRUNCATED_HEADER = "X-Esdl-Truncated"
 STATUS: dict[type[Exception], tuple[int, str]] = {
     QuerySyntaxError: (400, "syntax"),
     UnsupportedFeature: (400, "unsupported"),
+    QueryTooComplex: (400, "too-complex"),
     SparqlError: (400, "query"),
     BadRequest: (400, "request"),
     NotAcceptable: (406, "not-acceptable"),
@@ -190,9 +202,12 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         return error_response(err)
 
     async def on_bug(request: Request, err: Exception) -> Response:
-        # a bug (say, SQL the database rejects): still a JSON body; the server logs the traceback
-        message = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        return JSONResponse({"error": "internal", "message": message}, status_code=500)
+        # a bug (say, SQL the database rejects): the server logs the traceback under an id the body carries, and
+        # the body says nothing else (no class names, settings, hosts)
+        incident = uuid.uuid4().hex[:12]
+        LOG.error("internal error %s on %s %s", incident, request.method, request.url.path, exc_info=err)
+        message = f"internal error {incident}: a bug in the endpoint, logged by the server"
+        return JSONResponse({"error": "internal", "message": message, "id": incident}, status_code=500)
 
     app.add_exception_handler(EndpointError, on_error)
     app.add_exception_handler(SemanticError, on_error)

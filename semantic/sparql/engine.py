@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node, Variable
 
-from semantic.errors import UnsupportedFeature
+from semantic.errors import QueryTooComplex, UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
@@ -99,6 +99,17 @@ class SparqlEngine:
                 self._cache.move_to_end(key)
                 if hit.signature_version == version:
                     return hit
+        try:
+            return self._build(text, base, signature, hit, version)
+        except RecursionError:  # nesting deeper than the parser or the rewriter can follow
+            raise QueryTooComplex(
+                "the query is nested too deeply to translate (Python's recursion limit); split it or flatten it"
+            ) from None
+
+    def _build(
+        self, text: str, base: str | None, signature: QuadSignature | None, hit: Translation | None, version: Any
+    ) -> Translation:
+        key = (text, base)
         query = hit.query if hit is not None else to_ir(parse(text, base))
         renderer = Renderer(
             query.default_graphs,

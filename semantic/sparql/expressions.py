@@ -38,6 +38,7 @@ from semantic.sparql.terms import (
 from semantic.sql import case
 
 STRING_TYPES = (XSD_STRING, RDF_LANGSTRING)
+LANG_TAG_PATTERN = "^[a-zA-Z]+(-[a-zA-Z0-9]+)*$"  # the shape rdflib accepts for a language tag
 _K = sa.SmallInteger()
 
 
@@ -650,7 +651,9 @@ class Compiler:
 
     def _Builtin_STRLANG(self, e: CompValue) -> Val:
         t, lang = self(e.arg1).term, self(e.arg2).term
-        ok = (t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING) & (sa.func.char_length(lang.get("v")) > 0)
+        # a tag that is not a language tag (BCP 47's shape, as rdflib checks it) is an error: unbound
+        tag_ok = lang.get("v").op("~")(sa.literal(LANG_TAG_PATTERN, sa.Text()))
+        ok = (t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING) & (lang.get("k") == LITERAL) & tag_ok
         k = case((ok, _lit(LITERAL, _K)), else_=sa.null())
         return Val(TermCols(k, t.get("v"), _lit(RDF_LANGSTRING, sa.Text()), sa.func.lower(lang.get("v"))))
 

@@ -17,7 +17,7 @@ from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import BNode, URIRef, Variable
 
-from semantic.errors import QuerySyntaxError, UnsupportedFeature
+from semantic.errors import QuerySyntaxError, QueryTooComplex, UnsupportedFeature
 from semantic.sparql import ir
 
 
@@ -34,6 +34,10 @@ def parse(text: str, base: str | None = None) -> Any:
             return translateQuery(parseQuery(text), base=base)
     except ParseException as err:
         raise QuerySyntaxError(f"syntax error at line {err.lineno}, column {err.col}: {err.msg}") from err
+    except RecursionError:
+        raise QueryTooComplex(
+            "the query is nested too deeply to parse (Python's recursion limit); split it or flatten it"
+        ) from None
     except Exception as err:  # rdflib raises plain exceptions for semantic errors (e.g. variable scoping)
         raise QuerySyntaxError(f"invalid query: {err}") from err
 

@@ -276,7 +276,9 @@ def test_explain_returns_the_sql(client: TestClient) -> None:
     assert sparql.translate(query) is sparql.translate(query)  # the translation cache
 
 
-def test_settings_and_internal_errors(graph_db: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_and_internal_errors(
+    graph_db: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     with pytest.raises(ValueError, match="read_role"):
         settings(read_role="x; DROP TABLE region")
     monkeypatch.setenv("ESDL_SPARQL_MAX_ROWS", "7")
@@ -287,10 +289,14 @@ def test_settings_and_internal_errors(graph_db: sa.Engine, monkeypatch: pytest.M
         raise RuntimeError("rewriter bug\nwith details")
 
     monkeypatch.setattr(app.state.runner, "run", broken)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level("ERROR", logger="esdl.api"):
         response = c.get("/sparql", params={"query": "ASK {}"})
     assert response.status_code == 500
-    assert response.json() == {"error": "internal", "message": "RuntimeError: rewriter bug"}
+    body = response.json()
+    assert body["error"] == "internal" and "RuntimeError" not in body["message"] and "rewriter" not in body["message"]
+    assert body["id"] in body["message"]
+    logged = [r for r in caplog.records if body["id"] in r.getMessage()]  # the log has the id and the traceback
+    assert logged and logged[0].exc_info is not None and "rewriter bug" in str(logged[0].exc_info[1])
 
 
 def test_row_cap_returns_the_first_rows_with_a_header(graph_db: sa.Engine) -> None:
