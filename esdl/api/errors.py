@@ -18,6 +18,10 @@ class EndpointError(Exception):
         """The JSON body of the error response."""
         return {"error": self.code, "message": str(self)}
 
+    def headers(self) -> dict[str, str]:
+        """Headers of the error response."""
+        return {}
+
 
 class BadRequest(EndpointError):
     """The request breaks the protocol: no query, two queries, a body that is not UTF-8."""
@@ -57,3 +61,33 @@ class QueryTimeout(EndpointError):
     def body(self) -> dict[str, Any]:
         """The JSON body, with the timeout."""
         return {**super().body(), "timeout_s": self.timeout_s}
+
+
+class PayloadTooLarge(EndpointError):
+    """The request body (or the query in the URL) is longer than ``ESDL_SPARQL_MAX_BODY_BYTES``."""
+
+    code = "too-large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request is larger than {limit} bytes (ESDL_SPARQL_MAX_BODY_BYTES)")
+        self.limit = limit
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, with the limit."""
+        return {**super().body(), "limit_bytes": self.limit}
+
+
+class Busy(EndpointError):
+    """Every query slot stayed taken for ``ESDL_SPARQL_QUEUE_TIMEOUT_S``: try again later."""
+
+    code = "busy"
+
+    def __init__(self, slots: int, waited_s: float) -> None:
+        super().__init__(
+            f"all {slots} query slots (ESDL_SPARQL_MAX_CONCURRENT) stayed busy for {waited_s:g} s; try again later"
+        )
+        self.retry_after = max(1, round(waited_s))
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After``: the wait the request gave up after."""
+        return {"Retry-After": str(self.retry_after)}

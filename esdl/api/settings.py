@@ -12,7 +12,9 @@ class SparqlSettings(BaseSettings):
     """Limits and the database role of the endpoint.
 
     Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
-    ``ESDL_SPARQL_READ_ROLE``. The database itself is ``ESDL_DATABASE_URL`` (or the project-local cluster).
+    ``ESDL_SPARQL_READ_ROLE``, ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
+    ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
+    the project-local cluster).
     """
 
     model_config = SettingsConfigDict(env_prefix="ESDL_SPARQL_", env_file=".env", extra="ignore")
@@ -31,6 +33,21 @@ class SparqlSettings(BaseSettings):
         default="esdl_reader",
         description="database role every query runs as (SET LOCAL ROLE): created NOLOGIN at start-up with "
         "USAGE on schema public and SELECT on its tables, nothing else",
+    )
+
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="largest request body (or query in the URL) in bytes; larger: 413"
+    )
+    max_concurrent: int = Field(
+        default=4, ge=1, le=64, description="queries run at once; the database pool has as many connections"
+    )
+    queue_timeout_s: float = Field(
+        default=10, gt=0, description="longest wait for a query slot; then 503 with Retry-After"
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="the endpoint's URL as clients reach it, for sd:endpoint of the service description "
+        "(default: the address `esdl serve` listens on); never taken from the request's Host header",
     )
 
     @field_validator("read_role")

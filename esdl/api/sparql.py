@@ -18,9 +18,11 @@ invalid regular expression, a number out of range), 406 ``not-acceptable`` (with
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -32,7 +34,15 @@ from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
 from starlette.concurrency import run_in_threadpool
 
 from esdl.api.database import ReadOnlyRunner, ensure_read_role
-from esdl.api.errors import BadRequest, EndpointError, NotAcceptable, QueryTimeout, UnsupportedMediaType
+from esdl.api.errors import (
+    BadRequest,
+    Busy,
+    EndpointError,
+    NotAcceptable,
+    PayloadTooLarge,
+    QueryTimeout,
+    UnsupportedMediaType,
+)
 from esdl.api.results import FORMATS, negotiate, serialize
 from esdl.api.settings import SparqlSettings
 from semantic.errors import (
@@ -48,6 +58,7 @@ STATIC = Path(__file__).parent / "static"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
 LOG = logging.getLogger("esdl.api")
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
@@ -60,7 +71,9 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     SparqlError: (400, "query"),
     BadRequest: (400, "request"),
     NotAcceptable: (406, "not-acceptable"),
+    PayloadTooLarge: (413, "too-large"),
     UnsupportedMediaType: (415, "media-type"),
+    Busy: (503, "busy"),
     QueryTimeout: (503, "timeout"),
     DatabaseError: (503, "database"),
     SemanticError: (500, "internal"),
@@ -73,7 +86,8 @@ def error_response(err: Exception) -> JSONResponse:
     body = err.body() if isinstance(err, EndpointError) else {"error": code, "message": str(err)}
     if isinstance(err, UnsupportedFeature):
         body["feature"] = err.feature
-    return JSONResponse(body, status_code=status)
+    headers = err.headers() if isinstance(err, EndpointError) else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 Params = dict[str, list[str]]
@@ -86,15 +100,35 @@ def _decode(data: bytes, what: str) -> str:
         raise BadRequest(f"{what} is not UTF-8: {err}") from err
 
 
-async def protocol_params(request: Request) -> Params:
-    """The protocol's parameters of a request: the URL's, and a POST body's (form fields or the query)."""
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, read no further than ``limit`` bytes (413 past it, whatever Content-Length says)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def protocol_params(request: Request, limit: int = 1_048_576) -> Params:
+    """The protocol's parameters of a request: the URL's, and a POST body's (form fields or the query).
+
+    Raises:
+        PayloadTooLarge: The URL's query string or the body is longer than ``limit`` bytes.
+    """
+    if len(request.url.query) > limit:
+        raise PayloadTooLarge(limit)
     params: Params = {}
     for key, value in request.query_params.multi_items():
         params.setdefault(key, []).append(value)
     if request.method != "POST":
         return params
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await _body(request, limit)
     if media == FORM_TYPE:
         for key, values in parse_qs(_decode(body, "the form"), keep_blank_values=True).items():
             params.setdefault(key, []).extend(values)
@@ -189,7 +223,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     from semantic.store.db import open_catalog
 
     settings = settings or SparqlSettings()
-    engine = engine if engine is not None else open_catalog()
+    # one pooled connection per query slot (and one for the role's set-up and the signature's refresh)
+    engine = engine if engine is not None else open_catalog(pool_size=settings.max_concurrent + 1)
     ensure_read_role(engine, settings.read_role)
     sparql = SparqlEngine(engine, cache_size=settings.cache_size)
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, settings.read_role)
@@ -214,6 +249,21 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     app.add_exception_handler(Exception, on_bug)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    endpoint = settings.public_url or DEFAULT_PUBLIC_URL
+    slots = asyncio.Semaphore(settings.max_concurrent)
+
+    async def admitted(fn: Callable[..., Response], *args: Any) -> Response:
+        """Run ``fn`` in a worker thread once one of the query slots is free (translation included: it can take
+        a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``."""
+        try:
+            await asyncio.wait_for(slots.acquire(), settings.queue_timeout_s)
+        except TimeoutError:
+            raise Busy(settings.max_concurrent, settings.queue_timeout_s) from None
+        try:
+            return await run_in_threadpool(fn, *args)
+        finally:
+            slots.release()
+
     def answer(text: str, accept: str | None, fmt: str | None) -> Response:
         translation = sparql.translate(text)
         chosen = negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
@@ -223,9 +273,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
             headers[TRUNCATED_HEADER] = "true"
         return Response(serialize(result.result, chosen), media_type=chosen.content_type, headers=headers)
 
-    def describe(request: Request, params: Params) -> Response:
+    def describe(request: Request, params: Params) -> Response:  # sd:endpoint: configured, never the Host header
         chosen = negotiate("CONSTRUCT", request.headers.get("accept"), _one(params, "format"))
-        endpoint = str(request.url_for("sparql_get"))
         graph = service_description(endpoint, list(sparql.functions), settings)
         return Response(serialize(graph, chosen), media_type=chosen.content_type, headers={"Vary": "Accept"})
 
@@ -235,26 +284,26 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
 
     @app.get("/sparql", name="sparql_get", summary="Query (SPARQL 1.1 Protocol); no query: service description")
     async def sparql_get(request: Request) -> Response:
-        params = await protocol_params(request)
+        params = await protocol_params(request, settings.max_body_bytes)
         if not ({"query", "update", "default-graph-uri", "named-graph-uri"} & params.keys()):
             return describe(request, params)
         text = query_text(params)
-        return await run_in_threadpool(answer, text, request.headers.get("accept"), _one(params, "format"))
+        return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
 
     @app.post("/sparql", summary="Query (SPARQL 1.1 Protocol: form-encoded or direct POST)")
     async def sparql_post(request: Request) -> Response:
-        params = await protocol_params(request)
+        params = await protocol_params(request, settings.max_body_bytes)
         text = query_text(params)
-        return await run_in_threadpool(answer, text, request.headers.get("accept"), _one(params, "format"))
+        return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
 
     @app.get("/sparql/description", summary="Service description (SPARQL 1.1 Service Description, Turtle)")
     async def sparql_description(request: Request) -> Response:
-        return describe(request, await protocol_params(request))
+        return describe(request, await protocol_params(request, settings.max_body_bytes))
 
     @app.api_route("/sparql/explain", methods=["GET", "POST"], summary="The SQL a query is rewritten into")
     async def sparql_explain(request: Request) -> Response:
-        text = query_text(await protocol_params(request))
-        return await run_in_threadpool(explain, text)
+        text = query_text(await protocol_params(request, settings.max_body_bytes))
+        return await admitted(explain, text)
 
     def explain(text: str) -> Response:
         from sqlalchemy.dialects import postgresql

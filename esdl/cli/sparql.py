@@ -27,9 +27,14 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
+    from esdl.api.settings import SparqlSettings
     from esdl.api.sparql import create_app
 
-    app = create_app()
+    settings = SparqlSettings()
+    if settings.public_url is None:  # sd:endpoint: where this server listens, unless configured
+        shown_host = f"[{host}]" if ":" in host else host
+        settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}/sparql"})
+    app = create_app(settings)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"SPARQL endpoint http://{shown}:{port}/sparql, query page http://{shown}:{port}/",

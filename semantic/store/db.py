@@ -47,13 +47,18 @@ def database_url(settings: DatabaseSettings, start: bool = True) -> str:
     return state.url()
 
 
-def make_engine(url: str, statement_timeout_s: float = 0) -> sa.Engine:
-    """An engine for ``url`` (psycopg 3), optionally with a statement timeout on every connection."""
+def make_engine(url: str, statement_timeout_s: float = 0, pool_size: int | None = None) -> sa.Engine:
+    """An engine for ``url`` (psycopg 3), optionally with a statement timeout on every connection.
+
+    ``pool_size``: exactly this many pooled connections, no overflow (a server that bounds its concurrent
+    queries sizes the pool to that bound); default: SQLAlchemy's 5 plus 10 overflow.
+    """
     options = {}
     if statement_timeout_s:
         options["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+    pool: dict[str, int] = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
     try:
-        return sa.create_engine(normalize_url(url), pool_pre_ping=True, connect_args=options)
+        return sa.create_engine(normalize_url(url), pool_pre_ping=True, connect_args=options, **pool)
     except sa.exc.ArgumentError as err:
         raise DatabaseError(f"invalid database URL: {err}") from err
 
@@ -114,14 +119,14 @@ def check_schema(engine: sa.Engine) -> None:
         )
 
 
-def open_catalog(settings: DatabaseSettings | None = None) -> sa.Engine:
+def open_catalog(settings: DatabaseSettings | None = None, pool_size: int | None = None) -> sa.Engine:
     """An engine on a catalogue at the schema head.
 
     The local cluster is started and migrated on demand (embedded defaults); an external database
     (``ESDL_DATABASE_URL``) must already be migrated with ``esdl db upgrade``.
     """
     settings = settings or DatabaseSettings()
-    engine = make_engine(database_url(settings), settings.statement_timeout_s)
+    engine = make_engine(database_url(settings), settings.statement_timeout_s, pool_size)
     if settings.database_url is None and current_revision(engine) != head_revision():
         upgrade(engine)
     check_schema(engine)

@@ -251,7 +251,9 @@ def test_service_description(client: TestClient) -> None:
         graph = Graph().parse(data=response.text, format="turtle")
         sd = "http://www.w3.org/ns/sparql-service-description#"
         (service,) = graph.subjects(URIRef(sd + "endpoint"), None)
-        assert str(graph.value(service, URIRef(sd + "endpoint"))) == "http://testserver/sparql"
+        assert (
+            str(graph.value(service, URIRef(sd + "endpoint"))) == "http://127.0.0.1:8000/sparql"
+        )  # configured, not the Host header
         assert graph.value(service, URIRef(sd + "supportedLanguage")) == URIRef(sd + "SPARQL11Query")
         formats = {str(f) for f in graph.objects(service, URIRef(sd + "resultFormat"))}
         assert "http://www.w3.org/ns/formats/SPARQL_Results_TSV" in formats and len(formats) == 6

@@ -60,3 +60,65 @@ def test_hostile_query_gets_its_status_and_a_clean_json_body(name: str, client: 
     assert c.get("/sparql", params={"query": "ASK {}"}).status_code == 200  # still serving
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT pg_postmaster_start_time()")).scalar() == started
+
+
+def _app_client(engine: sa.Engine, **kw: object) -> TestClient:
+    settings = SparqlSettings(_env_file=None, **kw)  # type: ignore[arg-type,call-arg]
+    return TestClient(create_app(settings, engine=engine), raise_server_exceptions=False)
+
+
+def test_request_size_is_limited(client: tuple[TestClient, sa.Engine]) -> None:
+    _, engine = client
+    limit = 4096
+    with _app_client(engine, max_body_bytes=limit) as c:
+        big = "ASK { ?s ?p " + '"' + "x" * limit + '" }'
+        for response in (
+            c.post("/sparql", content=big, headers={"Content-Type": "application/sparql-query"}),
+            c.post("/sparql", data={"query": big}),
+            c.get("/sparql", params={"query": big}),
+        ):
+            assert response.status_code == 413 and response.json()["error"] == "too-large", response.text
+            assert response.json()["limit_bytes"] == limit
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it is read
+            yield b"ASK { ?s ?p "
+            for _ in range(10):
+                yield b'"' + b"y" * 1000 + b'" . '
+
+        streamed = c.post("/sparql", content=chunks(), headers={"Content-Type": "application/sparql-query"})
+        assert streamed.status_code == 413
+        assert c.get("/sparql", params={"query": "ASK {}"}).status_code == 200
+
+
+def test_service_description_names_the_configured_endpoint(client: tuple[TestClient, sa.Engine]) -> None:
+    _, engine = client
+    with _app_client(engine, public_url="https://sparql.example.org/sparql") as c:
+        body = c.get("/sparql", headers={"Host": "attacker.invalid", "Accept": "text/turtle"}).text
+    assert "https://sparql.example.org/sparql" in body and "attacker.invalid" not in body
+
+
+def test_queries_wait_for_a_slot_then_get_503_with_retry_after(client: tuple[TestClient, sa.Engine]) -> None:
+    import threading
+
+    _, engine = client
+    with _app_client(engine, max_concurrent=1, queue_timeout_s=0.5) as c:
+        runner = c.app.state.runner  # type: ignore[attr-defined]
+        run = runner.run
+        entered, release = threading.Event(), threading.Event()
+
+        def slow(translation: object) -> object:
+            entered.set()
+            release.wait(30)
+            return run(translation)
+
+        runner.run = slow
+        holder = threading.Thread(target=lambda: c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"}))
+        holder.start()
+        assert entered.wait(30)
+        busy = c.get("/sparql", params={"query": "ASK {}"})
+        release.set()
+        holder.join(30)
+        runner.run = run
+        assert busy.status_code == 503 and busy.json()["error"] == "busy", busy.text
+        assert busy.headers["Retry-After"] == "1"
+        assert c.get("/sparql", params={"query": "ASK {}"}).status_code == 200  # the slot is free again
