@@ -8,6 +8,9 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from esdl_testing.vocab import GEO, MAP
+from esdl_testing.vocab import MAP_EX as EX
+from esdl_testing.vocab import MAPPING_PREFIXES as PREFIXES
 from semantic.mapping import (
     ESDL,
     MappingError,
@@ -27,16 +30,6 @@ from semantic.mapping.validate import read_foreign_keys
 from semantic.store.db import make_engine
 from semantic.store.models import Base
 
-GEO = "http://www.opengis.net/ont/geosparql#"
-MAP = "https://w3id.org/esdl/mapping#"
-EX = "https://example.org/map#"
-PREFIXES = """
-@prefix rr: <http://www.w3.org/ns/r2rml#> .
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
-@prefix ex: <https://example.org/map#> .
-@prefix esdl: <https://w3id.org/esdl/ontology#> .
-@prefix geo: <http://www.opengis.net/ont/geosparql#> .
-"""
 NOT_MAPPED = {
     "rdf_quad",
     "rdf_signature",

@@ -10,6 +10,9 @@ import pytest
 import sqlalchemy as sa
 from rdflib import OWL, RDF, RDFS, BNode, Graph, URIRef
 
+from esdl_testing.vocab import GEO, MAP, QB
+from esdl_testing.vocab import MAP_EX as EX
+from esdl_testing.vocab import MAPPING_PREFIXES as PREFIXES
 from semantic.mapping import (
     ESDL,
     MappingError,
@@ -29,18 +32,6 @@ from semantic.mapping.tbox import Role, TBox
 from semantic.mapping.tmappings import Assertion
 from semantic.mapping.validate import read_foreign_keys
 from semantic.store.db import make_engine
-
-GEO = "http://www.opengis.net/ont/geosparql#"
-QB = "http://purl.org/linked-data/cube#"
-MAP = "https://w3id.org/esdl/mapping#"
-EX = "https://example.org/map#"
-PREFIXES = """
-@prefix rr: <http://www.w3.org/ns/r2rml#> .
-@prefix xsd: <http://www.w3.org/2001/XMLSchema#> .
-@prefix ex: <https://example.org/map#> .
-@prefix esdl: <https://w3id.org/esdl/ontology#> .
-@prefix geo: <http://www.opengis.net/ont/geosparql#> .
-"""
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ from rdflib.compare import isomorphic
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 
 from esdl_testing.cli import run_esdl
+from esdl_testing.vocab import CRS84, EPSG, xsd
+from esdl_testing.vocab import RDF_EX as EX
 from semantic.errors import SemanticError
 from semantic.rdf.load import RdfError, load_rdf, read_rdf, resolve_format
 from semantic.rdf.terms import (
@@ -26,17 +28,6 @@ from semantic.rdf.terms import (
     to_term,
 )
 from semantic.store.db import make_engine
-
-EX = "http://example.org/"
-
-
-def xsd(name: str) -> URIRef:
-    """An XML Schema datatype (rdflib's closed XSD namespace is not imported: pytest would probe it)."""
-    return URIRef("http://www.w3.org/2001/XMLSchema#" + name)
-
-
-CRS84 = "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
-EPSG = "<http://www.opengis.net/def/crs/EPSG/0/{}>"
 
 PREFIXES = """\
 @prefix ex: <http://example.org/> .

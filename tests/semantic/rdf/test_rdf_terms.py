@@ -13,6 +13,8 @@ import rdflib
 import shapely
 from rdflib import BNode, Literal, URIRef
 
+from esdl_testing.vocab import CRS84, EPSG, xsd
+from esdl_testing.vocab import RDF_EX as EX
 from semantic.rdf.terms import (
     BLANK,
     GEOJSON_LITERAL,
@@ -30,17 +32,6 @@ from semantic.rdf.terms import (
     timestamp_value,
     to_term,
 )
-
-EX = "http://example.org/"
-
-
-def xsd(name: str) -> URIRef:
-    """An XML Schema datatype (rdflib's closed XSD namespace is not imported: pytest would probe it)."""
-    return URIRef("http://www.w3.org/2001/XMLSchema#" + name)
-
-
-CRS84 = "<http://www.opengis.net/def/crs/OGC/1.3/CRS84>"
-EPSG = "<http://www.opengis.net/def/crs/EPSG/0/{}>"
 
 
 @pytest.fixture(autouse=True)
