@@ -19,7 +19,7 @@ from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
-from semantic.sparql.terms import IRI, XSD_DOUBLE, XSD_INTEGER, to_rdflib
+from semantic.sparql.terms import IRI, XSD_DOUBLE, XSD_INTEGER, label, to_rdflib
 from semantic.sparql.translate import parse, to_ir
 
 
@@ -339,7 +339,7 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
                 fields.append((DOUBLE_TEXT, None))
             elif f == "v" and double:
                 fields.append((len(cols), None))
-                num = term.get("num") if inner is not None else rel.sub.c[f"{v}__num"]
+                num = term.get("num") if inner is not None else rel.sub.c[label(v, "num")]
                 cols.append(sa.cast(sa.cast(num, sa.Double()), sa.Text()))
             elif f in known:
                 fields.append((-1, known[f]))
@@ -347,7 +347,7 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
                 fields.append((-1, None))
             else:
                 fields.append((len(cols), None))
-                cols.append(term.get(f) if inner is not None else rel.sub.c[f"{v}__{f}"])
+                cols.append(term.get(f) if inner is not None else rel.sub.c[label(v, f)])
         lifted = None
         if lift is not None:
             lifted = (lift.template, tuple((len(cols) + i, kind) for i, (_, kind) in enumerate(lift.parts)))

@@ -16,7 +16,7 @@ from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.expressions import term_equal
 from semantic.sparql.rel import QUADS, Rel
-from semantic.sparql.terms import FIELDS, IRI, LITERAL, TermCols, constant
+from semantic.sparql.terms import FIELDS, IRI, LITERAL, TermCols, constant, label
 
 
 class PathHost(Protocol):
@@ -200,4 +200,4 @@ def _object(q: Any) -> TermCols:
 
 
 def _ends(sub: Any, end: str) -> TermCols:
-    return TermCols(*(sub.c[f"{end}__{f}"] for f in FIELDS))
+    return TermCols(*(sub.c[label(end, f)] for f in FIELDS))

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from semantic.sparql.terms import FIELDS, SQL_TYPES, UNKNOWN, TermCols
+from semantic.sparql.terms import FIELDS, SQL_TYPES, UNKNOWN, TermCols, label
 
 QUADS = sa.table(
     "rdf_quad",
@@ -43,14 +43,14 @@ class Rel:
     def cols(self, var: str) -> TermCols:
         """Term columns of ``var`` in this subquery."""
         known = self.statics.get(var, {})
-        fields = {f: constant_field(f, known[f]) if f in known else self.sub.c[f"{var}__{f}"] for f in FIELDS}
+        fields = {f: constant_field(f, known[f]) if f in known else self.sub.c[label(var, f)] for f in FIELDS}
         return TermCols(**fields, shape=self.shapes.get(var))
 
     def raw(self, var: str) -> TermCols:
         """Term columns of ``var`` read from the subquery, constants included: for the right side of an outer
         join, whose columns are NULL where no row matched (a field that is NULL in every row stays so)."""
         known = self.statics.get(var, {})
-        fields = {f: None if known.get(f, UNKNOWN) is None else self.sub.c[f"{var}__{f}"] for f in FIELDS}
+        fields = {f: None if known.get(f, UNKNOWN) is None else self.sub.c[label(var, f)] for f in FIELDS}
         return TermCols(**fields, shape=self.shapes.get(var))
 
     def env(self) -> dict[str, TermCols]:

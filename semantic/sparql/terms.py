@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -88,11 +89,24 @@ class TermCols:
 
     def labelled(self, var: str) -> list[Any]:
         """The fields as labelled columns ``<var>__<field>`` for a SELECT list."""
-        return [self.get(f).label(f"{var}__{f}") for f in FIELDS]
+        return [self.get(f).label(label(var, f)) for f in FIELDS]
 
     def with_(self, **changes: Any) -> TermCols:
         """A copy with some fields replaced."""
         return replace(self, **changes)
+
+
+MAX_LABEL_BYTES = 63  # PostgreSQL cuts longer identifiers (NAMEDATALEN - 1), and cut labels can collide
+
+
+@functools.lru_cache(maxsize=4096)
+def label(var: str, field: str) -> str:
+    """The column label of ``var``'s term field ``field``: ``<var>__<field>``, or, where that would be longer than
+    PostgreSQL keeps, ``v<hash of var>__<field>`` (two long names that share a prefix stay apart)."""
+    plain = f"{var}__{field}"
+    if len(plain.encode("utf-8")) <= MAX_LABEL_BYTES:
+        return plain
+    return f"v{hashlib.sha1(var.encode('utf-8'), usedforsecurity=False).hexdigest()[:20]}__{field}"
 
 
 @functools.cache
@@ -115,7 +129,7 @@ SQL_TYPES: dict[str, Any] = {
 
 def columns_of(source: Any, var: str) -> TermCols:
     """The term columns of ``var`` in a subquery produced by the renderer."""
-    return TermCols(*(source.c[f"{var}__{f}"] for f in FIELDS))
+    return TermCols(*(source.c[label(var, f)] for f in FIELDS))
 
 
 def numeric_value(lexical: str, datatype: str) -> Decimal | None:

@@ -405,3 +405,21 @@ def test_str_of_every_mapped_term_is_its_lexical_form(catalogue: sa.Engine) -> N
     assert {str(r["o"]) for r in matched} == {o for o in every if o[:1].isdigit()}
     (row,) = sparql.query("SELECT (GROUP_CONCAT(STR(?o); separator='\\n') AS ?all) WHERE { ?s ?p ?o }").rows
     assert len(str(row["all"]).split("\n")) == len(sparql.query("SELECT ?o WHERE { ?s ?p ?o }").rows)
+
+
+def test_long_variable_names_keep_their_own_columns(catalogue: sa.Engine) -> None:
+    """PostgreSQL cuts identifiers at 63 bytes: variables sharing their first 70 characters (or named in
+    multi-byte letters) must still be columns of their own, in plain, grouped, optional and nested patterns."""
+    sparql = SparqlEngine(catalogue)
+    a, b, greek = "v" * 70 + "_subject", "v" * 70 + "_object", "λ" * 40  # the last: 80 bytes in UTF-8
+    short = sparql.query("SELECT ?s ?o WHERE { ?s rdfs:label ?o }").rows
+    long = sparql.query(f"SELECT ?{a} ?{b} WHERE {{ ?{a} rdfs:label ?{b} }}").rows
+    assert sorted((str(r[a]), str(r[b])) for r in long) == sorted((str(r["s"]), str(r["o"])) for r in short)
+    pattern = (
+        "SELECT ?{s} (COUNT(?{o}) AS ?{n}) WHERE {{ ?{s} ?p ?x OPTIONAL {{ ?{s} rdfs:label ?{o} }} }} GROUP BY ?{s}"
+    )
+    grouped = sparql.query(pattern.format(s=a, o=b, n=greek)).rows
+    plain = sparql.query(pattern.format(s="s", o="o", n="n")).rows
+    assert grouped and sorted((str(r[a]), int(r[greek])) for r in grouped) == sorted(
+        (str(r["s"]), int(r["n"])) for r in plain
+    )
