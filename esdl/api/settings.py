@@ -12,7 +12,8 @@ class SparqlSettings(BaseSettings):
     """Limits and the database role of the endpoint.
 
     Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
-    ``ESDL_SPARQL_READ_ROLE``, ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
+    ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_READ_ROLE``,
+    ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
     ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
     the project-local cluster).
     """
@@ -29,6 +30,12 @@ class SparqlSettings(BaseSettings):
         "`X-Esdl-Truncated: true`",
     )
     cache_size: int = Field(default=512, ge=1, description="translations (SPARQL → SQL) kept, by query text")
+    cache_mb: float = Field(
+        default=256, gt=0, description="memory the kept translations may take (estimated from their SQL's size)"
+    )
+    max_sql_bytes: int = Field(
+        default=4 * 2**20, ge=4096, description="largest SQL a query may be rewritten into; larger: 400 too-complex"
+    )
     read_role: str = Field(
         default="esdl_reader",
         description="database role every query runs as (SET LOCAL ROLE): created NOLOGIN at start-up with "

@@ -226,7 +226,12 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     # one pooled connection per query slot (and one for the role's set-up and the signature's refresh)
     engine = engine if engine is not None else open_catalog(pool_size=settings.max_concurrent + 1)
     ensure_read_role(engine, settings.read_role)
-    sparql = SparqlEngine(engine, cache_size=settings.cache_size)
+    sparql = SparqlEngine(
+        engine,
+        cache_size=settings.cache_size,
+        cache_mb=settings.cache_mb,
+        max_sql_bytes=settings.max_sql_bytes,
+    )
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, settings.read_role)
 
     app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None)  # no CDN for the docs pages

@@ -703,3 +703,26 @@ def test_dataset_clauses_follow_the_sparql_dataset_rules(
     variables, want = reference_select(reference.query(query))
     assert got.variables == variables
     assert canonical(rows_of(got)) == canonical(want)
+
+
+def test_translation_cache_is_bounded_by_memory_and_sql_by_size(catalog_url: str) -> None:
+    """The cache keeps translations within its memory budget (estimated from their SQL), least recently used
+    first out; a rewrite larger than the SQL limit is refused with a too-complex error naming the limit."""
+    from semantic.errors import QueryTooComplex
+
+    engine = make_engine(catalog_url)
+    first = SparqlEngine(engine, virtual=False)
+    one = first.translate(PREFIXES + "SELECT ?s WHERE { ?s ex:p 0 }")
+    budget_mb = 3.5 * first.cached_bytes / 2**20  # room for three such translations
+    sparql = SparqlEngine(engine, virtual=False, cache_mb=budget_mb)
+    for i in range(10):
+        sparql.translate(PREFIXES + f"SELECT ?s WHERE {{ ?s ex:p {i} }}")
+        assert sparql.cached_bytes <= budget_mb * 2**20
+    assert len(sparql._cache) == 3
+    last = sparql.translate(PREFIXES + "SELECT ?s WHERE { ?s ex:p 9 }")
+    assert sparql.translate(PREFIXES + "SELECT ?s WHERE { ?s ex:p 9 }") is last  # still cached
+
+    small = SparqlEngine(engine, virtual=False, max_sql_bytes=len(one.sql) + 100)
+    small.translate(PREFIXES + "SELECT ?s WHERE { ?s ex:p 0 }")
+    with pytest.raises(QueryTooComplex, match="ESDL_SPARQL_MAX_SQL_BYTES"):
+        small.translate(PREFIXES + "SELECT * WHERE { ?a ex:p ?b . ?b ex:p ?c . ?c ex:p ?d OPTIONAL { ?d ?x ?y } }")
