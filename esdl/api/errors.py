@@ -64,12 +64,13 @@ class QueryTimeout(EndpointError):
 
 
 class PayloadTooLarge(EndpointError):
-    """The request body (or the query in the URL) is longer than ``ESDL_SPARQL_MAX_BODY_BYTES``."""
+    """The request body (or the query in the URL) is longer than ``ESDL_SPARQL_MAX_BODY_BYTES``, or the answer
+    than ``ESDL_SPARQL_MAX_RESPONSE_BYTES``."""
 
     code = "too-large"
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the request is larger than {limit} bytes (ESDL_SPARQL_MAX_BODY_BYTES)")
+    def __init__(self, limit: int, what: str = "the request", setting: str = "ESDL_SPARQL_MAX_BODY_BYTES") -> None:
+        super().__init__(f"{what} is larger than {limit} bytes ({setting})")
         self.limit = limit
 
     def body(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ class SparqlSettings(BaseSettings):
 
     Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
     ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_READ_ROLE``,
-    ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
+    ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_RESPONSE_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
     ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
     the project-local cluster).
     """
@@ -44,6 +44,9 @@ class SparqlSettings(BaseSettings):
 
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="largest request body (or query in the URL) in bytes; larger: 413"
+    )
+    max_response_bytes: int = Field(
+        default=64 * 2**20, ge=1024, description="largest answer in bytes, once serialised; larger: 413 too-large"
     )
     max_concurrent: int = Field(
         default=4, ge=1, le=64, description="queries run at once; the database pool has as many connections"

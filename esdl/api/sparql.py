@@ -276,7 +276,12 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         headers = {"Vary": "Accept"}
         if result.truncated:
             headers[TRUNCATED_HEADER] = "true"
-        return Response(serialize(result.result, chosen), media_type=chosen.content_type, headers=headers)
+        body = serialize(result.result, chosen)
+        if len(body) > settings.max_response_bytes:
+            raise PayloadTooLarge(
+                settings.max_response_bytes, "the answer (add LIMIT, or select less)", "ESDL_SPARQL_MAX_RESPONSE_BYTES"
+            )
+        return Response(body, media_type=chosen.content_type, headers=headers)
 
     def describe(request: Request, params: Params) -> Response:  # sd:endpoint: configured, never the Host header
         chosen = negotiate("CONSTRUCT", request.headers.get("accept"), _one(params, "format"))

@@ -122,3 +122,12 @@ def test_queries_wait_for_a_slot_then_get_503_with_retry_after(client: tuple[Tes
         assert busy.status_code == 503 and busy.json()["error"] == "busy", busy.text
         assert busy.headers["Retry-After"] == "1"
         assert c.get("/sparql", params={"query": "ASK {}"}).status_code == 200  # the slot is free again
+
+
+def test_answers_larger_than_the_limit_get_413(client: tuple[TestClient, sa.Engine]) -> None:
+    _, engine = client
+    with _app_client(engine, max_response_bytes=2048) as c:
+        query = 'SELECT ?x WHERE { VALUES ?n { 1 2 3 4 5 6 7 8 } BIND(CONCAT(STR(?n), "' + "z" * 400 + '") AS ?x) }'
+        response = c.get("/sparql", params={"query": query})
+        assert response.status_code == 413 and "ESDL_SPARQL_MAX_RESPONSE_BYTES" in response.json()["message"]
+        assert c.get("/sparql", params={"query": query.replace("5 6 7 8 ", "")}).status_code == 200
