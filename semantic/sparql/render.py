@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from rdflib.term import Node, Variable
+from sqlalchemy.dialects import postgresql
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
@@ -23,12 +24,17 @@ from semantic.sparql.terms import (
     FIELDS,
     IRI,
     LITERAL,
+    SQL_TYPES,
     UNKNOWN,
     TermCols,
     constant,
+    label,
     static,
 )
 from semantic.sql import case
+
+ARRAY_VALUES_ROWS = 64
+"""VALUES blocks with more rows than this are bound as arrays (:meth:`Renderer._values_as_arrays`)."""
 
 
 def compatible(a: TermCols, b: TermCols, maybe: bool) -> Any:
@@ -445,6 +451,10 @@ class Renderer:
 
     def _Values(self, node: ir.Values) -> Rel:
         variables = [str(v) for v in node.variables]
+        if len(node.rows) > ARRAY_VALUES_ROWS and variables:
+            arrays = self._values_as_arrays(variables, node.rows)
+            if arrays is not None:
+                return arrays
         selects = []
         for row in node.rows:
             columns = [(v, _unbound() if t is None else constant(t)) for v, t in zip(variables, row, strict=True)]
@@ -455,6 +465,29 @@ class Renderer:
             stmt = selects[0] if len(selects) == 1 else sa.union_all(*selects)
         maybe = {v for i, v in enumerate(variables) if any(row[i] is None for row in node.rows)}
         return Rel(stmt.subquery(self._name("v")), tuple(variables), frozenset(maybe))
+
+    def _values_as_arrays(self, variables: list[str], rows: Any) -> Rel | None:
+        """A large VALUES block as ``unnest`` of one bound array per term field: a few parameters whatever the
+        number of rows (a UNION of one SELECT per row ran out of stack at 20,000 rows and of parameters at
+        100,000). ``None`` where a value has no constant field values (a geometry literal): the UNION then."""
+        fields: dict[tuple[str, str], list[Any]] = {}
+        for i, v in enumerate(variables):
+            terms = [_unbound() if row[i] is None else constant(row[i]) for row in rows]
+            for f in FIELDS:
+                values = [static(t, f) for t in terms]
+                if any(x is UNKNOWN for x in values) or (f == "geom" and any(x is not None for x in values)):
+                    return None
+                if f != "geom":
+                    fields[(v, f)] = values
+        keys = list(fields)
+        arrays = [
+            sa.bindparam(None, fields[key], type_=postgresql.ARRAY(SQL_TYPES[key[1]]), unique=True) for key in keys
+        ]
+        table = sa.func.unnest(*arrays).table_valued(*(label(v, f) for v, f in keys)).render_derived(self._name("v"))
+        stmt = sa.select(*(table.c[label(v, f)] for v, f in keys))
+        maybe = {v for i, v in enumerate(variables) if any(row[i] is None for row in rows)}
+        no_geometry = {v: {"geom": None} for v in variables}
+        return Rel(stmt.subquery(self._name("v")), tuple(variables), frozenset(maybe), statics=no_geometry)
 
     def _Project(self, node: ir.Project) -> Rel:
         child = self.render(node.child)

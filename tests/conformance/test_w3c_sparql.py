@@ -39,7 +39,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "cast/cast-decimal": 'the suite keeps the lexical form (xsd:decimal(0) as "0"); results here are canonical',
     "cast/cast-double": "lexical forms of cast doubles differ from the suite's (canonical E notation here)",
     "cast/cast-float": "lexical forms of cast floats differ from the suite's (canonical E notation here)",
-    "construct/constructwhere04": "wrong result: graphs differ: expected 4 triples, got 0",
     "csv-tsv-res/tsv03": "the suite's expected file writes 1.0E6 as 1.0e6; lexical forms are kept",
     "exists/exists03": "wrong result: expected 1 rows, got 0",
     "functions/ceil01": "wrong lexical form: decimal results are written canonically (3.0), the suite expects 3",
