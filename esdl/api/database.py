@@ -83,19 +83,6 @@ def ensure_read_role(engine: sa.Engine, role: str) -> None:
         )
 
 
-def _check_text(params: dict[str, object]) -> None:
-    for value in params.values():
-        if not isinstance(value, str):
-            continue
-        if "\x00" in value:
-            raise QueryDataError("a string in the query holds a NUL character (U+0000), which text cannot hold")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as err:  # an escape like \\uD800: half of a UTF-16 pair, not a character
-            bad = value[err.start : err.end]
-            raise QueryDataError(f"a string in the query holds a lone surrogate ({bad!a}), not a character") from None
-
-
 def _translated(err: sa.exc.DBAPIError, timeout_s: float) -> Exception | None:
     """The user-facing error of a failed statement: 400 for what the query did, 503 for the database's state,
     ``None`` for anything else (SQL the database rejects is a bug of the rewriter).
@@ -172,12 +159,10 @@ class ReadOnlyRunner:
         """Answer a translated query (see :meth:`SparqlEngine.translate`).
 
         Raises:
-            QueryDataError: A string of the query holds a NUL or a lone surrogate (no text the database can
-                store or compare), or the database found a value outside its domain.
+            QueryDataError: The database found a value outside its domain.
             QueryTooComplex: The database cannot plan or run a query this large or deeply nested.
             QueryTimeout: The query ran past the statement timeout.
         """
-        _check_text(tr.params)
         form = tr.query.form
         with self.transaction() as conn:
             answer, truncated = self.sparql.run(tr, conn, limit=None if form == "ASK" else self.max_rows)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from rdflib import BNode, Graph, URIRef
 from rdflib.term import Node, Variable
 
-from semantic.errors import QueryTooComplex, UnsupportedFeature
+from semantic.errors import QueryDataError, QueryTooComplex, UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
@@ -29,6 +29,20 @@ at 55-70 for rewrites of 0.6 to 1.8 MB of SQL, rounded up."""
 
 def _footprint(tr: Translation) -> int:
     return BYTES_PER_SQL_BYTE * len(tr.sql) + 4 * len(tr.text) + 4096
+
+
+def _check_strings(params: dict[str, Any]) -> None:
+    """No string the query binds holds a NUL or a lone surrogate: no text the database can store or compare."""
+    for value in params.values():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise QueryDataError("a string in the query holds a NUL character (U+0000), which text cannot hold")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:  # an escape like \\uD800: half of a UTF-16 pair, not a character
+            bad = value[err.start : err.end]
+            raise QueryDataError(f"a string in the query holds a lone surrogate ({bad!a}), not a character") from None
 
 
 @dataclass
@@ -103,6 +117,8 @@ class SparqlEngine:
         Raises:
             QuerySyntaxError: Not a SPARQL query.
             UnsupportedFeature: A feature the rewriter does not translate.
+            QueryTooComplex: Nested past the recursion limit, or rewritten into more SQL than ``max_sql_bytes``.
+            QueryDataError: A string holds a NUL or a lone surrogate.
         """
         return self._translate(text, base, self._signature)
 
@@ -150,6 +166,7 @@ class SparqlEngine:
         translation = Translation(
             query, statement, variables, text, base, version, str(compiled), dict(compiled.params), plan
         )
+        _check_strings(translation.params)  # once per translation: a cached one has passed
         if len(translation.sql) > self.max_sql_bytes:
             raise QueryTooComplex(
                 f"the query rewrites into {len(translation.sql) / 2**20:.1f} MiB of SQL, over the limit of "
