@@ -12,7 +12,8 @@ class SparqlSettings(BaseSettings):
     """Limits and the database role of the endpoint.
 
     Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
-    ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_READ_ROLE``,
+    ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_TRANSLATE_TIMEOUT_S``,
+    ``ESDL_SPARQL_READ_ROLE``,
     ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_RESPONSE_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
     ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
     the project-local cluster).
@@ -35,6 +36,12 @@ class SparqlSettings(BaseSettings):
     )
     max_sql_bytes: int = Field(
         default=4 * 2**20, ge=4096, description="largest SQL a query may be rewritten into; larger: 400 too-complex"
+    )
+    translate_timeout_s: float = Field(
+        default=5,
+        gt=0,
+        description="longest a query's translation (parsing, rewriting into SQL) may take in seconds; longer: it "
+        "is stopped and the answer is 400 too-complex",
     )
     read_role: str = Field(
         default="esdl_reader",

@@ -231,6 +231,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         cache_size=settings.cache_size,
         cache_mb=settings.cache_mb,
         max_sql_bytes=settings.max_sql_bytes,
+        translate_timeout_s=settings.translate_timeout_s,
     )
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, settings.read_role)
 

@@ -16,6 +16,7 @@ from rdflib.term import Node, Variable
 
 from semantic.errors import QueryDataError, QueryTooComplex, UnsupportedFeature
 from semantic.sparql import ir
+from semantic.sparql.deadline import TimeLimitExceeded, time_limit
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan, decode_rows
 from semantic.sparql.render import QUADS, Rel, Renderer
 from semantic.sparql.signature import QuadSignature, read_signature
@@ -78,6 +79,8 @@ class SparqlEngine:
         cache_mb: Memory the kept translations may take, estimated from their SQL (:data:`BYTES_PER_SQL_BYTE`);
             the least recently used go first, and a translation larger than the whole budget is not kept.
         max_sql_bytes: Largest SQL a query may be rewritten into; larger: :class:`QueryTooComplex`.
+        translate_timeout_s: Longest a query's translation (parse, rewrite, SQL) may take; longer: it is stopped
+            (:mod:`semantic.sparql.deadline`) and :class:`QueryTooComplex`. ``None``: no limit.
         virtual: The catalogue tables are part of the default graph through the shipped R2RML mappings and
             ontology (validated against the database now); ``False``: the quad table alone.
 
@@ -93,6 +96,7 @@ class SparqlEngine:
         cache_mb: float = 256,
         max_sql_bytes: int = 4 * 2**20,
         virtual: bool = True,
+        translate_timeout_s: float | None = None,
     ) -> None:
         from semantic.sparql.casts import CASTS
         from semantic.sparql.geo import GEO_FUNCTIONS
@@ -103,6 +107,7 @@ class SparqlEngine:
         self.cache_size = cache_size
         self.cache_bytes = int(cache_mb * 2**20)
         self.max_sql_bytes = max_sql_bytes
+        self.translate_timeout_s = translate_timeout_s
         self._cached_bytes = 0
         self._cache: OrderedDict[tuple[str, str | None], Translation] = OrderedDict()
         self._lock = threading.Lock()
@@ -132,16 +137,30 @@ class SparqlEngine:
                 if hit.signature_version == version:
                     return hit
         try:
-            return self._build(text, base, signature, hit, version)
+            with self._time_limit():
+                translation = self._build(text, base, signature, hit, version)
         except RecursionError:  # nesting deeper than the parser or the rewriter can follow
             raise QueryTooComplex(
                 "the query is nested too deeply to translate (Python's recursion limit); split it or flatten it"
+            ) from None
+        self._keep(key, translation)
+        return translation
+
+    @contextmanager
+    def _time_limit(self) -> Iterator[None]:
+        """Translation work under ``translate_timeout_s``: stopped past it, as :class:`QueryTooComplex`."""
+        try:
+            with time_limit(self.translate_timeout_s):
+                yield
+        except TimeLimitExceeded:
+            raise QueryTooComplex(
+                f"the query took longer than {self.translate_timeout_s:g} s to translate (the limit: "
+                "ESDL_SPARQL_TRANSLATE_TIMEOUT_S); simplify it or split it"
             ) from None
 
     def _build(
         self, text: str, base: str | None, signature: QuadSignature | None, hit: Translation | None, version: Any
     ) -> Translation:
-        key = (text, base)
         query = hit.query if hit is not None else to_ir(parse(text, base))
         renderer = Renderer(
             query.default_graphs,
@@ -172,6 +191,10 @@ class SparqlEngine:
                 f"the query rewrites into {len(translation.sql) / 2**20:.1f} MiB of SQL, over the limit of "
                 f"{self.max_sql_bytes / 2**20:.1f} MiB (ESDL_SPARQL_MAX_SQL_BYTES); make its patterns more specific"
             )
+        return translation
+
+    def _keep(self, key: tuple[str, str | None], translation: Translation) -> None:
+        """Cache ``translation``, dropping the least recently used past the cache's entries or bytes."""
         size = _footprint(translation)
         with self._lock:
             old = self._cache.pop(key, None)
@@ -182,7 +205,6 @@ class SparqlEngine:
                 self._cached_bytes += size
             while self._cache and (len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes):
                 self._cached_bytes -= _footprint(self._cache.popitem(last=False)[1])
-        return translation
 
     @property
     def cached_bytes(self) -> int:
@@ -199,7 +221,9 @@ class SparqlEngine:
             with self._lock:
                 if self._signature is None or self._signature.version < signature.version:
                     self._signature = signature
-        return str(self.translate(text, base).statement.compile(dialect=postgresql.dialect()))
+        translation = self.translate(text, base)
+        with self._time_limit():
+            return str(translation.statement.compile(dialect=postgresql.dialect()))
 
     def query(self, text: str, base: str | None = None, connection: sa.Connection | None = None) -> Any:
         """Answer a query: a :class:`SelectResult`, a ``bool`` (ASK) or an rdflib ``Graph``."""

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from rdflib import Literal, URIRef
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Node, Variable
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from semantic.errors import UnsupportedFeature
+from semantic.errors import QueryTooComplex, UnsupportedFeature
 from semantic.sparql.terms import (
     BLANK,
     IRI,
@@ -78,16 +80,23 @@ def ebv(val: Val) -> Any:
     )
 
 
+_PROMOTION = (XSD_INTEGER, XSD_DECIMAL, XSD_FLOAT, XSD_DOUBLE)  # numeric type promotion, lowest first
+
+
 def _numeric_dt(a: TermCols, b: TermCols, division: bool = False) -> Any:
-    """The promoted datatype of a numeric operation (integer, decimal, float, double)."""
-    ranks = [
-        case((t.get("dt") == XSD_DOUBLE, 3), (t.get("dt") == XSD_FLOAT, 2), (t.get("dt") == XSD_DECIMAL, 1), else_=0)
-        for t in (a, b)
-    ]
-    top = sa.func.greatest(*ranks)
-    if division:
-        top = sa.func.greatest(top, 1)
-    return case((top == 3, XSD_DOUBLE), (top == 2, XSD_FLOAT), (top == 1, XSD_DECIMAL), else_=XSD_INTEGER)
+    """The promoted datatype of a numeric operation (integer, decimal, float, double): known here when both
+    datatypes are; otherwise one SQL expression that reads each operand's datatype once (an operand read more
+    than once makes nested operations grow exponentially)."""
+    floor = 1 if division else 0
+    known = [static(t, "dt") for t in (a, b)]
+    if all(d is not UNKNOWN for d in known):
+        levels = [_PROMOTION.index(d) if d in _PROMOTION[1:] else 0 for d in known]
+        return _lit(_PROMOTION[max(*levels, floor)], sa.Text())
+    promotion = sa.literal(list(_PROMOTION[1:]), ARRAY(sa.Text()))
+    ranks = [sa.func.coalesce(sa.func.array_position(promotion, t.get("dt")), 0) for t in (a, b)]
+    top = sa.func.greatest(*ranks, floor)
+    # (parenthesised: "$1::TEXT[][i]" would be read as a type with bounds, not as a subscript)
+    return sa.sql.elements.Grouping(sa.literal(list(_PROMOTION), ARRAY(sa.Text())))[top + 1]
 
 
 def numeric_val(num: Any, datatype: Any) -> Val:
@@ -148,6 +157,16 @@ def _chosen(terms: list[TermCols], choice: Callable[[str], Any]) -> TermCols:
     typed NULL where every one of them is a computed number (so that the result is one too)."""
     fields = [sa.null().cast(sa.Text()) if f == "v" and all(computed(t) for t in terms) else choice(f) for f in _FIELDS]
     return TermCols(*fields)
+
+
+MAX_FUNCTION_ARGS = 100  # PostgreSQL's FUNC_MAX_ARGS
+
+
+def _concat(texts: list[Any]) -> Any:
+    """``concat`` of any number of texts (PostgreSQL takes at most 100 arguments a call: nested beyond)."""
+    while len(texts) > MAX_FUNCTION_ARGS:
+        texts = [sa.func.concat(*texts[i : i + MAX_FUNCTION_ARGS]) for i in range(0, len(texts), MAX_FUNCTION_ARGS)]
+    return sa.func.concat(*texts)
 
 
 def string_val(text: Any, datatype: Any = None, lang: Any = None) -> Val:
@@ -221,6 +240,40 @@ def compare(a: TermCols, b: TermCols, op: str) -> Any:
     )
 
 
+def _in_constants(a: TermCols, items: list[Any]) -> Any:
+    """``a IN (items)`` as one comparison with an array parameter, where the items are all IRIs, all numbers or
+    all simple strings: the same truth value (and the same errors) as :func:`equals` with each item ORed, but a
+    few parameters however long the list. ``None`` for other lists."""
+    unbound = a.get("k").is_(None)
+    if all(isinstance(x, URIRef) for x in items):
+        iris = sa.literal(sorted({str(x) for x in items}), ARRAY(sa.Text()))
+        return case((unbound, sa.null()), else_=(a.get("k") == IRI) & (a.get("v") == sa.func.any(iris)))
+    if not all(isinstance(x, Literal) for x in items):
+        return None
+    known = a.get("dt").in_(sorted(NUMERIC_TYPES | {XSD_BOOLEAN, XSD_STRING, RDF_LANGSTRING}))
+    consts = [constant(x) for x in items]
+    nums = [static(c, "num") for c in consts]
+    if all(isinstance(n, Decimal) and n.is_finite() for n in nums):
+        values = sa.literal(sorted(set(nums)), ARRAY(sa.Numeric()))
+        return case(
+            (unbound, sa.null()),
+            (a.get("num").is_not(None), a.get("num") == sa.func.any(values)),
+            ((a.get("k") != LITERAL) | known, sa.false()),
+            else_=sa.null(),
+        )
+    if all(static(c, "dt") == XSD_STRING and static(c, "lang") is None for c in consts):
+        texts = sa.literal(sorted({str(x) for x in items}), ARRAY(sa.Text()))
+        same = (a.get("dt") == XSD_STRING) & a.get("lang").is_(None) & (a.get("v") == sa.func.any(texts))
+        return case(
+            (unbound, sa.null()),
+            (a.get("k") != LITERAL, sa.false()),
+            (same, sa.true()),
+            (known, sa.false()),
+            else_=sa.null(),
+        )
+    return None
+
+
 _NIL = "http://www.w3.org/1999/02/22-rdf-syntax-ns#nil"
 _TIMEZONE = "(Z|[+-][0-9]{2}:[0-9]{2})$"
 XSD_DAYTIME_DURATION = "http://www.w3.org/2001/XMLSchema#dayTimeDuration"
@@ -233,6 +286,53 @@ def _args(args: Any) -> list[Any]:
     return list(args) if isinstance(args, list | tuple) else [args]
 
 
+HOIST_NODES = 400
+"""Size (SQL expression nodes) past which a compiled sub-expression is hoisted into a ``LATERAL`` subquery, where
+the compiler has somewhere to put one: a SPARQL operator reads each of its operands' fields several times (``+``
+its datatype nine times), so nested operators would otherwise copy their operands' SQL exponentially."""
+
+MAX_EXPRESSION_NODES = 100_000
+"""Largest expression (SQL nodes, counted as its SQL repeats them) compiled where nothing can be hoisted (the
+condition of an OPTIONAL); larger: :class:`QueryTooComplex`."""
+
+
+_OPAQUE = (sa.sql.selectable.SelectBase, sa.sql.selectable.ScalarSelect, sa.sql.elements.TextClause)
+
+
+def _opaque(node: Any) -> bool:
+    """A subquery, a table or a text clause: sized when built, one node where it is used (a SQL function is a
+    FROM clause to SQLAlchemy too, but an expression here)."""
+    if isinstance(node, _OPAQUE):
+        return True
+    return isinstance(node, sa.sql.FromClause) and not isinstance(node, sa.sql.functions.FunctionElement)
+
+
+class ExpressionSize:
+    """The size of SQL expressions in nodes as their SQL text repeats them (a node reached twice counts twice),
+    computed in time linear in the distinct nodes (memoised): what compiling them would cost, known before."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, int]] = {}
+
+    def __call__(self, node: Any) -> int:
+        if node is None:
+            return 0
+        hit = self._memo.get(id(node))
+        if hit is not None:
+            return hit[1]
+        # a subquery (EXISTS, a scalar SELECT) was bounded when it was built: one node here
+        if _opaque(node):
+            n = 1
+        else:
+            n = 1 + sum(self(child) for child in node.get_children())
+        self._memo[id(node)] = (node, n)  # (the node kept: its id cannot be reused meanwhile)
+        return n
+
+    def of(self, val: Val) -> int:
+        """The size of a compiled expression: its term fields and its boolean."""
+        return sum(self(getattr(val.term, f)) for f in _FIELDS) + self(val.boolean)
+
+
 class Compiler:
     """Compiles rdflib expression trees against an environment of variables' term columns.
 
@@ -241,6 +341,10 @@ class Compiler:
         exists: Renders ``EXISTS { pattern }`` given the pattern and the environment (set by the renderer).
         functions: Extension functions by IRI (GeoSPARQL), each taking this compiler and the raw arguments.
         base: The query's base IRI, which ``IRI()`` resolves relative references against.
+        hoist: Turns a compiled sub-expression into one its parents can read as cheaply as columns (a
+            ``LATERAL`` subquery of the renderer's): called for every one larger than :data:`HOIST_NODES`, so
+            that the SQL grows linearly with the expression. ``None``: nowhere to hoist to; an expression larger
+            than :data:`MAX_EXPRESSION_NODES` is then :class:`QueryTooComplex`.
     """
 
     def __init__(
@@ -249,11 +353,14 @@ class Compiler:
         exists: Callable[[Any, dict[str, TermCols]], Any] | None = None,
         functions: dict[str, Callable[[Compiler, list[Any]], Val]] | None = None,
         base: str | None = None,
+        hoist: Callable[[Val], Val] | None = None,
     ) -> None:
         self.env = env
         self.exists = exists
         self.functions = functions or {}
         self.base = base
+        self.hoist = hoist
+        self.size = ExpressionSize()
 
     def __call__(self, expr: Any) -> Val:
         """Compile ``expr``."""
@@ -268,8 +375,28 @@ class Compiler:
             method = getattr(self, f"_{expr.name}", None)
             if method is None:
                 raise UnsupportedFeature(expr.name.removeprefix("Builtin_"))
-            return method(expr)
+            return self._bounded(method(expr))
         raise UnsupportedFeature(f"expression {type(expr).__name__}")
+
+    def _bounded(self, val: Val) -> Val:
+        """``val``, hoisted when it is large and there is somewhere to hoist it to."""
+        size = self.size.of(val)
+        if size <= HOIST_NODES:
+            return val
+        if self.hoist is not None:
+            return self.hoist(val)
+        if size > MAX_EXPRESSION_NODES:
+            raise QueryTooComplex(
+                f"an expression here would be rewritten into more than {MAX_EXPRESSION_NODES:,} SQL nodes; "
+                "bind its parts to variables first (BIND) or simplify it"
+            )
+        return val
+
+    def _bounded_condition(self, cond: Any) -> Any:
+        """A SQL boolean, hoisted when it is large (see :meth:`_bounded`)."""
+        if self.size(cond) <= HOIST_NODES:
+            return cond
+        return self._bounded(boolean_val(cond)).boolean
 
     def ebv(self, expr: Any) -> Any:
         """The effective boolean value of ``expr`` (NULL: error)."""
@@ -280,13 +407,13 @@ class Compiler:
     def _ConditionalAndExpression(self, e: CompValue) -> Val:
         out = self.ebv(e.expr)
         for other in e.other or []:
-            out = sa.and_(out, self.ebv(other))
+            out = self._bounded_condition(sa.and_(out, self.ebv(other)))
         return boolean_val(out)
 
     def _ConditionalOrExpression(self, e: CompValue) -> Val:
         out = self.ebv(e.expr)
         for other in e.other or []:
-            out = sa.or_(out, self.ebv(other))
+            out = self._bounded_condition(sa.or_(out, self.ebv(other)))
         return boolean_val(out)
 
     def _UnaryNot(self, e: CompValue) -> Val:
@@ -295,7 +422,11 @@ class Compiler:
     def _RelationalExpression(self, e: CompValue) -> Val:
         a = self(e.expr).term
         if e.op in ("IN", "NOT IN"):
-            tests = [equals(a, self(x).term) for x in _args(e.other)]
+            items = _args(e.other)
+            found = _in_constants(a, items) if len(items) > 1 else None
+            if found is not None:
+                return boolean_val(found if e.op == "IN" else sa.not_(found))
+            tests = [equals(a, self(x).term) for x in items]
             found = sa.or_(*tests) if tests else sa.false()
             return boolean_val(found if e.op == "IN" else sa.not_(found))
         b = self(e.other).term
@@ -322,7 +453,7 @@ class Compiler:
     def _AdditiveExpression(self, e: CompValue) -> Val:
         acc = self(e.expr)
         for op, other in zip(e.op or [], e.other or [], strict=True):
-            acc = self._arith(acc.term, self(other).term, op)
+            acc = self._bounded(self._arith(acc.term, self(other).term, op))
         return acc
 
     _MultiplicativeExpression = _AdditiveExpression
@@ -436,7 +567,7 @@ class Compiler:
         if not parts:
             return string_val(_lit("", sa.Text()))
         ok = sa.and_(*(_is_string(p) for p in parts))
-        text = case((ok, sa.func.concat(*(p.get("v") for p in parts))), else_=sa.null())
+        text = case((ok, _concat([p.get("v") for p in parts])), else_=sa.null())
         same_lang = sa.and_(*(p.get("lang") == parts[0].get("lang") for p in parts[1:])) if len(parts) > 1 else None
         lang = parts[0].get("lang") if same_lang is None else case((same_lang, parts[0].get("lang")), else_=None)
         return string_val(text, None, lang)

@@ -93,9 +93,43 @@ class Renderer:
     def _name(self, prefix: str) -> str:
         return f"{prefix}{next(self._names)}"
 
-    def compiler(self, env: dict[str, TermCols]) -> Compiler:
-        """An expression compiler over ``env`` that can render EXISTS patterns."""
-        return Compiler(env, exists=self._exists, functions=self.functions, base=self.base)
+    def compiler(self, env: dict[str, TermCols], laterals: list[Any] | None = None) -> Compiler:
+        """An expression compiler over ``env`` that can render EXISTS patterns; with ``laterals``, one that hoists
+        large sub-expressions into ``LATERAL`` subqueries it appends there, for the caller to join (in order)
+        after the FROM that ``env`` reads (:meth:`_with_laterals`)."""
+        hoist = None
+        if laterals is not None:
+
+            def hoist(val: Val) -> Val:
+                return self._hoist(val, laterals)
+
+        return Compiler(env, exists=self._exists, functions=self.functions, base=self.base, hoist=hoist)
+
+    def _hoist(self, val: Val, laterals: list[Any]) -> Val:
+        """``val`` computed once per row in a ``LATERAL (SELECT ... OFFSET 0)`` (the OFFSET keeps PostgreSQL from
+        pulling the subquery up, which would copy the expression back into every place that reads it), and read
+        from its columns; the fields that are constants or absent stay as they are (what the rewriter knows)."""
+        term = val.term
+        hoisted = [f for f in FIELDS if static(term, f) is UNKNOWN]
+        columns = [term.get(f).label(f) for f in hoisted]
+        if val.boolean is not None:
+            columns.append(sa.sql.elements.Grouping(val.boolean).label("b"))
+        lateral = sa.select(*columns).correlate_except(None).offset(0).lateral(self._name("h"))
+        laterals.append(lateral)
+        fields = {f: lateral.c[f] if f in hoisted else getattr(term, f) for f in FIELDS}
+        return Val(TermCols(**fields, shape=term.shape, lift=term.lift), None if val.boolean is None else lateral.c.b)
+
+    def _fenced(self, rel: Rel) -> Rel:
+        """``rel`` behind ``OFFSET 0``: PostgreSQL computes its columns once per row instead of pulling it up."""
+        sub = sa.select(rel.sub).offset(0).subquery(self._name("f"))
+        return Rel(sub, rel.variables, rel.maybe, rel.ordered, shapes=rel.shapes, statics=rel.statics)
+
+    @staticmethod
+    def _with_laterals(source: Any, laterals: list[Any]) -> Any:
+        """``source`` joined with the hoisted subqueries (``LATERAL``: each reads the ones before it)."""
+        for lateral in laterals:
+            source = source.join(lateral, sa.true())
+        return source
 
     def _finish(
         self,
@@ -382,31 +416,34 @@ class Renderer:
         stmt = self._select([(v, by_name[v]) for v in order]).select_from(joined).where(*where)
         return self._finish([(v, by_name[v]) for v in order], stmt, set(added), plain=True)
 
-    def _padded(self, rel: Rel, variables: list[str], other: Rel) -> tuple[Any, dict[str, TermCols]]:
-        """A side of a UNION over ``variables`` (unbound where it does not bind one), the other side being
-        ``other``; and its terms."""
-        terms = {}
-        for v in variables:
-            mine, theirs = (r.cols(v) if v in r.variables else _unbound() for r in (rel, other))
-            terms[v] = settled([mine, theirs])[0]
-        return self._select(list(terms.items())).select_from(rel.sub), terms
-
     def _Union(self, node: ir.Union) -> Rel:
-        left, right = self.render(node.left), self.render(node.right)
-        variables = list(left.variables) + [v for v in right.variables if v not in left.variables]
-        if left.empty or right.empty:
-            # the other side alone: the empty side's own variables are unbound in every solution, which is what a
-            # variable the relation does not list is to every parent node (no padding, no new subquery)
-            return right if left.empty else left
-        (first, mine), (second, theirs) = self._padded(left, variables, right), self._padded(right, variables, left)
-        stmt = sa.union_all(first, second)
-        maybe = set(left.maybe | right.maybe) | (set(left.variables) ^ set(right.variables))
-        sub = stmt.subquery(self._name("u"))
-        # the fields that are the same constant on both sides (NULL for a field neither side has)
+        """A UNION of any number of groups (``{A} UNION {B} UNION {C}`` nests in the algebra) as one ``UNION ALL``
+        of one SELECT per group: the SQL does not nest deeper with more groups."""
+        branches: list[Any] = []
+        todo: list[Any] = [node]
+        while todo:  # the groups, left to right
+            n = todo.pop()
+            if isinstance(n, ir.Union):
+                todo += [n.right, n.left]
+            else:
+                branches.append(n)
+        rendered = [self.render(b) for b in branches]
+        rels = [r for r in rendered if not r.empty]
+        if len(rels) <= 1:
+            # one group alone: the empty ones' variables are unbound in every solution, which is what a variable
+            # the relation does not list is to every parent node (no padding, no new subquery)
+            return rels[0] if rels else rendered[0]
+        variables = list(dict.fromkeys(v for r in rels for v in r.variables))
+        # each variable's terms across the groups (unbound where a group does not bind it), settled together
+        terms = {v: settled([r.cols(v) if v in r.variables else _unbound() for r in rels]) for v in variables}
+        selects = [self._select([(v, terms[v][i]) for v in variables]).select_from(r.sub) for i, r in enumerate(rels)]
+        maybe = {v for r in rels for v in r.maybe} | {v for v in variables if any(v not in r.variables for r in rels)}
+        sub = sa.union_all(*selects).subquery(self._name("u"))
+        # the fields that are the same constant in every group (NULL for a field no group has)
         statics = {}
         for v in variables:
-            a, b = static_fields(mine[v]), static_fields(theirs[v])
-            statics[v] = {f: a[f] for f in a if f in b and b[f] == a[f]}
+            known = [static_fields(t) for t in terms[v]]
+            statics[v] = {f: known[0][f] for f in known[0] if all(f in k and k[f] == known[0][f] for k in known)}
         return Rel(sub, tuple(variables), frozenset(maybe), statics=statics)
 
     def _Minus(self, node: ir.Minus) -> Rel:
@@ -424,14 +461,18 @@ class Renderer:
         child = self.render(node.child)
         if child.empty:
             return child
+        laterals: list[Any] = []
         if child.select is not None and child.inner is not None:  # the condition joins the child's WHERE
-            cond = ebv(self.compiler(dict(child.inner))(node.expr))
-            columns = list(child.inner.items())
-            stmt = child.select.having(cond) if child.grouped else child.select.where(cond)
-            return self._finish(columns, stmt, set(child.maybe), plain=True, grouped=child.grouped)
+            cond = ebv(self.compiler(dict(child.inner), laterals)(node.expr))
+            if not laterals:  # (with hoisted parts: a subquery around the child, for them to join)
+                columns = list(child.inner.items())
+                stmt = child.select.having(cond) if child.grouped else child.select.where(cond)
+                return self._finish(columns, stmt, set(child.maybe), plain=True, grouped=child.grouped)
+            laterals.clear()
         columns = list(child.env().items())
-        cond = ebv(self.compiler(child.env())(node.expr))
-        stmt = self._select(columns, child.order).select_from(child.sub).where(cond)
+        cond = ebv(self.compiler(child.env(), laterals)(node.expr))
+        source = self._with_laterals(child.sub, laterals)
+        stmt = self._select(columns, child.order).select_from(source).where(cond)
         return self._finish(columns, stmt, set(child.maybe), child.ordered)
 
     def _Extend(self, node: ir.Extend) -> Rel:
@@ -439,14 +480,22 @@ class Renderer:
         var = str(node.var)
         if var in child.variables:
             raise UnsupportedFeature(f"BIND to ?{var}, already bound")
+        laterals: list[Any] = []
         if child.select is not None and child.inner is not None:  # a column more in the child's SELECT
-            value = self.compiler(dict(child.inner))(node.expr).term
-            stmt = child.select.add_columns(*value.labelled(var))
-            inner = [*child.inner.items(), (var, value)]
-            return self._finish(inner, stmt, set(child.maybe) | {var}, plain=True, grouped=child.grouped)
-        value = self.compiler(child.env())(node.expr).term
+            value = self.compiler(dict(child.inner), laterals)(node.expr).term
+            if not laterals:  # (with hoisted parts: a subquery around the child, for them to join)
+                stmt = child.select.add_columns(*value.labelled(var))
+                inner = [*child.inner.items(), (var, value)]
+                return self._finish(inner, stmt, set(child.maybe) | {var}, plain=True, grouped=child.grouped)
+            laterals.clear()
+        value = self.compiler(child.env(), laterals)(node.expr).term
+        if _reads_computed_twice([*(value.get(f) for f in FIELDS), *laterals]):
+            # PostgreSQL would pull the child up and copy that expression into each place that reads it: in
+            # a chain of BINDs that read the one before twice, 2^n copies (the backend ran out of memory)
+            child, laterals = self._fenced(child), []
+            value = self.compiler(child.env(), laterals)(node.expr).term
         columns = [*child.env().items(), (var, value)]
-        stmt = self._select(columns, child.order).select_from(child.sub)
+        stmt = self._select(columns, child.order).select_from(self._with_laterals(child.sub, laterals))
         return self._finish(columns, stmt, set(child.maybe) | {var}, child.ordered)
 
     def _Values(self, node: ir.Values) -> Rel:
@@ -517,11 +566,15 @@ class Renderer:
         stmt = self._select(grouped, order).select_from(child.sub).group_by(*keys)
         return self._finish(columns, stmt, set(child.maybe), child.ordered)
 
-    def order_keys(self, env: dict[str, TermCols], conditions: tuple[tuple[Any, bool], ...]) -> list[Any]:
-        """ORDER BY keys: unbound, blank nodes, IRIs, then literals (numbers by value, dates, then text)."""
+    def order_keys(
+        self, env: dict[str, TermCols], conditions: tuple[tuple[Any, bool], ...], laterals: list[Any] | None = None
+    ) -> list[Any]:
+        """ORDER BY keys: unbound, blank nodes, IRIs, then literals (numbers by value, dates, then text); large
+        parts hoisted into ``laterals`` (see :meth:`compiler`) when given."""
         keys = []
+        compiler = self.compiler(env, laterals)
         for expr, descending in conditions:
-            t = self.compiler(env)(expr).term
+            t = compiler(expr).term
             for key in (
                 case((t.get("k") == 2, 1), (t.get("k") == IRI, 2), (t.get("k") == LITERAL, 3), else_=0),
                 t.get("num"),
@@ -534,8 +587,9 @@ class Renderer:
     def _OrderBy(self, node: ir.OrderBy) -> Rel:
         child = self.render(node.child)
         columns = list(child.env().items())
-        order = sa.func.row_number().over(order_by=self.order_keys(child.env(), node.conditions))
-        stmt = self._select(columns, order).select_from(child.sub)
+        laterals: list[Any] = []
+        order = sa.func.row_number().over(order_by=self.order_keys(child.env(), node.conditions, laterals))
+        stmt = self._select(columns, order).select_from(self._with_laterals(child.sub, laterals))
         return self._finish(columns, stmt, set(child.maybe), True)
 
     def _Slice(self, node: ir.Slice) -> Rel:
@@ -551,21 +605,46 @@ class Renderer:
         child = self.render(node.child)
         # over a plain SELECT, the grouping is that SELECT's own (its FROM and WHERE, no subquery around it)
         plain = child.select is not None and child.inner is not None and not child.grouped
-        env = dict(child.inner) if plain and child.inner is not None else child.env()
-        compiler = self.compiler(env)
-        key_columns: list[tuple[str, TermCols]] = []
+        laterals: list[Any] = []
+        for _attempt in range(2):  # (with hoisted parts: a subquery around the child, for them to join)
+            env = dict(child.inner) if plain and child.inner is not None else child.env()
+            laterals.clear()
+            columns = self._aggregated(node, env, child, laterals)
+            if not (plain and laterals):
+                break
+            plain = False
+        if plain:
+            stmt = child.select.with_only_columns(*self._select(columns).selected_columns)
+        else:
+            stmt = self._select(columns).select_from(self._with_laterals(child.sub, laterals))
+        group_by = self._group_keys(node, env)
+        if group_by:
+            stmt = stmt.group_by(*group_by)
+        return self._finish(columns, stmt, {v for v, _ in columns}, plain=True, grouped=True)
+
+    @staticmethod
+    def _group_keys(node: ir.Group, env: dict[str, TermCols]) -> list[Any]:
+        """The GROUP BY expressions: every field of each key (a computed number has only its value), but those
+        that are the same in every row."""
         group_by: list[Any] = []
+        for key in node.keys:
+            t = env.get(str(key), _unbound())
+            known = static_fields(t)
+            group_by += [t.get(f) for f in FIELDS if f != "geom" and f not in known]
+        return group_by
+
+    def _aggregated(
+        self, node: ir.Group, env: dict[str, TermCols], child: Rel, laterals: list[Any]
+    ) -> list[tuple[str, TermCols]]:
+        """The aggregates' columns of a group over ``env``."""
+        compiler = self.compiler(env, laterals)
+        keys: dict[str, TermCols] = {}
         for key in node.keys:
             if not isinstance(key, Variable):
                 raise UnsupportedFeature("GROUP BY an expression")
-            t = env.get(str(key), _unbound())
-            key_columns.append((str(key), t))
-            # every field (a computed number has only its value), but those that are the same in every row
-            known = static_fields(t)
-            group_by += [t.get(f) for f in FIELDS if f != "geom" and f not in known]
+            keys[str(key)] = env.get(str(key), _unbound())
         # rdflib binds grouped variables again through SAMPLE aggregates (then Extend), so keys are not output
         columns: list[tuple[str, TermCols]] = []
-        keys = dict(key_columns)
         # with GROUP BY keys no group is empty: a variable the child always binds has a value in each
         bound = frozenset(v for v in child.variables if v not in child.maybe) if node.keys else frozenset()
         for var, agg in node.aggregates:
@@ -575,13 +654,7 @@ class Renderer:
                 columns.append((str(var), keys[str(target)].with_(geom=None, lift=None)))
                 continue
             columns.append((str(var), aggregate(agg, compiler, bound)))
-        if plain:
-            stmt = child.select.with_only_columns(*self._select(columns).selected_columns)
-        else:
-            stmt = self._select(columns).select_from(child.sub)
-        if group_by:
-            stmt = stmt.group_by(*group_by)
-        return self._finish(columns, stmt, {v for v, _ in columns}, plain=True, grouped=True)
+        return columns
 
     # -- EXISTS ---------------------------------------------------------------------------------------------
 
@@ -590,7 +663,73 @@ class Renderer:
 
         inner = self.render(to_ir(pattern))
         conds = [compatible(env[v], inner.cols(v), True) for v in inner.variables if v in env]
-        return sa.exists().select_from(inner.sub).where(sa.true(), *conds)
+        # every other FROM it reads is an outer one, also from inside a hoisted LATERAL (where SQLAlchemy's
+        # automatic correlation would not look)
+        return sa.exists().select_from(inner.sub).where(sa.true(), *conds).correlate_except(inner.sub)
+
+
+def _computed_column(column: Any) -> bool:
+    """Whether PostgreSQL, pulling subqueries up, would replace ``column`` by a computed expression: it is (through
+    any plain subqueries) a SELECT's expression other than a column, a constant or NULL."""
+    while True:
+        sub = getattr(column, "table", None)
+        if not isinstance(sub, sa.sql.selectable.Subquery) or not isinstance(sub.element, sa.sql.Select):
+            return False  # a table, a LATERAL, a UNION, a function's rows
+        select = sub.element
+        if select._offset_clause is not None or select._limit_clause is not None or select._group_by_clauses:
+            return False  # never pulled up
+        expr = select.selected_columns.get(column.key)
+        while isinstance(expr, sa.sql.elements.Label):
+            expr = expr.element
+        if isinstance(expr, sa.sql.elements.ColumnClause):
+            column = expr
+            continue
+        if expr is None or isinstance(expr, sa.sql.elements.BindParameter | sa.sql.elements.Null):
+            return False
+        if isinstance(expr, sa.sql.elements.Cast) and isinstance(expr.clause, sa.sql.elements.Null):
+            return False
+        return True
+
+
+def _reads_computed_twice(roots: list[Any]) -> bool:
+    """Whether SQL expressions (``LATERAL`` subqueries: their columns) read some computed column
+    (:func:`_computed_column`) more than once, counted as their SQL text repeats them."""
+    memo: dict[int, tuple[Any, dict[Any, int]]] = {}
+    computed: dict[Any, bool] = {}
+
+    def reads(node: Any) -> dict[Any, int]:
+        hit = memo.get(id(node))
+        if hit is not None:
+            return hit[1]
+        out: dict[Any, int] = {}
+        if isinstance(node, sa.sql.elements.ColumnClause):
+            if node not in computed:
+                computed[node] = _computed_column(node)
+            if computed[node]:
+                out[node] = 1
+        elif isinstance(node, sa.sql.selectable.Lateral):
+            select: Any = node.element
+            while isinstance(select, sa.sql.selectable.Subquery):
+                select = select.element
+            for column in select.selected_columns:
+                for key, n in reads(column).items():
+                    out[key] = out.get(key, 0) + n
+        elif not isinstance(node, sa.sql.selectable.SelectBase | sa.sql.FromClause) or isinstance(
+            node, sa.sql.functions.FunctionElement
+        ):
+            for child in node.get_children():
+                for key, n in reads(child).items():
+                    out[key] = out.get(key, 0) + n
+        memo[id(node)] = (node, out)
+        return out
+
+    total: dict[Any, int] = {}
+    for root in roots:
+        for key, n in reads(root).items():
+            total[key] = total.get(key, 0) + n
+            if total[key] > 1:
+                return True
+    return False
 
 
 def static_fields(t: TermCols) -> dict[str, Any]:

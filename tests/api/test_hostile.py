@@ -30,7 +30,8 @@ def client(postgis_server: str) -> Iterator[tuple[TestClient, sa.Engine]]:
 
     with fresh_database(postgis_server) as url:
         engine = make_engine(url)
-        settings = SparqlSettings(_env_file=None, timeout_s=10)  # type: ignore[call-arg]
+        # (a translation limit with room for a loaded CI machine; the timeout case takes several times that)
+        settings = SparqlSettings(_env_file=None, timeout_s=10, translate_timeout_s=10)  # type: ignore[call-arg]
         with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as c:
             yield c, engine
         engine.dispose()
