@@ -1,16 +1,16 @@
-"""Queries run as a role that can only read: the role's set-up, and one read-only transaction per query with
-a statement timeout and a row cap.
+"""Queries run as a role that can only read: the connection as that role, and one read-only transaction per
+query with a statement timeout and a row cap.
 
-Every query runs in its own transaction::
+The endpoint logs in as the login role ``esdl_reader`` (``esdl db upgrade`` creates it), which holds nothing but
+``USAGE`` on schema ``public`` and ``SELECT`` on its tables. Every query runs in its own transaction::
 
     BEGIN; SET TRANSACTION READ ONLY;
     SELECT set_config('statement_timeout', '<ms>', true);   -- SET LOCAL statement_timeout
-    SELECT set_config('role', 'esdl_reader', true);         -- SET LOCAL ROLE
     <the rewritten query, with LIMIT max_rows + 1>;
     COMMIT;
 
-so a write fails twice over: the transaction is read-only, and the role holds nothing but ``USAGE`` on schema
-``public`` and ``SELECT`` on its tables.
+so a write fails twice over. (Given an engine whose user can write, as tests do, each transaction also drops to
+the role: ``SET LOCAL ROLE``.)
 """
 
 from __future__ import annotations
@@ -24,63 +24,66 @@ import sqlalchemy as sa
 from rdflib import Graph
 
 from esdl.api.errors import QueryTimeout
+from esdl.api.settings import SparqlSettings
 from semantic.errors import DatabaseError, QueryDataError, QueryTooComplex
 from semantic.sparql.engine import SelectResult, SparqlEngine, Translation
+from semantic.store.roles import can_write, check_read_only, ensure_reader, reader_url
 
 _SET_LOCAL = sa.text("SELECT set_config(:name, :value, true)")
-_ROLE_EXISTS = sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = :role")
-_IS_MEMBER = sa.text("SELECT pg_has_role(current_user, :role, 'MEMBER')")
-# tables (and views) of schema public the role could change: must be none
-_WRITABLE = sa.text(
-    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-    "AND has_table_privilege(:role, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') ORDER BY 1"
-)
 
 
-def quote_identifier(engine: sa.Engine, name: str) -> str:
-    """``name`` as a quoted SQL identifier (for statements where it cannot be a bound parameter)."""
-    return str(engine.dialect.identifier_preparer.quote_identifier(name))
+def open_reader(settings: SparqlSettings, pool_size: int) -> sa.Engine:
+    """An engine that logs in as the role that can only read (``settings.read_role``).
 
-
-def ensure_read_role(engine: sa.Engine, role: str) -> None:
-    """Create ``role`` (``NOLOGIN``) if missing and leave it with read access only.
-
-    Grants ``USAGE`` on schema ``public`` and ``SELECT`` on its tables (also those the connecting user creates
-    later), revokes every other table privilege, and makes the connecting user a member so that it can
-    ``SET ROLE``. Idempotent.
+    Its URL: ``ESDL_SPARQL_DATABASE_URL``; else ``ESDL_DATABASE_URL`` with the role and
+    ``ESDL_SPARQL_READ_PASSWORD``; else the project-local cluster (started and migrated on demand), whose
+    owner sets the role up with the cluster's own reader password (``postgres.json``).
 
     Raises:
-        DatabaseError: The connecting user may not create or grant the role, or the role can still write
-            (a superuser, or a member of a role that can).
+        DatabaseError: No way to log in as the role (an external database without its password), the catalogue
+            is not at the schema head, or the role can write.
     """
-    ident = quote_identifier(engine, role)
-    try:
-        with engine.begin() as conn:
-            if conn.execute(_ROLE_EXISTS, {"role": role}).first() is None:
-                with conn.begin_nested():  # another server may create it at the same moment
-                    try:
-                        conn.execute(sa.text(f"CREATE ROLE {ident} NOLOGIN"))
-                    except sa.exc.ProgrammingError as err:
-                        if not isinstance(err.orig, psycopg.errors.DuplicateObject):
-                            raise
-            conn.execute(sa.text(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {ident}"))
-            conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {ident}"))
-            conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {ident}"))
-            conn.execute(sa.text(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {ident}"))
-            if not conn.execute(_IS_MEMBER, {"role": role}).scalar():
-                conn.execute(sa.text(f"GRANT {ident} TO CURRENT_USER"))
-            writable = list(conn.execute(_WRITABLE, {"role": role}).scalars())
-    except sa.exc.DBAPIError as err:
-        raise DatabaseError(
-            f"cannot set up the read-only role {role!r} (ESDL_SPARQL_READ_ROLE): {err.orig}; "
-            "create it as an administrator, or connect as a user with CREATEROLE"
-        ) from err
-    if writable:
-        raise DatabaseError(
-            f"role {role!r} can write to {', '.join(writable[:5])}: it must only read; "
-            "choose another ESDL_SPARQL_READ_ROLE"
-        )
+    from semantic.store import db as store
+    from semantic.store.db import DatabaseSettings
+
+    if settings.database_url is not None:
+        url = store.normalize_url(settings.database_url.get_secret_value())
+    else:
+        db = DatabaseSettings()
+        if db.database_url is not None:
+            if settings.read_password is None:
+                raise DatabaseError(
+                    "the endpoint connects as the read-only role: set ESDL_SPARQL_READ_PASSWORD (and run "
+                    "`esdl db upgrade` with it, which sets the role's password) or ESDL_SPARQL_DATABASE_URL"
+                )
+            owner_url = store.normalize_url(db.database_url.get_secret_value())
+            url = reader_url(owner_url, settings.read_role, settings.read_password.get_secret_value())
+        else:
+            owner = store.open_catalog(db)
+            password = store.local_cluster(db).reader_password()
+            try:
+                ensure_reader(owner, settings.read_role, password)
+            finally:
+                owner.dispose()
+            url = reader_url(owner.url, settings.read_role, password)
+    engine = store.make_engine(url, pool_size=pool_size)
+    store.check_schema(engine)
+    check_read_only(engine)
+    return engine
+
+
+def session_role(engine: sa.Engine, role: str) -> str | None:
+    """The role each transaction must drop to: ``None`` where the connecting user can only read (as it should);
+    ``role`` (set up here, ``NOLOGIN``, the user a member) for an engine given by a caller that can write, such as
+    a test's owner connection.
+
+    Raises:
+        DatabaseError: The role cannot be set up, or can write.
+    """
+    if not can_write(engine):
+        return None
+    ensure_reader(engine, role, None, member=True)
+    return role
 
 
 def _translated(err: sa.exc.DBAPIError, timeout_s: float) -> Exception | None:

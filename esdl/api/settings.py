@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,7 +13,7 @@ class SparqlSettings(BaseSettings):
 
     Environment variables: ``ESDL_SPARQL_TIMEOUT_S``, ``ESDL_SPARQL_MAX_ROWS``, ``ESDL_SPARQL_CACHE_SIZE``,
     ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_TRANSLATE_TIMEOUT_S``,
-    ``ESDL_SPARQL_READ_ROLE``,
+    ``ESDL_SPARQL_READ_ROLE``, ``ESDL_SPARQL_READ_PASSWORD``, ``ESDL_SPARQL_DATABASE_URL``,
     ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_RESPONSE_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
     ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
     the project-local cluster).
@@ -45,8 +45,18 @@ class SparqlSettings(BaseSettings):
     )
     read_role: str = Field(
         default="esdl_reader",
-        description="database role every query runs as (SET LOCAL ROLE): created NOLOGIN at start-up with "
-        "USAGE on schema public and SELECT on its tables, nothing else",
+        description="the login role the endpoint connects as, which can only read: created by `esdl db upgrade` "
+        "(USAGE on schema public, SELECT on its tables, nothing else)",
+    )
+    read_password: SecretStr | None = Field(
+        default=None,
+        description="password of read_role for a database given by ESDL_DATABASE_URL (`esdl db upgrade` sets it); "
+        "the project-local cluster keeps its own",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="the endpoint's database URL, as a role that can only read (default: ESDL_DATABASE_URL or "
+        "the local cluster, with read_role and its password)",
     )
 
     max_body_bytes: int = Field(

@@ -33,7 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
 from starlette.concurrency import run_in_threadpool
 
-from esdl.api.database import ReadOnlyRunner, ensure_read_role
+from esdl.api.database import ReadOnlyRunner, open_reader, session_role
 from esdl.api.errors import (
     BadRequest,
     Busy,
@@ -212,20 +212,20 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
 
     Args:
         settings: Limits and role (default: from ``ESDL_SPARQL_*``).
-        engine: SQLAlchemy engine of the catalogue (default: :func:`semantic.store.db.open_catalog`); its user
-            must be able to create and grant the read-only role (done here, idempotently).
+        engine: SQLAlchemy engine of the catalogue (default: logged in as the read-only role,
+            :func:`esdl.api.database.open_reader`); one whose user can write gets its transactions dropped to
+            the read-only role (set up here).
 
     Raises:
-        DatabaseError: The catalogue cannot be opened, or the read-only role cannot be set up.
+        DatabaseError: The catalogue cannot be opened, or the read-only role cannot be used.
         MappingError: The shipped mappings do not fit the database.
     """
     from semantic.sparql.engine import SparqlEngine
-    from semantic.store.db import open_catalog
 
     settings = settings or SparqlSettings()
-    # one pooled connection per query slot (and one for the role's set-up and the signature's refresh)
-    engine = engine if engine is not None else open_catalog(pool_size=settings.max_concurrent + 1)
-    ensure_read_role(engine, settings.read_role)
+    # one pooled connection per query slot (and one for the signature's refresh)
+    engine = engine if engine is not None else open_reader(settings, pool_size=settings.max_concurrent + 1)
+    role = session_role(engine, settings.read_role)
     sparql = SparqlEngine(
         engine,
         cache_size=settings.cache_size,
@@ -233,7 +233,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         max_sql_bytes=settings.max_sql_bytes,
         translate_timeout_s=settings.translate_timeout_s,
     )
-    runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, settings.read_role)
+    runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role)
 
     app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None)  # no CDN for the docs pages
     app.state.settings = settings

@@ -41,6 +41,7 @@ def db_up() -> None:
     cluster = store.local_cluster(settings)
     engine = store.make_engine(cluster.up())
     revision = store.upgrade(engine)
+    _reader(engine, cluster.reader_password())
     status = cluster.status()
     click.echo(f"PostGIS up on 127.0.0.1:{status['port']} (data {status['data_dir']}), schema at {revision}")
 
@@ -86,6 +87,29 @@ def db_upgrade(revision: str) -> None:
     settings = _settings()
     engine = store.make_engine(store.database_url(settings))
     click.echo(f"schema at {store.upgrade(engine, revision)}")
+    if settings.database_url is None:
+        password: str | None = store.local_cluster(settings).reader_password()
+    else:
+        from esdl.api.settings import SparqlSettings
+
+        secret = SparqlSettings().read_password
+        password = None if secret is None else secret.get_secret_value()
+    role = _reader(engine, password)
+    if password is None:
+        click.echo(
+            f"role {role} can only read but cannot log in: set ESDL_SPARQL_READ_PASSWORD and run this again for the "
+            "SPARQL endpoint to connect as it"
+        )
+
+
+def _reader(engine: Any, password: str | None) -> str:
+    """Create or refresh the login role that can only read (the SPARQL endpoint's); its name."""
+    from esdl.api.settings import SparqlSettings
+    from semantic.store.roles import ensure_reader
+
+    role = SparqlSettings().read_role
+    ensure_reader(engine, role, password)
+    return role
 
 
 @main.group()

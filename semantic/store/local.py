@@ -94,6 +94,7 @@ class ClusterState:
     password: str
     role: str = ROLE
     database: str = DATABASE
+    reader_password: str | None = None  # of the login role that can only read (the SPARQL endpoint's)
 
     def url(self, database: str | None = None) -> str:
         """The SQLAlchemy URL of ``database`` (default: the project database)."""
@@ -131,6 +132,21 @@ class LocalCluster:
         if not self.state_file.exists():
             return None
         return ClusterState(**json.loads(self.state_file.read_text()))
+
+    def reader_password(self) -> str:
+        """The password of the read-only login role (``semantic.store.roles``): made at first use, kept in
+        ``postgres.json``.
+
+        Raises:
+            DatabaseError: The cluster was never started (no ``postgres.json``).
+        """
+        state = self.state()
+        if state is None:
+            raise DatabaseError("the local PostGIS was never started: run `esdl db up`")
+        if state.reader_password is None:
+            state.reader_password = secrets.token_urlsafe(24)
+            self._save(state)
+        return state.reader_password
 
     def _save(self, state: ClusterState) -> None:
         self.home.mkdir(parents=True, exist_ok=True)

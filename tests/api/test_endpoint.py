@@ -18,7 +18,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.query import Result
 
-from esdl.api.database import ReadOnlyRunner, ensure_read_role
+from esdl.api.database import ReadOnlyRunner, open_reader, session_role
 from esdl.api.settings import SparqlSettings
 from esdl.api.sparql import create_app
 from esdl_testing.servers import running_server
@@ -26,6 +26,7 @@ from semantic.errors import DatabaseError
 from semantic.rdf.load import load_rdf
 from semantic.sparql.engine import SparqlEngine
 from semantic.store.db import make_engine
+from semantic.store.roles import ensure_reader, reader_url
 
 PREFIXES = """PREFIX ex: <http://ex/>
 PREFIX geo: <http://www.opengis.net/ont/geosparql#>
@@ -331,8 +332,8 @@ def test_statement_timeout_gives_a_json_503(graph_db: sa.Engine, tmp_path: Path)
 
 
 def test_read_only_role_cannot_write(graph_db: sa.Engine) -> None:
-    ensure_read_role(graph_db, "esdl_reader")
-    ensure_read_role(graph_db, "esdl_reader")  # idempotent
+    assert session_role(graph_db, "esdl_reader") == "esdl_reader"  # an owner's engine: drops to the role
+    assert session_role(graph_db, "esdl_reader") == "esdl_reader"  # idempotent
     runner = ReadOnlyRunner(SparqlEngine(graph_db, virtual=False), timeout_s=5, max_rows=10, role="esdl_reader")
     insert = sa.text(
         "INSERT INTO rdf_quad (graph, s_kind, s, p, o_kind, o, source) VALUES ('', 1, 'a:b', 'a:c', 1, 'a:d', 'x')"
@@ -361,11 +362,52 @@ def test_a_role_that_can_write_is_refused(graph_db: sa.Engine) -> None:
         conn.execute(sa.text("CREATE ROLE esdl_test_super SUPERUSER NOLOGIN"))
     try:
         with pytest.raises(DatabaseError, match="can write"):
-            ensure_read_role(graph_db, "esdl_test_super")
+            ensure_reader(graph_db, "esdl_test_super")
     finally:
         with graph_db.begin() as conn:
             conn.execute(sa.text("DROP OWNED BY esdl_test_super"))
             conn.execute(sa.text("DROP ROLE esdl_test_super"))
+
+
+def test_the_endpoint_logs_in_as_a_role_that_can_only_read(
+    graph_db: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Least privilege: the login role made by ``esdl db upgrade``'s code (a password with quote, percent and colon
+    characters), found from ESDL_SPARQL_DATABASE_URL or from ESDL_DATABASE_URL + ESDL_SPARQL_READ_PASSWORD: it
+    answers queries, every transaction runs as itself (no SET ROLE), and it can neither write nor create."""
+    password = "it's 100%:secret"
+    ensure_reader(graph_db, "esdl_reader", password)
+    ensure_reader(graph_db, "esdl_reader", password)  # idempotent
+    url = reader_url(graph_db.url, "esdl_reader", password)
+    owner_url = graph_db.url.render_as_string(hide_password=False)
+    for env in (
+        {"ESDL_SPARQL_DATABASE_URL": url},
+        {"ESDL_DATABASE_URL": owner_url, "ESDL_SPARQL_READ_PASSWORD": password},
+    ):
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = SparqlSettings(_env_file=None)  # type: ignore[call-arg]
+        engine = open_reader(settings, pool_size=2)
+        try:
+            assert session_role(engine, "esdl_reader") is None
+            with TestClient(create_app(settings, engine=engine)) as client:
+                response = client.get(
+                    "/sparql", params={"query": PREFIXES + "SELECT ?l WHERE { ex:well rdfs:label ?l }"}
+                )
+                assert response.status_code == 200 and "Well" in response.text
+                assert client.app.state.runner.role is None  # type: ignore[attr-defined]
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT current_user")).scalar() == "esdl_reader"
+            for statement in ("DELETE FROM region", "CREATE TABLE evil (x int)", "CREATE ROLE evil"):
+                with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), engine.begin() as conn:
+                    conn.execute(sa.text(statement))
+        finally:
+            engine.dispose()
+        for name in env:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ESDL_DATABASE_URL", owner_url)
+    with pytest.raises(DatabaseError, match="ESDL_SPARQL_READ_PASSWORD"):
+        open_reader(SparqlSettings(_env_file=None), pool_size=1)  # type: ignore[call-arg]
 
 
 def test_cli_query(graph_db: sa.Engine, tmp_path: Path) -> None:

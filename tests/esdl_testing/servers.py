@@ -24,15 +24,24 @@ def free_port() -> int:
 def running_server(database_url: str, log: Path, **env: str) -> Iterator[str]:
     """``esdl serve`` in a subprocess on a free port, its output in ``log``; yields its base URL once it answers.
 
-    The server's output is printed when the block fails.
+    As in production, ``esdl db upgrade`` first sets up the login role that can only read, with the password the
+    server then connects with (``ESDL_SPARQL_READ_PASSWORD``). The server's output is printed when the block fails.
     """
     port = free_port()
     esdl = Path(sys.executable).parent / "esdl"
     command = [str(esdl)] if esdl.exists() else [sys.executable, "-m", "esdl"]
+    environment = {
+        **os.environ,
+        "ESDL_DATABASE_URL": database_url,
+        "ESDL_SPARQL_READ_PASSWORD": "reader-password-of-the-tests",
+        **env,
+    }
+    upgrade = subprocess.run([*command, "db", "upgrade"], env=environment, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stdout + upgrade.stderr
     with log.open("w") as out:
         process = subprocess.Popen(
             [*command, "serve", "--port", str(port)],
-            env={**os.environ, "ESDL_DATABASE_URL": database_url, **env},
+            env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
