@@ -138,28 +138,37 @@ class ReadOnlyRunner:
         self.role = role
 
     @contextmanager
-    def transaction(self) -> Iterator[sa.Connection]:
-        """A connection inside a read-only transaction, with the timeout and role set (local to it).
+    def transaction(self, timeout_s: float | None = None) -> Iterator[sa.Connection]:
+        """A connection inside a read-only transaction, with the timeout (``timeout_s``, default the runner's) and
+        role set (local to it).
 
         Raises:
             QueryTimeout: A statement in the block ran past the timeout.
         """
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
             with self.sparql.engine.connect() as conn, conn.begin():
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                timeout_ms = max(1, round(1000 * self.timeout_s))
+                timeout_ms = max(1, round(1000 * timeout_s))
                 conn.execute(_SET_LOCAL, {"name": "statement_timeout", "value": str(timeout_ms)})
                 if self.role is not None:
                     conn.execute(_SET_LOCAL, {"name": "role", "value": self.role})
                 yield conn
         except sa.exc.DBAPIError as err:
-            translated = _translated(err, self.timeout_s)
+            translated = _translated(err, timeout_s)
             if translated is None:  # SQL the database rejects for another reason: a bug, a 500 with an id
                 raise
             raise translated from err
 
-    def run(self, tr: Translation) -> Answer:
-        """Answer a translated query (see :meth:`SparqlEngine.translate`).
+    def cost(self, tr: Translation) -> float:
+        """The planner's estimated total cost of a translated query (``EXPLAIN``: planned, not run)."""
+        with self.transaction(min(self.timeout_s, 5)) as conn:
+            plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + tr.sql, tr.params).scalar_one()
+        return float(plan[0]["Plan"]["Total Cost"])
+
+    def run(self, tr: Translation, timeout_s: float | None = None) -> Answer:
+        """Answer a translated query (see :meth:`SparqlEngine.translate`), under ``timeout_s`` (default: the
+        runner's).
 
         Raises:
             QueryDataError: The database found a value outside its domain.
@@ -167,6 +176,6 @@ class ReadOnlyRunner:
             QueryTimeout: The query ran past the statement timeout.
         """
         form = tr.query.form
-        with self.transaction() as conn:
+        with self.transaction(timeout_s) as conn:
             answer, truncated = self.sparql.run(tr, conn, limit=None if form == "ASK" else self.max_rows)
             return Answer(form, answer, truncated)

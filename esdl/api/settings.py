@@ -15,7 +15,8 @@ class SparqlSettings(BaseSettings):
     ``ESDL_SPARQL_CACHE_MB``, ``ESDL_SPARQL_MAX_SQL_BYTES``, ``ESDL_SPARQL_TRANSLATE_TIMEOUT_S``,
     ``ESDL_SPARQL_READ_ROLE``, ``ESDL_SPARQL_READ_PASSWORD``, ``ESDL_SPARQL_DATABASE_URL``,
     ``ESDL_SPARQL_MAX_BODY_BYTES``, ``ESDL_SPARQL_MAX_RESPONSE_BYTES``, ``ESDL_SPARQL_MAX_CONCURRENT``,
-    ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
+    ``ESDL_SPARQL_QUEUE_TIMEOUT_S``, ``ESDL_SPARQL_EXPRESS_SLOTS``, ``ESDL_SPARQL_EXPRESS_MAX_COST``,
+    ``ESDL_SPARQL_EXPRESS_TIMEOUT_S``, ``ESDL_SPARQL_PUBLIC_URL``. The database itself is ``ESDL_DATABASE_URL`` (or
     the project-local cluster).
     """
 
@@ -70,6 +71,23 @@ class SparqlSettings(BaseSettings):
     )
     queue_timeout_s: float = Field(
         default=10, gt=0, description="longest wait for a query slot; then 503 with Retry-After"
+    )
+    express_slots: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="query slots more, kept for cheap queries: when every ordinary slot is taken, a query whose "
+        "planned cost is at most express_max_cost runs in one of these (0: none)",
+    )
+    express_max_cost: float = Field(
+        default=10_000,
+        gt=0,
+        description="largest planned cost (PostgreSQL's EXPLAIN units) of a query the express slots take",
+    )
+    express_timeout_s: float = Field(
+        default=2,
+        gt=0,
+        description="statement timeout in an express slot (a query planned cheap that runs long is stopped there)",
     )
     public_url: str | None = Field(
         default=None,

@@ -223,8 +223,9 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     from semantic.sparql.engine import SparqlEngine
 
     settings = settings or SparqlSettings()
-    # one pooled connection per query slot (and one for the signature's refresh)
-    engine = engine if engine is not None else open_reader(settings, pool_size=settings.max_concurrent + 1)
+    # one pooled connection per query slot, express ones included (and one for the signature's refresh)
+    pool_size = settings.max_concurrent + settings.express_slots + 1
+    engine = engine if engine is not None else open_reader(settings, pool_size=pool_size)
     role = session_role(engine, settings.read_role)
     sparql = SparqlEngine(
         engine,
@@ -257,10 +258,27 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
 
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)
+    express = asyncio.Semaphore(settings.express_slots)
 
     async def admitted(fn: Callable[..., Response], *args: Any) -> Response:
         """Run ``fn`` in a worker thread once one of the query slots is free (translation included: it can take
-        a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``."""
+        a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
+
+        When every slot is taken, a query (``answer``) first tries an express slot: translated there and planned
+        (``EXPLAIN``), it runs there if its planned cost is at most ``express_max_cost``, under
+        ``express_timeout_s``; so cheap queries keep answering while heavy ones hold the ordinary slots."""
+        if fn is answer and slots.locked() and settings.express_slots:
+            try:
+                await asyncio.wait_for(express.acquire(), settings.queue_timeout_s)
+            except TimeoutError:
+                pass
+            else:
+                try:
+                    response = await run_in_threadpool(express_answer, *args)
+                finally:
+                    express.release()
+                if response is not None:
+                    return response
         try:
             await asyncio.wait_for(slots.acquire(), settings.queue_timeout_s)
         except TimeoutError:
@@ -270,10 +288,18 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         finally:
             slots.release()
 
-    def answer(text: str, accept: str | None, fmt: str | None) -> Response:
+    def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
+        """The answer from an express slot, or ``None`` where the query is planned too costly for one."""
+        translation = sparql.translate(text)
+        negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
+        if runner.cost(translation) > settings.express_max_cost:
+            return None
+        return answer(text, accept, fmt, settings.express_timeout_s)
+
+    def answer(text: str, accept: str | None, fmt: str | None, timeout_s: float | None = None) -> Response:
         translation = sparql.translate(text)
         chosen = negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        result = runner.run(translation)
+        result = runner.run(translation, timeout_s)
         headers = {"Vary": "Accept"}
         if result.truncated:
             headers[TRUNCATED_HEADER] = "true"

@@ -102,15 +102,15 @@ def test_queries_wait_for_a_slot_then_get_503_with_retry_after(client: tuple[Tes
     import threading
 
     _, engine = client
-    with _app_client(engine, max_concurrent=1, queue_timeout_s=0.5) as c:
+    with _app_client(engine, max_concurrent=1, queue_timeout_s=0.5, express_slots=0) as c:
         runner = c.app.state.runner  # type: ignore[attr-defined]
         run = runner.run
         entered, release = threading.Event(), threading.Event()
 
-        def slow(translation: object) -> object:
+        def slow(translation: object, *args: object) -> object:
             entered.set()
             release.wait(30)
-            return run(translation)
+            return run(translation, *args)
 
         runner.run = slow
         holder = threading.Thread(target=lambda: c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"}))
@@ -123,6 +123,41 @@ def test_queries_wait_for_a_slot_then_get_503_with_retry_after(client: tuple[Tes
         assert busy.status_code == 503 and busy.json()["error"] == "busy", busy.text
         assert busy.headers["Retry-After"] == "1"
         assert c.get("/sparql", params={"query": "ASK {}"}).status_code == 200  # the slot is free again
+
+
+def test_cheap_queries_answer_while_heavy_ones_hold_every_slot(client: tuple[TestClient, sa.Engine]) -> None:
+    """The express slot: with the only ordinary slot taken, a query planned cheap still answers at once; one
+    planned costly waits for the ordinary slot and gets 503 busy."""
+    import threading
+
+    _, engine = client
+    heavy = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?p ?b . ?c ?q ?d . ?e ?r ?f }"
+    with _app_client(engine, max_concurrent=1, queue_timeout_s=0.5, express_slots=1, express_max_cost=50) as c:
+        runner = c.app.state.runner  # type: ignore[attr-defined]
+        assert runner.cost(c.app.state.runner.sparql.translate(heavy)) > 50  # type: ignore[attr-defined]
+        run = runner.run
+        entered, release = threading.Event(), threading.Event()
+
+        def slow(translation: object, timeout_s: float | None = None) -> object:
+            if timeout_s is None:  # the ordinary slot (the express one has its own timeout)
+                entered.set()
+                release.wait(30)
+            return run(translation, timeout_s)
+
+        runner.run = slow
+        holder = threading.Thread(target=lambda: c.get("/sparql", params={"query": "ASK { ?s ?p ?o }"}))
+        holder.start()
+        try:
+            assert entered.wait(30)
+            cheap = [c.get("/sparql", params={"query": f"SELECT ?x WHERE {{ BIND({i} AS ?x) }}"}) for i in range(5)]
+            costly = c.get("/sparql", params={"query": heavy})
+        finally:
+            release.set()
+            holder.join(30)
+            runner.run = run
+        assert [r.status_code for r in cheap] == [200] * 5, [r.text for r in cheap]
+        assert [r.json()["results"]["bindings"][0]["x"]["value"] for r in cheap] == [str(i) for i in range(5)]
+        assert costly.status_code == 503 and costly.json()["error"] == "busy", costly.text
 
 
 def test_answers_larger_than_the_limit_get_413(client: tuple[TestClient, sa.Engine]) -> None:
