@@ -160,9 +160,13 @@ class ReadOnlyRunner:
                 raise
             raise translated from err
 
-    def cost(self, tr: Translation) -> float:
-        """The planner's estimated total cost of a translated query (``EXPLAIN``: planned, not run)."""
-        with self.transaction(min(self.timeout_s, 5)) as conn:
+    def cost(self, tr: Translation, timeout_s: float = 5) -> float:
+        """The planner's estimated total cost of a translated query (``EXPLAIN``: planned, not run).
+
+        Raises:
+            QueryTimeout: Planning took longer than ``timeout_s``.
+        """
+        with self.transaction(min(self.timeout_s, timeout_s)) as conn:
             plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + tr.sql, tr.params).scalar_one()
         return float(plan[0]["Plan"]["Total Cost"])
 

@@ -73,7 +73,7 @@ class SparqlSettings(BaseSettings):
         default=10, gt=0, description="longest wait for a query slot; then 503 with Retry-After"
     )
     express_slots: int = Field(
-        default=1,
+        default=2,
         ge=0,
         le=16,
         description="query slots more, kept for cheap queries: when every ordinary slot is taken, a query whose "

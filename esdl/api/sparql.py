@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
 LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
+EXPRESS_TRANSLATE_S = 0.25  # CPU time a query may take to translate in an express slot (a cheap one: ~10 ms)
+EXPRESS_PLAN_S = 0.5  # time its EXPLAIN may take there
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
 
@@ -259,26 +262,28 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)
     express = asyncio.Semaphore(settings.express_slots)
+    costly: OrderedDict[str, None] = OrderedDict()  # texts found too costly for an express slot (the latest)
 
     async def admitted(fn: Callable[..., Response], *args: Any) -> Response:
         """Run ``fn`` in a worker thread once one of the query slots is free (translation included: it can take
         a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
 
-        When every slot is taken, a query (``answer``) first tries an express slot: translated there and planned
-        (``EXPLAIN``), it runs there if its planned cost is at most ``express_max_cost``, under
-        ``express_timeout_s``; so cheap queries keep answering while heavy ones hold the ordinary slots."""
-        if fn is answer and slots.locked() and settings.express_slots:
+        When every slot is taken and an express slot is free, a query (``answer``) not already found costly tries
+        that first: translated there within :data:`EXPRESS_TRANSLATE_S` and planned (``EXPLAIN``, within
+        :data:`EXPRESS_PLAN_S`), it runs there if its planned cost is at most ``express_max_cost``, under
+        ``express_timeout_s``; otherwise it waits for an ordinary slot as any query. So cheap queries keep
+        answering while heavy ones hold the ordinary slots, and no query waits twice."""
+        if fn is answer and slots.locked() and not express.locked() and args[0] not in costly:
+            await express.acquire()  # (free: no wait)
             try:
-                await asyncio.wait_for(express.acquire(), settings.queue_timeout_s)
-            except TimeoutError:
-                pass
-            else:
-                try:
-                    response = await run_in_threadpool(express_answer, *args)
-                finally:
-                    express.release()
-                if response is not None:
-                    return response
+                response = await run_in_threadpool(express_answer, *args)
+            finally:
+                express.release()
+            if response is not None:
+                return response
+            costly[args[0]] = None
+            while len(costly) > 4096:
+                costly.popitem(last=False)
         try:
             await asyncio.wait_for(slots.acquire(), settings.queue_timeout_s)
         except TimeoutError:
@@ -289,10 +294,17 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
             slots.release()
 
     def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
-        """The answer from an express slot, or ``None`` where the query is planned too costly for one."""
-        translation = sparql.translate(text)
+        """The answer from an express slot, or ``None`` where the query is not cheap: slow to translate or to
+        plan, or planned too costly."""
+        try:
+            translation = sparql.translate(text, timeout_s=EXPRESS_TRANSLATE_S)
+        except QueryTooComplex:
+            return None  # (the ordinary slot translates it again, under the full limit)
         negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        if runner.cost(translation) > settings.express_max_cost:
+        try:
+            if runner.cost(translation, EXPRESS_PLAN_S) > settings.express_max_cost:
+                return None
+        except QueryTimeout:
             return None
         return answer(text, accept, fmt, settings.express_timeout_s)
 

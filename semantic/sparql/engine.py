@@ -116,8 +116,9 @@ class SparqlEngine:
             with engine.connect() as conn:
                 self._signature = read_signature(conn)
 
-    def translate(self, text: str, base: str | None = None) -> Translation:
-        """Parse and translate ``text`` (cached by text and base).
+    def translate(self, text: str, base: str | None = None, timeout_s: float | None = None) -> Translation:
+        """Parse and translate ``text`` (cached by text and base), under ``timeout_s`` of CPU time (default: the
+        engine's ``translate_timeout_s``).
 
         Raises:
             QuerySyntaxError: Not a SPARQL query.
@@ -125,9 +126,11 @@ class SparqlEngine:
             QueryTooComplex: Nested past the recursion limit, or rewritten into more SQL than ``max_sql_bytes``.
             QueryDataError: A string holds a NUL or a lone surrogate.
         """
-        return self._translate(text, base, self._signature)
+        return self._translate(text, base, self._signature, timeout_s)
 
-    def _translate(self, text: str, base: str | None, signature: QuadSignature | None) -> Translation:
+    def _translate(
+        self, text: str, base: str | None, signature: QuadSignature | None, timeout_s: float | None = None
+    ) -> Translation:
         key = (text, base)
         version = signature.version if signature is not None else None
         with self._lock:
@@ -137,7 +140,7 @@ class SparqlEngine:
                 if hit.signature_version == version:
                     return hit
         try:
-            with self._time_limit():
+            with self._time_limit(timeout_s):
                 translation = self._build(text, base, signature, hit, version)
         except RecursionError:  # nesting deeper than the parser or the rewriter can follow
             raise QueryTooComplex(
@@ -147,15 +150,17 @@ class SparqlEngine:
         return translation
 
     @contextmanager
-    def _time_limit(self) -> Iterator[None]:
-        """Translation work under ``translate_timeout_s``: stopped past it, as :class:`QueryTooComplex`."""
+    def _time_limit(self, timeout_s: float | None = None) -> Iterator[None]:
+        """Translation work under ``timeout_s`` (default ``translate_timeout_s``) of CPU time: stopped past it, as
+        :class:`QueryTooComplex`."""
+        limit = self.translate_timeout_s if timeout_s is None else timeout_s
         try:
-            with time_limit(self.translate_timeout_s):
+            with time_limit(limit):
                 yield
         except TimeLimitExceeded:
             raise QueryTooComplex(
-                f"the query took longer than {self.translate_timeout_s:g} s to translate (the limit: "
-                "ESDL_SPARQL_TRANSLATE_TIMEOUT_S); simplify it or split it"
+                f"the query took longer than {limit:g} s to translate (the limit: ESDL_SPARQL_TRANSLATE_TIMEOUT_S); "
+                "simplify it or split it"
             ) from None
 
     def _build(

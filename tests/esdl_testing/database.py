@@ -31,3 +31,14 @@ def fresh_database(template_url: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def server_incarnation(conn: sa.Connection) -> tuple[object, object]:
+    """What changes when the PostgreSQL server restarts, a crash restart included: the postmaster's start time
+    does not change when a backend dies and the postmaster reinitialises, but the checkpointer is started again
+    (a new process id)."""
+    started = conn.execute(sa.text("SELECT pg_postmaster_start_time()")).scalar()
+    checkpointer = conn.execute(
+        sa.text("SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+    ).scalar()
+    return started, checkpointer
