@@ -61,8 +61,7 @@ GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
 LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
-EXPRESS_TRANSLATE_S = 0.25  # CPU time a query may take to translate in an express slot (a cheap one: ~10 ms)
-EXPRESS_PLAN_S = 0.5  # time its EXPLAIN may take there
+EXPRESS_PLAN_S = 1.0  # time a query's EXPLAIN may take in an express slot
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
 
@@ -262,49 +261,57 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)
     express = asyncio.Semaphore(settings.express_slots)
-    costly: OrderedDict[str, None] = OrderedDict()  # texts found too costly for an express slot (the latest)
+    translating = asyncio.Semaphore(settings.max_concurrent)
+    costly: OrderedDict[str, None] = OrderedDict()  # texts planned too costly for an express slot (the latest)
 
-    async def admitted(fn: Callable[..., Response], *args: Any) -> Response:
-        """Run ``fn`` in a worker thread once one of the query slots is free (translation included: it can take
-        a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
+    async def acquired(semaphore: asyncio.Semaphore) -> None:
+        try:
+            await asyncio.wait_for(semaphore.acquire(), settings.queue_timeout_s)
+        except TimeoutError:
+            raise Busy(settings.max_concurrent, settings.queue_timeout_s) from None
 
-        When every slot is taken and an express slot is free, a query (``answer``) not already found costly tries
-        that first: translated there within :data:`EXPRESS_TRANSLATE_S` and planned (``EXPLAIN``, within
+    async def admitted(fn: Callable[..., Response], text: str, *args: Any) -> Response:
+        """Translate ``text``, then run ``fn`` once one of the query slots is free; both in worker threads (they
+        can take a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
+
+        Translation takes no database slot (at most ``max_concurrent`` run at once): a query refused for its
+        translation is refused whatever the database's load. When every slot is taken and an express slot is free,
+        a query (``answer``) not already planned costly tries that first: planned (``EXPLAIN``, within
         :data:`EXPRESS_PLAN_S`), it runs there if its planned cost is at most ``express_max_cost``, under
         ``express_timeout_s``; otherwise it waits for an ordinary slot as any query. So cheap queries keep
         answering while heavy ones hold the ordinary slots, and no query waits twice."""
-        if fn is answer and slots.locked() and not express.locked() and args[0] not in costly:
+        await acquired(translating)
+        try:
+            await run_in_threadpool(sparql.translate, text)  # cached for fn
+        finally:
+            translating.release()
+        if fn is answer and slots.locked() and not express.locked() and text not in costly:
             await express.acquire()  # (free: no wait)
             try:
-                response = await run_in_threadpool(express_answer, *args)
+                response = await run_in_threadpool(express_answer, text, *args)
             finally:
                 express.release()
             if response is not None:
                 return response
-            costly[args[0]] = None
-            while len(costly) > 4096:
-                costly.popitem(last=False)
+        await acquired(slots)
         try:
-            await asyncio.wait_for(slots.acquire(), settings.queue_timeout_s)
-        except TimeoutError:
-            raise Busy(settings.max_concurrent, settings.queue_timeout_s) from None
-        try:
-            return await run_in_threadpool(fn, *args)
+            return await run_in_threadpool(fn, text, *args)
         finally:
             slots.release()
 
     def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
-        """The answer from an express slot, or ``None`` where the query is not cheap: slow to translate or to
-        plan, or planned too costly."""
-        try:
-            translation = sparql.translate(text, timeout_s=EXPRESS_TRANSLATE_S)
-        except QueryTooComplex:
-            return None  # (the ordinary slot translates it again, under the full limit)
+        """The answer from an express slot, or ``None`` where the query is not cheap: planned too costly (then
+        remembered), or slow to plan."""
+        translation = sparql.translate(text)
         negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
         try:
-            if runner.cost(translation, EXPRESS_PLAN_S) > settings.express_max_cost:
-                return None
-        except QueryTimeout:
+            cost = runner.cost(translation, EXPRESS_PLAN_S)
+        except QueryTimeout:  # (the database is busy, or the plan is hard: not remembered)
+            return None
+        if cost > settings.express_max_cost:
+            costly[text] = None
+            while len(costly) > 4096:
+                costly.popitem(last=False)
             return None
         return answer(text, accept, fmt, settings.express_timeout_s)
 

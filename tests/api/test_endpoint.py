@@ -288,7 +288,7 @@ def test_settings_and_internal_errors(
     assert SparqlSettings(_env_file=None).max_rows == 7  # type: ignore[call-arg]
     app = create_app(settings(), engine=graph_db)
 
-    def broken(translation: object) -> object:
+    def broken(translation: object, *args: object) -> object:
         raise RuntimeError("rewriter bug\nwith details")
 
     monkeypatch.setattr(app.state.runner, "run", broken)
