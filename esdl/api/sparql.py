@@ -62,6 +62,7 @@ LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
 EXPRESS_PLAN_S = 1.0  # time a query's EXPLAIN may take in an express slot
+TRANSLATIONS_AT_ONCE = 2  # new queries translated at once
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
 
@@ -261,7 +262,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)
     express = asyncio.Semaphore(settings.express_slots)
-    translating = asyncio.Semaphore(settings.max_concurrent)
+    # translation is Python under the GIL: more at once only share a core (and slow the event loop)
+    translating = asyncio.Semaphore(TRANSLATIONS_AT_ONCE)
     costly: OrderedDict[str, None] = OrderedDict()  # texts planned too costly for an express slot (the latest)
 
     async def acquired(semaphore: asyncio.Semaphore) -> None:
@@ -274,17 +276,19 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         """Translate ``text``, then run ``fn`` once one of the query slots is free; both in worker threads (they
         can take a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
 
-        Translation takes no database slot (at most ``max_concurrent`` run at once): a query refused for its
-        translation is refused whatever the database's load. When every slot is taken and an express slot is free,
+        Translation takes no database slot (at most :data:`TRANSLATIONS_AT_ONCE` run at once; a kept one does not
+        wait): a query refused for its translation is refused whatever the database's load. When every slot is
+        taken and an express slot is free,
         a query (``answer``) not already planned costly tries that first: planned (``EXPLAIN``, within
         :data:`EXPRESS_PLAN_S`), it runs there if its planned cost is at most ``express_max_cost``, under
         ``express_timeout_s``; otherwise it waits for an ordinary slot as any query. So cheap queries keep
         answering while heavy ones hold the ordinary slots, and no query waits twice."""
-        await acquired(translating)
-        try:
-            await run_in_threadpool(sparql.translate, text)  # cached for fn
-        finally:
-            translating.release()
+        if not sparql.is_cached(text):  # (a kept translation is a lookup: no wait for one)
+            await acquired(translating)
+            try:
+                await run_in_threadpool(sparql.translate, text)  # kept for fn
+            finally:
+                translating.release()
         if fn is answer and slots.locked() and not express.locked() and text not in costly:
             await express.acquire()  # (free: no wait)
             try:

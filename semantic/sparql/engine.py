@@ -211,6 +211,11 @@ class SparqlEngine:
             while self._cache and (len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes):
                 self._cached_bytes -= _footprint(self._cache.popitem(last=False)[1])
 
+    def is_cached(self, text: str, base: str | None = None) -> bool:
+        """Whether a translation of ``text`` is kept (a later :meth:`translate` of it is then a lookup)."""
+        with self._lock:
+            return (text, base) in self._cache
+
     @property
     def cached_bytes(self) -> int:
         """The estimated memory of the kept translations."""
