@@ -175,6 +175,8 @@ def parse_wkt_literal(lexical: str) -> GeometryValue:
         return GeometryValue(shapely.GeometryCollection(), crs)
     try:
         geom = shapely.force_2d(shapely.from_wkt(text))
+    except NotImplementedError as err:  # CIRCULARSTRING and other curves: GEOS reads none
+        raise InvalidGeometryLiteral(f"wktLiteral {_short(lexical)}: curved geometries are not supported") from err
     except (shapely.errors.ShapelyError, ValueError, TypeError) as err:
         raise InvalidGeometryLiteral(f"wktLiteral {_short(lexical)}: not WKT ({err})") from err
     if transform is not None and not geom.is_empty:

@@ -221,6 +221,21 @@ def _split_wkt(text: str) -> tuple[int | None, str]:
     return (int(m[1]) if m else _UNKNOWN_CRS), text
 
 
+def _from_wkt(texts: list[str]) -> Any:
+    """Geometries of WKT texts, ``None`` for invalid ones and for curved ones (CIRCULARSTRING and kin), which
+    GEOS cannot read (NotImplementedError for the whole batch: then read one by one)."""
+    try:
+        return shapely.from_wkt(np.array(texts, dtype=object), on_invalid="ignore")
+    except NotImplementedError:
+        out = np.full(len(texts), None, dtype=object)
+        for i, text in enumerate(texts):
+            try:
+                out[i] = shapely.from_wkt(text, on_invalid="ignore")
+            except NotImplementedError:
+                pass
+        return out
+
+
 def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
     """The shapely geometries (longitude/latitude, 2D) of geometry literals ``(lexical, datatype)``, read in bulk;
     ``None`` for each ill-typed one.
@@ -254,7 +269,7 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
             geojson[0].append(i)
             geojson[1].append(lexical)
     for epsg, (positions, texts) in wkt.items():
-        read = shapely.force_2d(shapely.from_wkt(np.array(texts, dtype=object), on_invalid="ignore"))
+        read = shapely.force_2d(_from_wkt(texts))
         if epsg is not None:
             transform = _to_crs84(epsg)
             read = np.full(len(texts), None, dtype=object) if transform is None else shapely.transform(read, transform)

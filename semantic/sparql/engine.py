@@ -191,6 +191,9 @@ class SparqlEngine:
             query, statement, variables, text, base, version, str(compiled), dict(compiled.params), plan
         )
         _check_strings(translation.params)  # once per translation: a cached one has passed
+        # and the constants that are no parameters: a CONSTRUCT template's, a DESCRIBE's IRIs
+        constants = [t for triple in query.template for t in triple] + list(query.describe)
+        _check_strings({str(i): str(t) for i, t in enumerate(constants) if not isinstance(t, Variable)})
         if len(translation.sql) > self.max_sql_bytes:
             raise QueryTooComplex(
                 f"the query rewrites into {len(translation.sql) / 2**20:.1f} MiB of SQL, over the limit of "

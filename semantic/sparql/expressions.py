@@ -529,7 +529,10 @@ class Compiler:
             raise UnsupportedFeature(f"REGEX flags {flags!r}")
         op = "~*" if "i" in flags else "~"
         prefix = "".join(f for f in flags if f in "sx")
-        pat = pattern.get("v") if not prefix else sa.literal(f"(?{prefix})", sa.Text()) + pattern.get("v")
+        # (concat, not "||": "v ~ '(?x)' || p" would read as "(v ~ '(?x)') || p")
+        pat = (
+            pattern.get("v") if not prefix else sa.func.concat(sa.literal(f"(?{prefix})", sa.Text()), pattern.get("v"))
+        )
         match = text.get("v").op(op)(pat)
         return boolean_val(case((_is_string(text), match), else_=sa.null()))
 

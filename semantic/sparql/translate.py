@@ -117,6 +117,10 @@ def node(p: Any, graph: Any = None) -> Any:
                 conditions.append((c, False))
         return ir.OrderBy(node(p.p, graph), tuple(conditions))
     if name == "ToMultiSet":
+        if isinstance(p.p, list) and not p.p:
+            # VALUES with no rows (or no variables): rdflib's algebra keeps an empty list, no node; no solution
+            # (rdflib cannot tell "VALUES () { () }", one empty solution, from it)
+            return ir.Values((), ())
         return node(p.p, graph)
     if name == "values":
         variables = tuple(sorted({v for row in p.res for v in row}, key=str))
@@ -203,9 +207,9 @@ def _construct_where(algebra: Any) -> tuple[Any, ...]:
     if algebra.name != "ConstructQuery":
         return ()
     p = algebra.p
-    while p is not None and p.name != "BGP":
-        p = p.get("p")
-    return tuple(tuple(t) for t in p.triples) if p is not None else ()
+    while isinstance(p, CompValue) and p.name != "BGP":
+        p = p["p"] if "p" in p else None  # (CompValue.get of a missing key answers the key's name)
+    return tuple(tuple(t) for t in p.triples) if isinstance(p, CompValue) else ()
 
 
 def _blank_as_variable(term: Any) -> Any:
