@@ -48,7 +48,7 @@ TRANSLATE_S = 5.0  # translation limit of one query
 # time on a loaded machine; then the statement timeout, and room for the serialisation)
 HANG_S = 4 * TRANSLATE_S + TIMEOUT_S + 30
 ALLOWED_503 = {"timeout", "busy"}
-QUERY_EXAMPLES = 450
+QUERY_EXAMPLES = 300
 SCHEMA_EXAMPLES = 25  # per operation
 
 DATA = r"""
