@@ -41,6 +41,9 @@ class UnsupportedFeature(SparqlError):
         super().__init__(f"unsupported SPARQL feature: {feature}")
         self.feature = feature
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # (pickled from a translator process: rebuilt from the feature)
+        return (type(self), (self.feature,))
+
 
 class QueryTooComplex(SparqlError):
     """The query is too large or too deeply nested to translate or to plan; the message names the limit."""

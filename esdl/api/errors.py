@@ -83,10 +83,8 @@ class Busy(EndpointError):
 
     code = "busy"
 
-    def __init__(self, slots: int, waited_s: float) -> None:
-        super().__init__(
-            f"all {slots} query slots (ESDL_SPARQL_MAX_CONCURRENT) stayed busy for {waited_s:g} s; try again later"
-        )
+    def __init__(self, slots: int, waited_s: float, what: str = "query slots (ESDL_SPARQL_MAX_CONCURRENT)") -> None:
+        super().__init__(f"all {slots} {what} stayed busy for {waited_s:g} s; try again later")
         self.retry_after = max(1, round(waited_s))
 
     def headers(self) -> dict[str, str]:

@@ -42,7 +42,16 @@ class SparqlSettings(BaseSettings):
         default=5,
         gt=0,
         description="longest a query's translation (parsing, rewriting into SQL) may take in seconds; longer: it "
-        "is stopped and the answer is 400 too-complex",
+        "is stopped and the answer is 400 too-complex (with translate_processes: wall-clock time in a translator "
+        "process, killed at the limit; 0 processes: the CPU time of the server's thread)",
+    )
+    translate_processes: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="worker processes that translate queries (new queries translated at once); they keep the "
+        "translation off the server's GIL and are killed at translate_timeout_s (0: translate in the server's "
+        "threads, two at once)",
     )
     read_role: str = Field(
         default="esdl_reader",

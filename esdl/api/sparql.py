@@ -21,9 +21,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -54,6 +57,7 @@ from semantic.errors import (
     SparqlError,
     UnsupportedFeature,
 )
+from semantic.sparql.pool import TranslatorsBusy
 
 STATIC = Path(__file__).parent / "static"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
@@ -62,7 +66,9 @@ LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
 EXPRESS_PLAN_S = 1.0  # time a query's EXPLAIN may take in an express slot
-TRANSLATIONS_AT_ONCE = 2  # new queries translated at once
+PLAN_KEPT_S = 60.0  # a query's planned cost is used again for this long (the data, and so the plan, change)
+PLANS_KEPT = 4096  # planned costs kept, the latest
+TRANSLATIONS_IN_THREADS = 2  # new queries translated at once in the server's threads (no translator processes)
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
 
@@ -77,6 +83,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     PayloadTooLarge: (413, "too-large"),
     UnsupportedMediaType: (415, "media-type"),
     Busy: (503, "busy"),
+    TranslatorsBusy: (503, "busy"),
     QueryTimeout: (503, "timeout"),
     DatabaseError: (503, "database"),
     SemanticError: (500, "internal"),
@@ -90,6 +97,8 @@ def error_response(err: Exception) -> JSONResponse:
     if isinstance(err, UnsupportedFeature):
         body["feature"] = err.feature
     headers = err.headers() if isinstance(err, EndpointError) else None
+    if isinstance(err, TranslatorsBusy):
+        headers = {"Retry-After": "1"}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -236,10 +245,18 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         cache_mb=settings.cache_mb,
         max_sql_bytes=settings.max_sql_bytes,
         translate_timeout_s=settings.translate_timeout_s,
+        translate_processes=settings.translate_processes,
+        translate_wait_s=settings.queue_timeout_s,
     )
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role)
 
-    app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None)  # no CDN for the docs pages
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sparql.close()  # the translator processes
+
+    # no CDN for the docs pages
+    app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.runner = runner
 
@@ -262,41 +279,90 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)
     express = asyncio.Semaphore(settings.express_slots)
-    # translation is Python under the GIL: more at once only share a core (and slow the event loop)
-    translating = asyncio.Semaphore(TRANSLATIONS_AT_ONCE)
-    costly: OrderedDict[str, None] = OrderedDict()  # texts planned too costly for an express slot (the latest)
+    # one translation a translator process; in threads, Python under the GIL: more at once only share a core
+    translating = asyncio.Semaphore(settings.translate_processes or TRANSLATIONS_IN_THREADS)
+    planned: OrderedDict[str, tuple[float, float]] = OrderedDict()  # text -> (planned cost, when): the latest
+    planned_lock = threading.Lock()
+
+    def known_cost(text: str) -> float | None:
+        """The planned cost of ``text`` found within :data:`PLAN_KEPT_S`, if any."""
+        with planned_lock:
+            hit = planned.get(text)
+        return hit[0] if hit is not None and time.monotonic() - hit[1] <= PLAN_KEPT_S else None
+
+    def remember_cost(text: str, cost: float) -> None:
+        with planned_lock:
+            planned[text] = (cost, time.monotonic())
+            planned.move_to_end(text)
+            while len(planned) > PLANS_KEPT:
+                planned.popitem(last=False)
+
+    def costly(text: str) -> bool:
+        cost = known_cost(text)
+        return cost is not None and cost > settings.express_max_cost
 
     async def acquired(semaphore: asyncio.Semaphore) -> None:
         try:
             await asyncio.wait_for(semaphore.acquire(), settings.queue_timeout_s)
         except TimeoutError:
+            if semaphore is translating:
+                raise Busy(
+                    settings.translate_processes or TRANSLATIONS_IN_THREADS,
+                    settings.queue_timeout_s,
+                    "translation turns (ESDL_SPARQL_TRANSLATE_PROCESSES)",
+                ) from None
             raise Busy(settings.max_concurrent, settings.queue_timeout_s) from None
+
+    async def first_free() -> asyncio.Semaphore:
+        """An express or an ordinary slot, whichever is free first, acquired (express where both are); 503
+        ``busy`` after ``queue_timeout_s``."""
+        waits = {asyncio.ensure_future(s.acquire()): s for s in (express, slots)}
+        done = False
+        try:
+            await asyncio.wait(waits, timeout=settings.queue_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            done = True
+        finally:
+            for t in waits:
+                t.cancel()
+            results = await asyncio.gather(*waits, return_exceptions=True)
+            got = [waits[t] for t, r in zip(waits, results, strict=True) if r is True]
+            for s in got[1:] if done else got:  # (the request cancelled: none kept)
+                s.release()
+        if not got:
+            raise Busy(settings.max_concurrent, settings.queue_timeout_s)
+        return got[0]
 
     async def admitted(fn: Callable[..., Response], text: str, *args: Any) -> Response:
         """Translate ``text``, then run ``fn`` once one of the query slots is free; both in worker threads (they
         can take a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
 
-        Translation takes no database slot (at most :data:`TRANSLATIONS_AT_ONCE` run at once; a kept one does not
-        wait): a query refused for its translation is refused whatever the database's load. When every slot is
-        taken and an express slot is free,
-        a query (``answer``) not already planned costly tries that first: planned (``EXPLAIN``, within
-        :data:`EXPRESS_PLAN_S`), it runs there if its planned cost is at most ``express_max_cost``, under
-        ``express_timeout_s``; otherwise it waits for an ordinary slot as any query. So cheap queries keep
-        answering while heavy ones hold the ordinary slots, and no query waits twice."""
+        Translation takes no database slot (one a translator process, or :data:`TRANSLATIONS_IN_THREADS`, at
+        once; a kept one does not wait): a query refused for its translation is refused whatever the database's
+        load. When every ordinary slot is taken, a query (``answer``) not known to be costly waits for an
+        express slot or an ordinary one, whichever frees first. In an express slot it runs if its planned cost
+        (``EXPLAIN`` within :data:`EXPRESS_PLAN_S`, or the one found in the last :data:`PLAN_KEPT_S`) is at most
+        ``express_max_cost``, under ``express_timeout_s``; otherwise it waits for an ordinary slot as any query.
+        So cheap queries keep answering while heavy ones hold the ordinary slots."""
         if not sparql.is_cached(text):  # (a kept translation is a lookup: no wait for one)
             await acquired(translating)
             try:
                 await run_in_threadpool(sparql.translate, text)  # kept for fn
             finally:
                 translating.release()
-        if fn is answer and slots.locked() and not express.locked() and text not in costly:
-            await express.acquire()  # (free: no wait)
-            try:
-                response = await run_in_threadpool(express_answer, text, *args)
-            finally:
-                express.release()
-            if response is not None:
-                return response
+        if fn is answer and settings.express_slots and slots.locked() and not costly(text):
+            slot = await first_free()
+            if slot is express:
+                try:
+                    response = await run_in_threadpool(express_answer, text, *args)
+                finally:
+                    express.release()
+                if response is not None:
+                    return response
+            else:
+                try:
+                    return await run_in_threadpool(fn, text, *args)
+                finally:
+                    slots.release()
         await acquired(slots)
         try:
             return await run_in_threadpool(fn, text, *args)
@@ -304,18 +370,18 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
             slots.release()
 
     def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
-        """The answer from an express slot, or ``None`` where the query is not cheap: planned too costly (then
-        remembered), or slow to plan."""
+        """The answer from an express slot, or ``None`` where the query is not cheap: planned too costly, or slow
+        to plan."""
         translation = sparql.translate(text)
         negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        try:
-            cost = runner.cost(translation, EXPRESS_PLAN_S)
-        except QueryTimeout:  # (the database is busy, or the plan is hard: not remembered)
-            return None
+        cost = known_cost(text)
+        if cost is None:
+            try:
+                cost = runner.cost(translation, EXPRESS_PLAN_S)
+            except QueryTimeout:  # (the database is busy, or the plan is hard: not remembered)
+                return None
+            remember_cost(text, cost)
         if cost > settings.express_max_cost:
-            costly[text] = None
-            while len(costly) > 4096:
-                costly.popitem(last=False)
             return None
         return answer(text, accept, fmt, settings.express_timeout_s)
 
@@ -360,21 +426,26 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     async def sparql_description(request: Request) -> Response:
         return describe(request, await protocol_params(request, settings.max_body_bytes))
 
-    @app.api_route("/sparql/explain", methods=["GET", "POST"], summary="The SQL a query is rewritten into")
     async def sparql_explain(request: Request) -> Response:
         text = query_text(await protocol_params(request, settings.max_body_bytes))
         return await admitted(explain, text)
 
-    def explain(text: str) -> Response:
-        from sqlalchemy.dialects import postgresql
+    for method in ("GET", "POST"):  # one operation each, with ids of their own (OpenAPI wants them unique)
+        app.add_api_route(
+            "/sparql/explain",
+            sparql_explain,
+            methods=[method],
+            summary="The SQL a query is rewritten into",
+            operation_id=f"sparql_explain_{method.lower()}",
+        )
 
+    def explain(text: str) -> Response:
         translation = sparql.translate(text)
-        compiled = translation.statement.compile(dialect=postgresql.dialect())
         body = {
             "form": translation.query.form,
             "variables": [str(v) for v in translation.query.variables] or list(translation.variables),
-            "sql": str(compiled),
-            "parameters": {k: _jsonable(v) for k, v in compiled.params.items()},
+            "sql": translation.sql,
+            "parameters": {k: _jsonable(v) for k, v in translation.params.items()},
             "max_rows": settings.max_rows,
             "timeout_s": settings.timeout_s,
         }

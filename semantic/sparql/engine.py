@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,6 +70,61 @@ class SelectResult:
     rows: list[dict[str, Node]] = field(default_factory=list)
 
 
+def build_translation(
+    text: str,
+    base: str | None,
+    signature: QuadSignature | None,
+    *,
+    functions: dict[str, Any],
+    mapped: Any,
+    dialect: Any,
+    max_sql_bytes: int,
+    query: ir.Query | None = None,
+) -> Translation:
+    """Parse and translate ``text`` for the quad ``signature`` (``mapped``: the virtual graph's sources, or
+    ``None``), compiled for ``dialect``; ``query``: its IR, already parsed.
+
+    Raises:
+        QuerySyntaxError, UnsupportedFeature, QueryTooComplex, QueryDataError: As :meth:`SparqlEngine.translate`.
+        RecursionError: Nested past the recursion limit.
+    """
+    query = query if query is not None else to_ir(parse(text, base))
+    renderer = Renderer(
+        query.default_graphs,
+        query.named_graphs,
+        functions,
+        mapped,
+        signature,
+        base=query.base,
+        dataset=query.dataset,
+    )
+    rel = renderer.render(query.root)
+    plan: Any = ()
+    if query.form == "ASK":
+        statement: Any = sa.select(sa.exists().select_from(rel.sub))
+        variables: tuple[str, ...] = ()
+    else:
+        variables = rel.variables
+        statement, plan = _final(rel)
+    # compiled here, once: running a cached translation skips SQLAlchemy's per-execution cache key, which
+    # walks the whole (large) statement
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    version = signature.version if signature is not None else None
+    translation = Translation(
+        query, statement, variables, text, base, version, str(compiled), dict(compiled.params), plan
+    )
+    _check_strings(translation.params)  # once per translation: a cached one has passed
+    # and the constants that are no parameters: a CONSTRUCT template's, a DESCRIBE's IRIs
+    constants = [t for triple in query.template for t in triple] + list(query.describe)
+    _check_strings({str(i): str(t) for i, t in enumerate(constants) if not isinstance(t, Variable)})
+    if len(translation.sql) > max_sql_bytes:
+        raise QueryTooComplex(
+            f"the query rewrites into {len(translation.sql) / 2**20:.1f} MiB of SQL, over the limit of "
+            f"{max_sql_bytes / 2**20:.1f} MiB (ESDL_SPARQL_MAX_SQL_BYTES); make its patterns more specific"
+        )
+    return translation
+
+
 class SparqlEngine:
     """SPARQL 1.1 over the catalogue database.
 
@@ -83,6 +139,12 @@ class SparqlEngine:
             (:mod:`semantic.sparql.deadline`) and :class:`QueryTooComplex`. ``None``: no limit.
         virtual: The catalogue tables are part of the default graph through the shipped R2RML mappings and
             ontology (validated against the database now); ``False``: the quad table alone.
+        translate_processes: Translate in this many worker processes (:mod:`semantic.sparql.pool`), each
+            translation killed at ``translate_timeout_s`` of wall-clock time; 0: in the calling thread, under
+            ``translate_timeout_s`` of its CPU time (:mod:`semantic.sparql.deadline`). Call :meth:`close` to stop
+            the processes.
+        translate_wait_s: With processes: the longest a translation waits for a free one
+            (:class:`~semantic.sparql.pool.TranslatorsBusy` after it).
 
     Raises:
         MappingError: The mappings name a table or column the database does not have.
@@ -97,6 +159,8 @@ class SparqlEngine:
         max_sql_bytes: int = 4 * 2**20,
         virtual: bool = True,
         translate_timeout_s: float | None = None,
+        translate_processes: int = 0,
+        translate_wait_s: float = 10.0,
     ) -> None:
         from semantic.sparql.casts import CASTS
         from semantic.sparql.geo import GEO_FUNCTIONS
@@ -115,6 +179,26 @@ class SparqlEngine:
         if self.mapped is not None:
             with engine.connect() as conn:
                 self._signature = read_signature(conn)
+        self.translate_wait_s = translate_wait_s
+        self.pool: Any = None
+        if translate_processes > 0:
+            from semantic.sparql.pool import TranslatorPool, WorkerSpec
+
+            spec = WorkerSpec(
+                dict(functions or {}),
+                self.mapped,
+                f"{engine.dialect.name}+{engine.dialect.driver}",
+                max_sql_bytes,
+                max_worker_mb=512,
+            )
+            self.pool = TranslatorPool(translate_processes, spec)
+            weakref.finalize(self, self.pool.close)
+
+    def close(self) -> None:
+        """Stop the translator processes, if any (the engine translates in-process afterwards)."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def translate(self, text: str, base: str | None = None, timeout_s: float | None = None) -> Translation:
         """Parse and translate ``text`` (cached by text and base), under ``timeout_s`` of CPU time (default: the
@@ -140,8 +224,13 @@ class SparqlEngine:
                 if hit.signature_version == version:
                     return hit
         try:
-            with self._time_limit(timeout_s):
-                translation = self._build(text, base, signature, hit, version)
+            pool = self.pool
+            if pool is not None:
+                limit = self.translate_timeout_s if timeout_s is None else timeout_s
+                translation = pool.translate(text, base, signature, limit, self.translate_wait_s)
+            else:
+                with self._time_limit(timeout_s):
+                    translation = self._build(text, base, signature, hit, version)
         except RecursionError:  # nesting deeper than the parser or the rewriter can follow
             raise QueryTooComplex(
                 "the query is nested too deeply to translate (Python's recursion limit); split it or flatten it"
@@ -166,40 +255,16 @@ class SparqlEngine:
     def _build(
         self, text: str, base: str | None, signature: QuadSignature | None, hit: Translation | None, version: Any
     ) -> Translation:
-        query = hit.query if hit is not None else to_ir(parse(text, base))
-        renderer = Renderer(
-            query.default_graphs,
-            query.named_graphs,
-            self.functions,
-            self.mapped,
+        return build_translation(
+            text,
+            base,
             signature,
-            base=query.base,
-            dataset=query.dataset,
+            functions=self.functions,
+            mapped=self.mapped,
+            dialect=self.engine.dialect,
+            max_sql_bytes=self.max_sql_bytes,
+            query=hit.query if hit is not None else None,
         )
-        rel = renderer.render(query.root)
-        plan: Any = ()
-        if query.form == "ASK":
-            statement: Any = sa.select(sa.exists().select_from(rel.sub))
-            variables: tuple[str, ...] = ()
-        else:
-            variables = rel.variables
-            statement, plan = _final(rel)
-        # compiled here, once: running a cached translation skips SQLAlchemy's per-execution cache key, which
-        # walks the whole (large) statement
-        compiled = statement.compile(dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True})
-        translation = Translation(
-            query, statement, variables, text, base, version, str(compiled), dict(compiled.params), plan
-        )
-        _check_strings(translation.params)  # once per translation: a cached one has passed
-        # and the constants that are no parameters: a CONSTRUCT template's, a DESCRIBE's IRIs
-        constants = [t for triple in query.template for t in triple] + list(query.describe)
-        _check_strings({str(i): str(t) for i, t in enumerate(constants) if not isinstance(t, Variable)})
-        if len(translation.sql) > self.max_sql_bytes:
-            raise QueryTooComplex(
-                f"the query rewrites into {len(translation.sql) / 2**20:.1f} MiB of SQL, over the limit of "
-                f"{self.max_sql_bytes / 2**20:.1f} MiB (ESDL_SPARQL_MAX_SQL_BYTES); make its patterns more specific"
-            )
-        return translation
 
     def _keep(self, key: tuple[str, str | None], translation: Translation) -> None:
         """Cache ``translation``, dropping the least recently used past the cache's entries or bytes."""
@@ -226,17 +291,13 @@ class SparqlEngine:
 
     def sql(self, text: str, base: str | None = None) -> str:
         """The SQL a query is rewritten into (``explain``), with parameters as placeholders."""
-        from sqlalchemy.dialects import postgresql
-
         if self.mapped is not None:
             with self.engine.connect() as conn:
                 signature = read_signature(conn)
             with self._lock:
                 if self._signature is None or self._signature.version < signature.version:
                     self._signature = signature
-        translation = self.translate(text, base)
-        with self._time_limit():
-            return str(translation.statement.compile(dialect=postgresql.dialect()))
+        return self.translate(text, base).sql
 
     def query(self, text: str, base: str | None = None, connection: sa.Connection | None = None) -> Any:
         """Answer a query: a :class:`SelectResult`, a ``bool`` (ASK) or an rdflib ``Graph``."""

@@ -160,6 +160,49 @@ def test_cheap_queries_answer_while_heavy_ones_hold_every_slot(client: tuple[Tes
         assert costly.status_code == 503 and costly.json()["error"] == "busy", costly.text
 
 
+def test_translations_run_in_processes_killed_at_the_limit(client: tuple[TestClient, sa.Engine]) -> None:
+    """A runaway translation is a translator process's (killed at the limit, wall-clock): the answer is 400
+    too-complex at the limit, queries already translated answer meanwhile, and the processes end with the app."""
+    import os
+    import threading
+    import time
+
+    _, engine = client
+    slow = "ASK { VALUES ?y { 1 } FILTER(?y IN (" + ", ".join(str(i) for i in range(20000)) + ")) }"
+    cheap = {"query": "SELECT ?x WHERE { BIND(1 AS ?x) }"}
+    with _app_client(engine, translate_timeout_s=2, translate_processes=1) as c:
+        sparql = c.app.state.runner.sparql  # type: ignore[attr-defined]
+        (pid,) = sparql.pool.pids()
+        assert c.get("/sparql", params=cheap).status_code == 200  # (now translated and kept)
+        answers: list[tuple[int, float]] = []
+
+        def send() -> None:
+            start = time.monotonic()
+            r = c.post("/sparql", content=slow, headers={"Content-Type": "application/sparql-query"})
+            answers.append((r.status_code, time.monotonic() - start, r.json()["error"]))  # type: ignore[arg-type]
+
+        t = threading.Thread(target=send)
+        t.start()
+        time.sleep(0.5)
+        during = [c.get("/sparql", params=cheap).status_code for _ in range(5)]
+        t.join(60)
+        assert during == [200] * 5
+        ((status, took, code),) = answers  # type: ignore[misc]
+        assert (status, code) == (400, "too-complex") and took < 10, answers  # 2 s, with room for a loaded CI
+        with pytest.raises(ProcessLookupError):  # killed, and another took its place
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not sparql.pool.pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = sparql.pool.pids()
+        assert workers and workers != [pid]
+    for worker in workers:  # the app's shutdown stops them
+        with pytest.raises(ProcessLookupError):
+            os.kill(worker, 0)
+
+
 def test_answers_larger_than_the_limit_get_413(client: tuple[TestClient, sa.Engine]) -> None:
     _, engine = client
     with _app_client(engine, max_response_bytes=2048) as c:
