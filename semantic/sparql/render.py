@@ -28,6 +28,7 @@ from semantic.sparql.terms import (
     UNKNOWN,
     TermCols,
     constant,
+    constant_values,
     label,
     static,
 )
@@ -520,14 +521,13 @@ class Renderer:
         number of rows (a UNION of one SELECT per row ran out of stack at 20,000 rows and of parameters at
         100,000). ``None`` where a value has no constant field values (a geometry literal): the UNION then."""
         fields: dict[tuple[str, str], list[Any]] = {}
+        unbound = (None,) * (len(FIELDS) - 1)
         for i, v in enumerate(variables):
-            terms = [_unbound() if row[i] is None else constant(row[i]) for row in rows]
-            for f in FIELDS:
-                values = [static(t, f) for t in terms]
-                if any(x is UNKNOWN for x in values) or (f == "geom" and any(x is not None for x in values)):
-                    return None
-                if f != "geom":
-                    fields[(v, f)] = values
+            terms = [unbound if row[i] is None else constant_values(row[i]) for row in rows]
+            if any(t is None for t in terms):  # (a geometry literal)
+                return None
+            for j, f in enumerate(FIELDS[:-1]):
+                fields[(v, f)] = [t[j] for t in terms]  # type: ignore[index]
         keys = list(fields)
         arrays = [
             sa.bindparam(None, fields[key], type_=postgresql.ARRAY(SQL_TYPES[key[1]]), unique=True) for key in keys

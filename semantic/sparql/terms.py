@@ -148,6 +148,21 @@ def numeric_value(lexical: str, datatype: str) -> Decimal | None:
         return None
 
 
+def _literal_fields(term: Literal) -> tuple[str, str, str | None, Decimal | None, dt.datetime | None]:
+    """A constant literal's lexical form, datatype, language, numeric value and timestamp."""
+    lang = term.language.lower() if term.language else None
+    datatype = RDF_LANGSTRING if lang else str(term.datatype or XSD_STRING)
+    num = numeric_value(str(term), datatype) if datatype in NUMERIC_TYPES else None
+    ts = None
+    if datatype in (XSD_DATETIME, XSD_DATE):
+        value = term.toPython()
+        if isinstance(value, dt.datetime | dt.date):
+            if not isinstance(value, dt.datetime):
+                value = dt.datetime(value.year, value.month, value.day)
+            ts = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return str(term), datatype, lang, num, ts
+
+
 def constant(term: Node) -> TermCols:
     """The term columns of a constant rdflib term (values become bound parameters)."""
     if isinstance(term, URIRef):
@@ -155,25 +170,32 @@ def constant(term: Node) -> TermCols:
     if isinstance(term, BNode):
         return TermCols(sa.literal(BLANK, sa.SmallInteger()), sa.literal(str(term), sa.Text()))
     if isinstance(term, Literal):
-        lang = term.language.lower() if term.language else None
-        datatype = RDF_LANGSTRING if lang else str(term.datatype or XSD_STRING)
-        num = numeric_value(str(term), datatype) if datatype in NUMERIC_TYPES else None
-        ts = None
-        if datatype in (XSD_DATETIME, XSD_DATE):
-            value = term.toPython()
-            if isinstance(value, dt.datetime | dt.date):
-                if not isinstance(value, dt.datetime):
-                    value = dt.datetime(value.year, value.month, value.day)
-                ts = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        lexical, datatype, lang, num, ts = _literal_fields(term)
         return TermCols(
             sa.literal(LITERAL, sa.SmallInteger()),
-            sa.literal(str(term), sa.Text()),
+            sa.literal(lexical, sa.Text()),
             sa.literal(datatype, sa.Text()),
             None if lang is None else sa.literal(lang, sa.Text()),
             None if num is None else sa.literal(num, sa.Numeric()),
             None if ts is None else sa.literal(ts, sa.DateTime(timezone=True)),
-            _geometry(str(term), datatype),
+            _geometry(lexical, datatype),
         )
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def constant_values(term: Node) -> tuple[Any, ...] | None:
+    """The values of the fields of :func:`constant`'s columns but ``geom`` (``FIELDS[:-1]``), as Python values
+    (what :func:`static` reads from them), without building SQL; ``None`` for a geometry literal (whose
+    geometry is no plain value)."""
+    if isinstance(term, URIRef):
+        return (IRI, str(term), None, None, None, None)
+    if isinstance(term, BNode):
+        return (BLANK, str(term), None, None, None, None)
+    if isinstance(term, Literal):
+        lexical, datatype, lang, num, ts = _literal_fields(term)
+        if datatype in _GEOMETRY_TYPES and _geometry(lexical, datatype) is not None:
+            return None
+        return (LITERAL, lexical, datatype, lang, num, ts)
     raise TypeError(f"not an RDF term: {term!r}")
 
 

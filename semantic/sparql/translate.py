@@ -5,11 +5,13 @@ Anything without a translation raises :class:`~semantic.errors.UnsupportedFeatur
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from itertools import count
 from typing import Any
 
+import pyparsing
 from pyparsing import ParseException
 from rdflib.paths import Path
 from rdflib.plugins.sparql.algebra import translateQuery
@@ -17,8 +19,11 @@ from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import BNode, URIRef, Variable
 
-from semantic.errors import QuerySyntaxError, QueryTooComplex, UnsupportedFeature
+from semantic.errors import QuerySyntaxError, QueryTooComplex, SemanticError, UnsupportedFeature
 from semantic.sparql import ir
+from semantic.sparql.inline import lift, restore
+
+LOG = logging.getLogger("semantic.sparql")
 
 
 def parse(text: str, base: str | None = None) -> Any:
@@ -29,11 +34,23 @@ def parse(text: str, base: str | None = None) -> Any:
     """
     from semantic.rdf.load import literals_as_written
 
+    lifted = lift(text)  # VALUES blocks read here (rdflib's grammar takes a millisecond a value)
     try:
         with literals_as_written():  # "01"^^xsd:integer stays "01", as the loader stores it
-            return translateQuery(parseQuery(text), base=base)
+            parsed = translateQuery(parseQuery(lifted.text), base=base)
+            if lifted.blocks:
+                try:
+                    restore(parsed, lifted.blocks)
+                except LookupError:  # (a placeholder lost: a bug here; rdflib reads the text as it was)
+                    LOG.exception("VALUES blocks not restored; parsing the query as it was")
+                    parsed = translateQuery(parseQuery(text), base=base)
+            return parsed
     except ParseException as err:
-        raise QuerySyntaxError(f"syntax error at line {err.lineno}, column {err.col}: {err.msg}") from err
+        loc = lifted.position(err.loc)  # (in the text as sent)
+        line, column = pyparsing.lineno(loc, text), pyparsing.col(loc, text)
+        raise QuerySyntaxError(f"syntax error at line {line}, column {column}: {err.msg}") from err
+    except SemanticError:
+        raise
     except RecursionError:
         raise QueryTooComplex(
             "the query is nested too deeply to parse (Python's recursion limit); split it or flatten it"

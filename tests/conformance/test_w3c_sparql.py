@@ -61,8 +61,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "syntax-query/test_61a": ACCEPTS_INVALID,
     "syntax-query/test_62a": ACCEPTS_INVALID,
     "syntax-query/test_65": ACCEPTS_INVALID,
-    "syntax-query/test_bad_values_too_few": ACCEPTS_INVALID,
-    "syntax-query/test_bad_values_too_many": ACCEPTS_INVALID,
     "syntax-query/test_codepoint_invalid_escaped_bad_06": ACCEPTS_INVALID,
 }
 
