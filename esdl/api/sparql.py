@@ -47,6 +47,7 @@ from esdl.api.errors import (
     QueryTimeout,
     UnsupportedMediaType,
 )
+from esdl.api.openapi import description_operation, explain_operation, query_operation
 from esdl.api.results import FORMATS, negotiate, serialize
 from esdl.api.settings import SparqlSettings
 from semantic.errors import (
@@ -408,7 +409,12 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
-    @app.get("/sparql", name="sparql_get", summary="Query (SPARQL 1.1 Protocol); no query: service description")
+    @app.get(
+        "/sparql",
+        name="sparql_get",
+        summary="Query (SPARQL 1.1 Protocol); no query: service description",
+        openapi_extra=query_operation(post=False),
+    )
     async def sparql_get(request: Request) -> Response:
         params = await protocol_params(request, settings.max_body_bytes)
         if not ({"query", "update", "default-graph-uri", "named-graph-uri"} & params.keys()):
@@ -416,13 +422,21 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
         text = query_text(params)
         return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
 
-    @app.post("/sparql", summary="Query (SPARQL 1.1 Protocol: form-encoded or direct POST)")
+    @app.post(
+        "/sparql",
+        summary="Query (SPARQL 1.1 Protocol: form-encoded or direct POST)",
+        openapi_extra=query_operation(post=True),
+    )
     async def sparql_post(request: Request) -> Response:
         params = await protocol_params(request, settings.max_body_bytes)
         text = query_text(params)
         return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
 
-    @app.get("/sparql/description", summary="Service description (SPARQL 1.1 Service Description, Turtle)")
+    @app.get(
+        "/sparql/description",
+        summary="Service description (SPARQL 1.1 Service Description, Turtle)",
+        openapi_extra=description_operation(),
+    )
     async def sparql_description(request: Request) -> Response:
         return describe(request, await protocol_params(request, settings.max_body_bytes))
 
@@ -437,6 +451,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
             methods=[method],
             summary="The SQL a query is rewritten into",
             operation_id=f"sparql_explain_{method.lower()}",
+            openapi_extra=explain_operation(post=method == "POST"),
         )
 
     def explain(text: str) -> Response:

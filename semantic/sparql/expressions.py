@@ -58,7 +58,9 @@ def _lit(value: Any, type_: Any = None) -> Any:
 
 def boolean_val(cond: Any) -> Val:
     """A SQL boolean (NULL: error) as an xsd:boolean term."""
-    cond = sa.sql.elements.Grouping(cond)  # "NOT a IS NOT NULL" would parse as "NOT (a IS NOT NULL)"
+    # "NOT a IS NOT NULL" would parse as "NOT (a IS NOT NULL)"; typed boolean for SQLAlchemy (a function's result
+    # may be typed otherwise, and NOT of a Text expression is deprecated), the SQL unchanged
+    cond = sa.sql.elements.Grouping(sa.type_coerce(cond, sa.Boolean()))
     v = case((cond, _lit("true", sa.Text())), (sa.not_(cond), _lit("false", sa.Text())), else_=sa.null())
     k = case((cond.is_not(None), _lit(LITERAL, _K)), else_=sa.null())
     return Val(TermCols(k, v, _lit(XSD_BOOLEAN, sa.Text())), cond)

@@ -7,8 +7,8 @@ Two bounded, reproducible fuzzers (``derandomize=True``: the same examples on ev
   integers, escapes of NUL and of lone surrogates, malformed WKT, invalid regular expressions), and now and then
   a character deleted or inserted so that the parser's error path is taken too; sent over GET, direct POST and
   form POST with assorted ``Accept`` headers, against a small loaded dataset;
-- Schemathesis over the endpoint's OpenAPI document, as served and with the protocol's parameters and bodies
-  declared (the served document declares none, so the served one alone generates nothing but empty requests).
+- Schemathesis over the endpoint's OpenAPI document, as served (it declares the protocol's parameters, bodies and
+  error answers) and with sample queries offered for ``query`` and the ``Accept`` header as a parameter.
 
 Every error answer must be JSON ``{"error": ..., "message": ...}``; an internal error fails with the traceback the
 server logged under its id.
@@ -864,51 +864,38 @@ _SAMPLE_QUERIES = [
 ]
 # a query: one of these (answered, mostly) or any string (a syntax error, mostly)
 _QUERY_SCHEMA = {"anyOf": [{"enum": [PREFIXES + q for q in _SAMPLE_QUERIES]}, {"type": "string"}]}
-# what the served document leaves out: the SPARQL 1.1 Protocol's parameters and POST bodies
-_PROTOCOL_PARAMETERS = [
-    {"name": "query", "in": "query", "required": False, "schema": _QUERY_SCHEMA},
-    {
-        "name": "format",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "enum": ["json", "xml", "csv", "tsv", "turtle", "ntriples", "html"]},
-    },
-    {"name": "default-graph-uri", "in": "query", "required": False, "schema": {"type": "string"}},
-    {"name": "named-graph-uri", "in": "query", "required": False, "schema": {"type": "string"}},
-    {
-        "name": "Accept",
-        "in": "header",
-        "required": False,
-        "schema": {"type": "string", "enum": [a for a in ACCEPT if a] + ["text/html", "image/png"]},
-    },
-]
-_PROTOCOL_BODY = {
+# the Accept header, which OpenAPI leaves out of an operation's parameters, fuzzed as one
+_ACCEPT = {
+    "name": "Accept",
+    "in": "header",
     "required": False,
-    "content": {
-        "application/sparql-query": {"schema": _QUERY_SCHEMA},
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "query": _QUERY_SCHEMA,
-                    "update": {"type": "string"},
-                    "default-graph-uri": {"type": "string"},
-                },
-            }
-        },
-    },
+    "schema": {"type": "string", "enum": [a for a in ACCEPT if a] + ["text/html", "image/png"]},
 }
 
 
 def _declared(schema: dict[str, Any]) -> dict[str, Any]:
-    """The served document with the protocol's parameters and bodies declared (and unique operation ids)."""
+    """The served document with the sample queries offered for ``query`` (else Schemathesis sends random text, a
+    syntax error nearly always) and the Accept header as a parameter; checks on the way that the document
+    declares the protocol's parameters and POST bodies, with unique operation ids."""
     schema = copy.deepcopy(schema)
+    ids = []
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            operation["operationId"] = f"{method}_{path.strip('/').replace('/', '_')}"
-            operation["parameters"] = copy.deepcopy(_PROTOCOL_PARAMETERS)
-            if method == "post":
-                operation["requestBody"] = copy.deepcopy(_PROTOCOL_BODY)
+            ids.append(operation["operationId"])
+            names = {p["name"] for p in operation.get("parameters", [])}
+            if path in ("/sparql", "/sparql/explain"):
+                assert "query" in names, (method, path)
+                if method == "post":
+                    media = operation["requestBody"]["content"]
+                    assert {"application/sparql-query", "application/x-www-form-urlencoded"} <= media.keys()
+                    media["application/sparql-query"]["schema"] = _QUERY_SCHEMA
+                    media["application/x-www-form-urlencoded"]["schema"]["properties"]["query"] = _QUERY_SCHEMA
+            assert {"400", "503"} <= operation["responses"].keys() or path == "/sparql/description", (method, path)
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "query":
+                    parameter["schema"] = _QUERY_SCHEMA
+            operation["parameters"] = [*operation.get("parameters", []), copy.deepcopy(_ACCEPT)]
+    assert len(ids) == len(set(ids)), ids
     return schema
 
 
