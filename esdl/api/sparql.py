@@ -220,11 +220,12 @@ def service_description(endpoint: str, functions: list[str], settings: SparqlSet
     return graph
 
 
-def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> FastAPI:
+def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks: Any = None) -> FastAPI:
     """The endpoint's application.
 
     Args:
         settings: Limits and role (default: from ``ESDL_SPARQL_*``).
+        hooks: Webhooks to serve at ``/hooks/{name}`` (:class:`esdl.api.hooks.HooksConfig`), or none.
         engine: SQLAlchemy engine of the catalogue (default: logged in as the read-only role,
             :func:`esdl.api.database.open_reader`); one whose user can write gets its transactions dropped to
             the read-only role (set up here).
@@ -251,10 +252,18 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     )
     runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role)
 
+    service = None
+    if hooks is not None:
+        from esdl.api.hooks import HookService
+
+        service = HookService(hooks)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         sparql.close()  # the translator processes
+        if service is not None:
+            await service.close()
 
     # no CDN for the docs pages
     app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -276,6 +285,11 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None) -> Fa
     app.add_exception_handler(SemanticError, on_error)
     app.add_exception_handler(Exception, on_bug)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if service is not None:
+        from esdl.api.hooks import hooks_router
+
+        app.include_router(hooks_router(service))
+        app.state.hooks = service
 
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
     slots = asyncio.Semaphore(settings.max_concurrent)

@@ -18,29 +18,55 @@ QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples"]
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option(
+    "--hooks",
+    "hooks_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ESDL_HOOKS_FILE",
+    default=None,
+    help="Webhooks to serve at /hooks/NAME (YAML; default: deployments/hooks.yaml if it exists here).",
+)
 @guard
-def serve(host: str, port: int) -> None:
-    """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings).
+def serve(host: str, port: int, hooks_file: Path | None) -> None:
+    """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings), and the
+    signed webhooks of the hooks file at /hooks/NAME.
 
     Sets up the read-only database role first (ESDL_SPARQL_READ_ROLE, default esdl_reader); every query runs
     as that role in a read-only transaction with a statement timeout.
     """
     import uvicorn
+    from pydantic import ValidationError
 
+    from esdl.api.hooks import load_hooks
     from esdl.api.settings import SparqlSettings
     from esdl.api.sparql import create_app
+
+    default_hooks = Path("deployments/hooks.yaml")
+    if hooks_file is None and default_hooks.is_file():
+        hooks_file = default_hooks
+    hooks = None
+    if hooks_file is not None:
+        try:
+            hooks = load_hooks(hooks_file)
+        except FileNotFoundError:
+            fail(f"no hooks file {hooks_file}")
+        except (ValidationError, ValueError) as err:
+            fail(f"{hooks_file} is not a valid hooks file: {err}")
 
     settings = SparqlSettings()
     if settings.public_url is None:  # sd:endpoint: where this server listens, unless configured
         shown_host = f"[{host}]" if ":" in host else host
         settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}/sparql"})
-    app = create_app(settings)
+    app = create_app(settings, hooks=hooks)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"SPARQL endpoint http://{shown}:{port}/sparql, query page http://{shown}:{port}/",
         highlight=False,
         soft_wrap=True,
     )
+    if hooks is not None:
+        names = ", ".join(sorted(hooks.hooks)) or "none"
+        console.print(f"webhooks http://{shown}:{port}/hooks/NAME ({hooks_file}: {names})", highlight=False)
     # translations are CPU-bound Python threads: hand the GIL over every 1 ms instead of 5, so that the event loop
     # and cheap queries are not held up behind them (measured with bench/hostile.py)
     sys.setswitchinterval(0.001)

@@ -10,7 +10,7 @@ certain (the process is killed, a fresh one takes its place).
 
 Workers are forked from a fork server that has the translation modules imported (a new worker is ready in tens
 of milliseconds), get the virtual graph's compiled sources once at start, and are sent the query text, its
-base and the quad signature; they answer with the :class:`~semantic.sparql.engine.Translation` without its
+base and the quad signature; they answer with the :class:`~semantic.sparql.build.Translation` without its
 SQLAlchemy statement and algebra (the SQL text, its parameters, the query's form, variables and template and the
 decoding plan are what a query runs on). A
 worker whose peak memory passed ``max_worker_mb`` retires after its answer and is replaced, so that one huge
@@ -35,7 +35,7 @@ from typing import Any
 from semantic.errors import QueryTooComplex, SemanticError
 
 LOG = logging.getLogger("semantic.sparql.pool")
-PRELOAD = ["semantic.sparql.engine", "semantic.sparql.pool"]  # imported once, in the fork server
+PRELOAD = ["semantic.sparql.build", "semantic.sparql.pool"]  # imported once, in the fork server
 _context: Any = None
 _context_lock = threading.Lock()
 
@@ -80,8 +80,8 @@ def _serve(conn: Any, spec_bytes: bytes) -> None:
     end when the pipe closes or after answering with ``retire``."""
     import sqlalchemy as sa
 
+    from semantic.sparql.build import build_translation
     from semantic.sparql.casts import CASTS
-    from semantic.sparql.engine import build_translation
     from semantic.sparql.geo import GEO_FUNCTIONS
 
     spec: WorkerSpec = pickle.loads(spec_bytes)
@@ -197,7 +197,7 @@ class TranslatorPool:
         threading.Thread(target=run, name="esdl-translator-replace", daemon=True).start()
 
     def translate(self, text: str, base: str | None, signature: Any, timeout_s: float | None, wait_s: float) -> Any:
-        """The :class:`~semantic.sparql.engine.Translation` of ``text`` (without its statement), translated in a
+        """The :class:`~semantic.sparql.build.Translation` of ``text`` (without its statement), translated in a
         worker within ``timeout_s`` seconds of wall-clock time (``None``: no limit), once a worker is free
         (within ``wait_s``).
 

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from semantic.errors import QueryDataError, QuerySyntaxError, QueryTooComplex, UnsupportedFeature
+from semantic.sparql.build import build_translation
 from semantic.sparql.casts import CASTS
-from semantic.sparql.engine import build_translation
 from semantic.sparql.geo import GEO_FUNCTIONS
 from semantic.sparql.pool import TranslatorPool, TranslatorsBusy, WorkerSpec, worker_memory_mb
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.dialects import postgresql
 
 from semantic.errors import QueryTooComplex
+from semantic.sparql.build import _final
 from semantic.sparql.casts import CASTS
 from semantic.sparql.deadline import TimeLimitExceeded, time_limit
-from semantic.sparql.engine import _final
 from semantic.sparql.geo import GEO_FUNCTIONS
 from semantic.sparql.render import Renderer
 from semantic.sparql.translate import parse, to_ir
