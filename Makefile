@@ -51,6 +51,7 @@ db-down:
 ## register every deployment of deployments/prefect.yaml on the local server (its work pool first)
 deployments: server-start
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect work-pool create esdl-local --type process --overwrite
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect work-pool set-concurrency-limit esdl-local 2
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect --no-prompt deploy --all \
 	  --prefect-file deployments/prefect.yaml
 

@@ -9,6 +9,7 @@ given by the ``cluster`` settings or a saved ``esdl-dask-cluster`` block. Tasks 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import threading
@@ -33,6 +34,7 @@ from cubes.store import build_location
 from cubes.verify import open_cube, verify
 from cubes.writer import missing_regions, start_build, write_regions, write_template
 from flows.load_catalog import load_catalog
+from flows.locks import one_writer
 from flows.quoting import as_is
 from flows.results import BuildResult, VariableSummary
 from flows.settings import cluster_settings
@@ -153,9 +155,12 @@ def artifacts_task(spec: CubeSpec, plan: CubePlan, path: str, stats: list[Variab
             )
 
 
-@flow(name="build-cube", log_prints=True)
+# validate_parameters=False: the spec is validated by cubes.spec.resolve_spec, whose SpecError names the field; the
+# CubeSpec annotation gives the deployment its parameter schema (a form in the UI, checked by the server and the
+# webhooks), and a mapping of its fields is accepted as well
+@flow(name="build-cube", log_prints=True, validate_parameters=False)
 def build_cube(
-    spec: dict[str, Any] | str,
+    spec: CubeSpec | str,
     output: str | None = None,
     resume: bool = False,
     cluster: dict[str, Any] | None = None,
@@ -165,7 +170,7 @@ def build_cube(
     """Build the cube described by ``spec`` and publish it atomically at its output location.
 
     Args:
-        spec: The cube spec as a mapping (see :class:`cubes.spec.CubeSpec`) or the path of a YAML spec.
+        spec: The cube spec (:class:`cubes.spec.CubeSpec`, or a mapping of its fields) or the path of a YAML spec.
         output: Output location overriding the spec's.
         resume: Reuse a previous unfinished build of the same spec and write only its missing regions; if the
             published cube was built from this very spec, build nothing.
@@ -180,6 +185,14 @@ def build_cube(
     """
     cube_spec = resolve_spec(spec, output)
     settings = cluster_settings(cluster, cluster_block)
+    # one writer per cube: a second build of the same output (another submission, a schedule, a webhook) waits
+    with one_writer(str(cube_spec.output)):
+        result = _build(cube_spec, settings, resume)
+    return _then_catalog(result, catalog, cluster, cluster_block)
+
+
+def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
+    """The build of :func:`build_cube`, in its flow run, holding the cube's writer slot."""
     publication = build_location(cube_spec)[0]
     if resume and publication.published_fingerprint() == cube_spec.fingerprint():
         # nothing to resume: the published cube was built from this very spec
@@ -194,7 +207,7 @@ def build_cube(
             stats=[],
             scheduler=None,
         )
-        return _then_catalog(result, catalog, cluster, cluster_block)
+        return result
     plan, todo = plan_task(cube_spec, resume)
     cube: xr.Dataset = template_task(cube_spec, plan)  # type: ignore[assignment]  # prefect reads Dataset as awaitable
     written = 0
@@ -224,7 +237,26 @@ def build_cube(
         stats=[VariableSummary.model_validate(s.as_row()) for s in stats],
         scheduler=address,
     )
-    return _then_catalog(result, catalog, cluster, cluster_block)
+    _announce(result)
+    return result
+
+
+PUBLISHED = "esdl.cube.published"
+
+
+def _announce(result: BuildResult) -> None:
+    """Emit :data:`PUBLISHED` for a cube just published: inside a deployment's run the event is related to the
+    deployment, which the load-catalog deployment's trigger (deployments/prefect.yaml) waits for."""
+    from prefect.events import emit_event
+
+    emit_event(
+        PUBLISHED,
+        resource={
+            "prefect.resource.id": f"esdl.cube.{hashlib.sha256(result.output.encode()).hexdigest()[:16]}",
+            "prefect.resource.name": result.output,
+        },
+        payload={"output": result.output, "path": result.path, "regions": result.regions, "written": result.written},
+    )
 
 
 def _then_catalog(

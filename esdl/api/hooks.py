@@ -45,6 +45,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from esdl.orchestrator import http_detail, ui_url
+
 LOG = logging.getLogger("esdl.api.hooks")
 SIGNATURE_HEADER = "X-Esdl-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -328,7 +330,7 @@ class HookService:
             if status >= 500:
                 raise HookError(503, "unavailable", "the orchestrator failed; try again", retry_after=10) from None
             if status in (409, 422):  # the server's own parameter check
-                raise HookError(422, "parameters", _detail(err)) from None
+                raise HookError(422, "parameters", http_detail(err)) from None
             raise
         duplicate = response.status_code != 201
         if not duplicate:
@@ -337,26 +339,12 @@ class HookService:
             {
                 "flow_run_id": str(run.id),
                 "flow_run_name": run.name,
-                "url": _ui_url(run.id),
+                "url": ui_url(run.id),
                 "state": run.state.type.value if run.state is not None else None,
                 "duplicate": duplicate,
             },
             status_code=202,
         )
-
-
-def _detail(err: Any) -> str:
-    try:
-        return str(err.response.json().get("detail"))[:500]
-    except ValueError:
-        return err.response.text[:500]
-
-
-def _ui_url(run_id: Any) -> str | None:
-    from prefect.settings import PREFECT_UI_URL
-
-    base = PREFECT_UI_URL.value()
-    return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base else None
 
 
 def _emit(name: str, hook: Hook, run: Any, idempotency: str) -> None:

@@ -102,6 +102,11 @@ class _RegionProgress:
 @click.option("--catalog", "load", is_flag=True, help="Then register the cube in the PostGIS catalogue.")
 @click.option("--regions", multiple=True, help="With --catalog: region set name or file for zonal statistics.")
 @click.option("--features", multiple=True, help="With --catalog: threshold VAR:VALUE to vectorise (repeatable).")
+@click.option("--submit", is_flag=True, help="Send the spec to a deployment's worker instead of building here.")
+@click.option(
+    "--deployment", default="build-cube/build", show_default=True, help="With --submit: the deployment to run."
+)
+@click.option("--watch", is_flag=True, help="With --submit: follow the run's state and logs until it ends.")
 @guard
 def build(
     spec_path: str,
@@ -113,12 +118,20 @@ def build(
     load: bool,
     regions: tuple[str, ...],
     features: tuple[str, ...],
+    submit: bool,
+    deployment: str,
+    watch: bool,
 ) -> None:
     """Build the cube described by SPEC as a Prefect flow run and publish it atomically.
 
     With --catalog (implied by --regions or --features), the same flow run then loads the cube into the
-    catalogue (see `esdl catalog load`).
+    catalogue (see `esdl catalog load`). With --submit, the spec (validated here first) goes to the deployment's
+    work pool and a worker builds it: the run's UI address is printed, and with --watch its state and logs are
+    followed until it ends (exit code 0 only if it completed). Two builds of one cube never write at once: the
+    second waits for the first.
     """
+    if (watch or deployment != "build-cube/build") and not submit:
+        fail("--watch and --deployment go with --submit")
     spec = _load(spec_path, output)
     catalog = None
     if load or regions or features:
@@ -135,11 +148,16 @@ def build(
     if dry_run:
         _print_plan(spec)
         return
+    cluster = {"address": scheduler} if scheduler else None
+    if submit:
+        from esdl.cli.runs import submit_run
+
+        parameters = {"spec": spec.model_dump(mode="json"), "resume": resume, "cluster": cluster, "catalog": catalog}
+        raise SystemExit(submit_run(deployment, parameters, watch))
     from flows.build_cube import build_cube
 
-    cluster = {"address": scheduler} if scheduler else None
     with _RegionProgress(spec, enabled=progress):
-        result = build_cube(spec=spec.model_dump(mode="json"), resume=resume, cluster=cluster, catalog=catalog)
+        result = build_cube(spec=spec.model_dump(mode="json"), resume=resume, cluster=cluster, catalog=catalog)  # type: ignore[call-overload]  # a spec mapping
     _print_result(result)
 
 

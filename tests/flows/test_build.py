@@ -66,7 +66,7 @@ def merged(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> Merged
     from flows.build_cube import build_cube
 
     out = tmp_path_factory.mktemp("merged") / "merged.zarr"
-    result = build_cube(spec=merged_spec(out), cluster={"min_workers": 1, "max_workers": 2})
+    result = build_cube(spec=merged_spec(out), cluster={"min_workers": 1, "max_workers": 2})  # type: ignore[call-overload]  # a spec mapping
     return result, xr.open_zarr(out, consolidated=False)
 
 
@@ -197,7 +197,7 @@ def test_flow_rejects_bad_spec_before_writing(prefect_api: str, tmp_path: Path) 
     spec = merged_spec(tmp_path / "bad.zarr")
     spec["grid"] = {**GRID, "resolution": 0.7}
     with pytest.raises(SpecError, match="grid"):
-        build_cube(spec=spec)
+        build_cube(spec=spec)  # type: ignore[call-overload]  # a spec mapping
     assert list(tmp_path.iterdir()) == []
 
 
@@ -277,7 +277,7 @@ def test_cluster_from_a_saved_block(prefect_api: str, tmp_path: Path) -> None:
         saved = DaskClusterBlock.load("test-external")
         assert saved.settings().address == cluster.scheduler_address  # type: ignore[union-attr]  # sync or async
         before = transitions(client)
-        result = build_cube(spec=spec, cluster_block="test-external")
+        result = build_cube(spec=spec, cluster_block="test-external")  # type: ignore[call-overload]  # a spec mapping
         assert transitions(client) - before > 100  # the external scheduler ran the array work
     assert result.written == result.regions == 6
     assert find_issues(result.output) == []
@@ -287,6 +287,6 @@ def test_resume_of_a_published_cube_builds_nothing(merged: Merged) -> None:
     from flows.build_cube import build_cube
 
     result, _ = merged
-    again = build_cube(spec=merged_spec(Path(result.output)), resume=True)
+    again = build_cube(spec=merged_spec(Path(result.output)), resume=True)  # type: ignore[call-overload]  # a spec mapping
     assert again.written == 0 and again.regions == result.regions
     assert again.path == str(Path(result.output).resolve())

@@ -82,7 +82,7 @@ def built_cube(tmp_path_factory: pytest.TempPathFactory, prefect_api: str) -> Pa
     from flows.build_cube import build_cube
 
     out = tmp_path_factory.mktemp("catalog") / "cat.zarr"
-    build_cube(spec=cube_spec(out))
+    build_cube(spec=cube_spec(out))  # type: ignore[call-overload]  # a spec mapping
     return out
 
 
@@ -251,10 +251,11 @@ def test_rebuilt_cube_replaces_stale_statistics(catalog_url: str, tmp_path: Path
     out = tmp_path / "re.zarr"
     regions = tmp_path / "zones.geojson"
     write_regions(regions)
-    result = build_cube(spec=cube_spec(out), catalog={"regions": [str(regions)]})
+    result = build_cube(spec=cube_spec(out), catalog={"regions": [str(regions)]})  # type: ignore[call-overload]  # a spec mapping
     assert result.catalog is not None and result.catalog.zonal_stats > 0
     first = snapshot(catalog_url)
-    build_cube(spec=cube_spec(out, seed=7), catalog={})  # new data, registered only: old statistics are stale
+    # new data, registered only: old statistics are stale
+    build_cube(spec=cube_spec(out, seed=7), catalog={})  # type: ignore[call-overload]  # a spec mapping
     assert counts(catalog_url)["zonal_stat"] == 0
     after = snapshot(catalog_url)
     assert after["cube"][0].id == first["cube"][0].id and after["cube"][0].spec_hash != first["cube"][0].spec_hash

@@ -86,7 +86,7 @@ def test_catalogue_step_runs_on_the_blocks_cluster(prefect_api: str, catalog_url
             spec=_spec(tmp_path / "cube.zarr"),
             cluster_block="test-shared",
             catalog={"regions": [str(_regions(tmp_path / "halves.geojson"))]},
-        )
+        )  # type: ignore[call-overload]  # a spec mapping
         prefixes = set(cluster.scheduler.task_prefixes)
     assert result.scheduler == cluster.scheduler_address
     assert result.catalog is not None
@@ -99,4 +99,4 @@ def test_catalog_settings_cannot_pick_another_cluster(prefect_api: str, tmp_path
     from flows.build_cube import build_cube
 
     with pytest.raises(Exception, match="runs on the build's cluster"):
-        build_cube(spec=_spec(tmp_path / "cube.zarr"), catalog={"cluster": {"address": "tcp://127.0.0.1:1"}})
+        build_cube(spec=_spec(tmp_path / "cube.zarr"), catalog={"cluster": {"address": "tcp://127.0.0.1:1"}})  # type: ignore[call-overload]  # a spec mapping

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -40,6 +41,16 @@ async def _deployments() -> dict[str, object]:
     return {f"{flows[d.flow_id]}/{d.name}": d for d in found}
 
 
+async def _runs_of(deployment_id: UUID) -> list[object]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    async with get_client() as client:
+        return list(
+            await client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+        )
+
+
 async def _flow_run(run_id: str) -> object:
     from prefect.client.orchestration import get_client
 
@@ -56,11 +67,23 @@ def test_every_deployment_registers_and_one_runs_on_a_worker(prefect_api: str, t
 
     registered = asyncio.run(_deployments())
     entry = {str(d["name"]): str(d["entrypoint"]) for d in declared}
+    # (the server is the session's: other tests register deployments of their own)
+    registered = {full: d for full, d in registered.items() if full.split("/")[1] in entry}
     names = {name.split("/")[1] for name in registered}
     assert names == set(entry), f"registered {sorted(registered)}, declared {sorted(entry)}"
     for full, deployment in registered.items():
         assert deployment.work_pool_name in pools  # type: ignore[attr-defined]
         assert deployment.entrypoint == entry[full.split("/")[1]]  # type: ignore[attr-defined]
+        assert deployment.enforce_parameter_schema is True  # type: ignore[attr-defined]
+
+    # the nightly demo rebuild: a cron schedule in its time zone
+    nightly = registered["build-cube/demo-cube"]
+    (schedule,) = nightly.schedules  # type: ignore[attr-defined]
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == ("0 3 * * *", "Europe/Berlin", True)
+    # the generic build: its spec parameter is a CubeSpec (a form in the UI) or a path
+    schema = registered["build-cube/build"].parameter_openapi_schema  # type: ignore[attr-defined]
+    assert {"$ref": "#/definitions/CubeSpec"} in schema["properties"]["spec"]["anyOf"]
+    assert {"grid", "sources", "variables"} <= set(schema["definitions"]["CubeSpec"]["properties"])
 
     # start the demo build into a temporary folder and let a process worker run it
     (name,) = [n for n in registered if n.endswith("/demo-cube")]
@@ -72,3 +95,12 @@ def test_every_deployment_registers_and_one_runs_on_a_worker(prefect_api: str, t
     run = asyncio.run(_flow_run(run_id))
     assert run.state is not None and run.state.is_completed(), run.state  # type: ignore[attr-defined]
     assert output.is_symlink() and (output / "zarr.json").exists()
+
+    # the published cube's event starts load-catalog/load for it (the deployment's trigger, defined as code)
+    load = registered["load-catalog/load"]
+    deadline = time.monotonic() + 120
+    chained: list[object] = []
+    while not chained and time.monotonic() < deadline:
+        chained = asyncio.run(_runs_of(load.id))  # type: ignore[attr-defined]
+        time.sleep(1)
+    assert [r.parameters.get("cube") for r in chained] == [str(output)], chained  # type: ignore[attr-defined]

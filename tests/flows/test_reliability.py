@@ -77,7 +77,7 @@ def clean_build(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> P
     from flows.build_cube import build_cube
 
     out = tmp_path_factory.mktemp("clean") / "cube.zarr"
-    result = build_cube(spec=synthetic_spec(out), cluster={"min_workers": 2, "max_workers": 2})
+    result = build_cube(spec=synthetic_spec(out), cluster={"min_workers": 2, "max_workers": 2})  # type: ignore[call-overload]  # a spec mapping
     assert result.written == result.regions == 23
     return out
 
@@ -105,7 +105,7 @@ def test_killed_worker_does_not_break_the_build(clean_build: Path, tmp_path: Pat
         pids = set(client.run(os.getpid).values())
         outcome: dict[str, Any] = {}
         thread = threading.Thread(
-            target=lambda: outcome.update(result=build_cube(spec=spec, cluster={"address": cluster.scheduler_address}))
+            target=lambda: outcome.update(result=build_cube(spec=spec, cluster={"address": cluster.scheduler_address}))  # type: ignore[call-overload]  # a spec mapping
         )
         thread.start()
         wait_for(lambda: len(build.done_regions()) >= 2)
@@ -172,7 +172,7 @@ def test_published_location_is_never_partial(clean_build: Path, tmp_path: Path, 
     from flows.build_cube import build_cube
 
     out = tmp_path / "cube.zarr"
-    build_cube(spec=synthetic_spec(out, title="first"), cluster={"min_workers": 2, "max_workers": 2})
+    build_cube(spec=synthetic_spec(out, title="first"), cluster={"min_workers": 2, "max_workers": 2})  # type: ignore[call-overload]  # a spec mapping
     expected = data_of(clean_build)
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(synthetic_spec(out, title="second")))
