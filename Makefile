@@ -10,7 +10,7 @@ PREFECT_PORT ?= 4200
 export PREFECT_HOME := $(CURDIR)/$(STATE)/prefect
 export ESDL_HOME := $(CURDIR)/$(STATE)
 
-.PHONY: demo test lint typecheck unit system install server-start server-stop db-up db-down deployments clean
+.PHONY: demo test lint typecheck unit system install server-start server-stop db-up db-down deployments down clean
 
 ## system packages (skipped when already present)
 $(STATE)/system.stamp:
@@ -55,14 +55,16 @@ deployments: server-start
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect --no-prompt deploy --all \
 	  --prefect-file deployments/prefect.yaml
 
-## build the demo cube from real sample data as a Prefect flow run on a local server, verify it, and load it
-## into the local PostGIS catalogue with zonal statistics over a few seas and warm-water features
-demo: install server-start db-up
+## start the local stack (`esdl up`: PostGIS, Prefect server, work pool and deployments, a process worker,
+## esdl serve), then build the demo cube from real sample data as a Prefect flow run on that server, verify it,
+## and load it into the catalogue with zonal statistics over a few seas and warm-water features
+demo: install
+	$(BIN)/esdl up --prefect-port $(PREFECT_PORT)
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/esdl cube build cubes/specs/demo.yaml \
 	  --catalog --regions cubes/specs/demo-regions.geojson --features "sst:>=300"
 	$(BIN)/esdl cube verify out/esdl-demo.zarr
 	$(BIN)/esdl catalog list
-	@echo "Prefect UI (operations console): http://127.0.0.1:$(PREFECT_PORT)  — stop it with 'make server-stop'"
+	@echo "Prefect UI (operations console): http://127.0.0.1:$(PREFECT_PORT)  — stop everything with '$(BIN)/esdl down'"
 
 lint: install
 	$(BIN)/ruff check .
@@ -76,5 +78,8 @@ unit: install
 
 test: lint typecheck unit
 
-clean: db-down
+down:
+	@if [ -x $(BIN)/esdl ]; then $(BIN)/esdl down --prefect-port $(PREFECT_PORT); fi
+
+clean: down db-down
 	rm -rf $(STATE) out .pytest_cache .mypy_cache .ruff_cache
