@@ -80,12 +80,9 @@ def test_a_submitted_build_runs_on_a_worker_and_watch_follows_it(prefect_api: st
     )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the run exists once "submitted" is printed
+        while time.monotonic() < deadline:  # until the CLI has created its run (the session has other runs)
             time.sleep(0.5)
-            if cli.poll() is not None:
-                break
-            runs = _runs(prefect_api)
-            if runs:
+            if cli.poll() is not None or _runs("submit-test"):
                 break
         worker = subprocess.run(
             [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--run-once"],
@@ -104,12 +101,15 @@ def test_a_submitted_build_runs_on_a_worker_and_watch_follows_it(prefect_api: st
     assert (tmp_path / "submitted.zarr" / "zarr.json").exists()
 
 
-def _runs(api: str) -> list[object]:
+def _runs(deployment: str) -> list[object]:
+    """The runs of ``build-cube/<deployment>``."""
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     async def read() -> list[object]:
         async with get_client() as client:
-            return list(await client.read_flow_runs())
+            named = DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
+            return list(await client.read_flow_runs(deployment_filter=named))
 
     return asyncio.run(read())
 
