@@ -112,8 +112,11 @@ def code_version() -> dict[str, Any]:
         out = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)
         return out.stdout.strip() if out.returncode == 0 else ""
 
-    status = git("status", "--porcelain", "--", "esdl", "semantic")
-    return {"commit": git("rev-parse", "--short", "HEAD") or None, "changed": [ln[3:] for ln in status.splitlines()]}
+    # (not git()'s stripped text: a porcelain line starts with its status columns, a space among them)
+    command = ["git", "status", "--porcelain", "--", "esdl", "semantic"]
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
+    changed = [ln[3:] for ln in out.stdout.splitlines() if len(ln) > 3] if out.returncode == 0 else []
+    return {"commit": git("rev-parse", "--short", "HEAD") or None, "changed": changed}
 
 
 # -- phases -----------------------------------------------------------------------------------------------------

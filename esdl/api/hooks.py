@@ -87,6 +87,8 @@ class HooksConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tolerance_s: float = Field(default=300, gt=0)
     max_body_bytes: int = Field(default=65536, ge=64)
+    # the longest a delivery waits for the Prefect API (its client retries a busy server for a minute and more)
+    orchestrator_timeout_s: float = Field(default=10, gt=0)
     hooks: dict[str, Hook] = Field(default_factory=dict)
 
 
@@ -281,7 +283,7 @@ class HookService:
         if hook is None:
             raise HookError(404, "unknown-hook", f"no hook named {name!r}")
         body = await _read_body(request, self.config.max_body_bytes)
-        secret = await self.secret(name, hook)
+        secret = await self._bounded(name, self.secret(name, hook))
         digest = verify(secret, request.headers.get(SIGNATURE_HEADER), body, self.config.tolerance_s)
         try:
             payload = json.loads(body)
@@ -294,7 +296,19 @@ class HookService:
         if key is not None and not (0 < len(key) <= 200):
             raise HookError(400, "request", f"{IDEMPOTENCY_HEADER} must be 1 to 200 characters")
         idempotency = f"hook:{name}:" + (f"key:{key}" if key is not None else f"sig:{digest}")
-        return await self._run(name, hook, parameters, idempotency)
+        return await self._bounded(name, self._run(name, hook, parameters, idempotency))
+
+    async def _bounded(self, name: str, work: Any) -> Any:
+        """``work`` (a call to the Prefect API), within ``orchestrator_timeout_s``; past it, 503 ``unavailable``."""
+        limit = self.config.orchestrator_timeout_s
+        try:
+            return await asyncio.wait_for(work, limit)
+        except TimeoutError:
+            # (a run may still be created: a retry with the same key, or the same signed request, gets it)
+            LOG.warning("hook %s: the Prefect API did not answer within %g s", name, limit)
+            raise HookError(
+                503, "unavailable", f"the orchestrator did not answer within {limit:g} s", retry_after=10
+            ) from None
 
     async def _run(self, name: str, hook: Hook, parameters: dict[str, Any], idempotency: str) -> JSONResponse:
         import httpx
