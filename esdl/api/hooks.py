@@ -45,6 +45,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from esdl.api.errors import PayloadTooLarge
+from esdl.api.http import read_body
 from esdl.orchestrator import http_detail, ui_url
 
 LOG = logging.getLogger("esdl.api.hooks")
@@ -282,7 +284,10 @@ class HookService:
         hook = self.config.hooks.get(name)
         if hook is None:
             raise HookError(404, "unknown-hook", f"no hook named {name!r}")
-        body = await _read_body(request, self.config.max_body_bytes)
+        try:
+            body = await read_body(request, self.config.max_body_bytes)
+        except PayloadTooLarge:
+            raise HookError(413, "too-large", f"the body is over {self.config.max_body_bytes} bytes") from None
         secret = await self._bounded(name, self.secret(name, hook))
         digest = verify(secret, request.headers.get(SIGNATURE_HEADER), body, self.config.tolerance_s)
         try:
@@ -379,19 +384,6 @@ def _emit(name: str, hook: Hook, run: Any, idempotency: str) -> None:
         )
     except Exception:  # an event lost is logged; the run stands
         LOG.exception("hook %s: the event of run %s could not be emitted", name, run.id)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise HookError(413, "too-large", f"the body is over {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HookError(413, "too-large", f"the body is over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def hooks_router(service: HookService) -> APIRouter:

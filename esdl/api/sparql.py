@@ -47,6 +47,7 @@ from esdl.api.errors import (
     QueryTimeout,
     UnsupportedMediaType,
 )
+from esdl.api.http import read_body
 from esdl.api.openapi import description_operation, explain_operation, query_operation
 from esdl.api.results import FORMATS, negotiate, serialize
 from esdl.api.settings import SparqlSettings
@@ -113,20 +114,6 @@ def _decode(data: bytes, what: str) -> str:
         raise BadRequest(f"{what} is not UTF-8: {err}") from err
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    """The request body, read no further than ``limit`` bytes (413 past it, whatever Content-Length says)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def protocol_params(request: Request, limit: int = 1_048_576) -> Params:
     """The protocol's parameters of a request: the URL's, and a POST body's (form fields or the query).
 
@@ -141,7 +128,7 @@ async def protocol_params(request: Request, limit: int = 1_048_576) -> Params:
     if request.method != "POST":
         return params
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _body(request, limit)
+    body = await read_body(request, limit)
     if media == FORM_TYPE:
         for key, values in parse_qs(_decode(body, "the form"), keep_blank_values=True).items():
             params.setdefault(key, []).extend(values)
