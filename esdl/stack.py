@@ -10,6 +10,11 @@ and is a :class:`StackError` naming it.
 ``esdl up`` also writes ``prefect.toml`` in the project folder (``[api] url``): Prefect reads it from the working
 directory, so every ``prefect`` and ``esdl`` command run there talks to this server (an environment variable
 ``PREFECT_API_URL`` still wins). ``esdl down`` removes it.
+
+The Prefect server's database is SQLite in ``PREFECT_HOME`` unless asked for PostgreSQL (``prefect_db="postgres"``):
+then the database ``prefect`` of the catalogue's cluster, with a role of its own (:mod:`esdl.prefectdb`). The choice
+is remembered (``prefect-db.json``): a start without one uses the last; asking for the other while the server runs
+is a :class:`StackError` that changes nothing (``esdl down`` first: the runs of each stay in its database).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from esdl.prefectdb import SETTING, Backend, PrefectDatabase, sqlite_url
 
 POOL = "esdl-local"
 POOL_CONCURRENCY = 2
@@ -47,6 +54,7 @@ class Stack:
     serve_port: int = 8000
     say: Callable[[str], None] = print
     started: list[str] = field(default_factory=list)
+    prefect_db: Backend | None = None  # the Prefect server's database; None: the one it last ran on (or SQLite)
 
     @property
     def bin(self) -> Path:
@@ -136,15 +144,44 @@ class Stack:
         return f"PostGIS on 127.0.0.1:{port} ({'already running' if was_running else 'started'})"
 
     def server(self) -> str:
+        """The Prefect server, on SQLite or PostgreSQL (``prefect_db``; its database made first)."""
+        db = PrefectDatabase.load(self.home)
         if self.pid("prefect-server") is not None and _healthy(self.api_url + "/health"):
-            return f"Prefect server {self.api_url} (already running)"
+            return f"Prefect server {self.api_url} on {db.backend} (already running)"
         self._port_free("Prefect server", self.prefect_port)
+        db.backend = self.prefect_db or db.backend
+        url = db.connection_url(self._admin_url() if db.backend == "postgres" else None, self.home / "prefect")
         self._spawn(
             "prefect-server",
             [str(self.bin / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.prefect_port)],
+            {**self._env(), SETTING: url},  # (the password: in this process's environment only)
         )
         self._wait("prefect-server", lambda: _healthy(self.api_url + "/health"), 180)
-        return f"Prefect server {self.api_url} (started)"
+        db.save(self.home)
+        return f"Prefect server {self.api_url} on {db.backend}, {db.shown} (started)"
+
+    def _admin_url(self) -> str:
+        """A URL of the catalogue's cluster as a role that may create roles and databases: the local cluster's
+        owner, or ``ESDL_DATABASE_URL``'s user."""
+        from semantic.store import db as store
+        from semantic.store.settings import DatabaseSettings
+
+        settings = DatabaseSettings(home=self.home)  # type: ignore[call-arg]
+        if settings.database_url is not None:
+            return store.normalize_url(settings.database_url.get_secret_value())
+        state = store.local_cluster(settings).state()
+        if state is None:
+            raise StackError("the project's PostgreSQL was not started (it is, before the Prefect server)")
+        return state.url("postgres")
+
+    def _check_prefect_db(self) -> None:
+        """Refuse a ``prefect_db`` other than the running server's."""
+        running = PrefectDatabase.load(self.home).backend
+        if self.prefect_db not in (None, running) and self.pid("prefect-server") is not None:
+            raise StackError(
+                f"the Prefect server runs on {running}, not {self.prefect_db}: nothing changed; stop the stack "
+                f"(esdl down) to start it on {self.prefect_db} (the runs on {running} stay in its database)"
+            )
 
     def deployments(self) -> str:
         """The work pool (with its concurrency limit) and every deployment of ``deployments/prefect.yaml``."""
@@ -213,6 +250,7 @@ class Stack:
         Raises:
             StackError: A component failed; what this call started has been stopped again.
         """
+        self._check_prefect_db()
         lines = []
         try:
             for step in (self.database, self.server, self.deployments, self.worker, self.serve, self.profile):
@@ -254,6 +292,7 @@ class Stack:
         from semantic.store.settings import DatabaseSettings
 
         db = store.local_cluster(DatabaseSettings(home=self.home)).status()  # type: ignore[call-arg]
+        prefect_db = PrefectDatabase.load(self.home)
         serve = f"http://127.0.0.1:{self.serve_port}"
         return {
             "postgis": {"running": db["running"], "port": db.get("port")},
@@ -261,6 +300,8 @@ class Stack:
                 "running": self.pid("prefect-server") is not None and _healthy(self.api_url + "/health"),
                 "pid": self.pid("prefect-server"),
                 "url": self.api_url.removesuffix("/api"),
+                "database": prefect_db.backend,
+                "database_url": prefect_db.shown or sqlite_url(self.home / "prefect"),
             },
             "worker": {"running": self.pid("worker") is not None, "pid": self.pid("worker"), "pool": POOL},
             "serve": {

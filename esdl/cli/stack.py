@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from esdl.cli.root import console, fail, guard, main
+from esdl.prefectdb import BACKENDS, Backend
 
 if TYPE_CHECKING:
     from esdl.stack import Stack
@@ -18,14 +19,21 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _stack(prefect_port: int, serve_port: int) -> Stack:
+def _stack(prefect_port: int, serve_port: int, prefect_db: Backend | None = None) -> Stack:
     from esdl.stack import Stack
 
     root = Path.cwd()
     if not (root / "deployments" / "prefect.yaml").is_file():
         fail(f"{root} is not an esdl project (no deployments/prefect.yaml): run esdl up from the project folder")
     home = Path(os.environ.get("ESDL_HOME", ".esdl")).absolute()
-    return Stack(root, home, prefect_port, serve_port, say=lambda line: console.print(line, highlight=False))
+    return Stack(
+        root,
+        home,
+        prefect_port,
+        serve_port,
+        say=lambda line: console.print(line, highlight=False),
+        prefect_db=prefect_db,
+    )
 
 
 _ports = [
@@ -42,18 +50,25 @@ def ports(func: F) -> F:
 
 @main.command("up")
 @ports
+@click.option(
+    "--prefect-db",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="the Prefect server's database: sqlite (in .esdl/prefect) or postgres (the database prefect of the "
+    "project's PostgreSQL, with a role of its own)  [default: the one it last ran on, else sqlite]",
+)
 @guard
-def up(prefect_port: int, serve_port: int) -> None:
+def up(prefect_port: int, serve_port: int, prefect_db: Backend | None) -> None:
     """Start the local stack: PostGIS, the Prefect server, the work pool and its deployments, a process worker and
     esdl serve (SPARQL endpoint and webhooks); write prefect.toml so that Prefect commands here use the server.
     Components already running are left as they are. Stop it with `esdl down`."""
     from esdl.stack import StackError
 
-    stack = _stack(prefect_port, serve_port)
+    stack = _stack(prefect_port, serve_port, prefect_db)
     try:
         stack.up()
     except StackError as err:
-        fail(f"{err} (what this start started has been stopped)")
+        fail(f"{err} (what this start started has been stopped)" if stack.started else str(err))
     if not stack.started:
         console.print("the stack was already up: nothing changed", highlight=False)
     console.print(f"Prefect UI (operations console): http://127.0.0.1:{prefect_port}", highlight=False)

@@ -80,6 +80,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` (its folder made if missing) readable by this user only (mode 0600), replacing
+    it atomically: a state file that holds a password."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, path)
+
+
 def _port_busy(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -149,12 +160,7 @@ class LocalCluster:
         return state.reader_password
 
     def _save(self, state: ClusterState) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(asdict(state), fh, indent=1)
-        os.replace(tmp, self.state_file)
+        write_private_json(self.state_file, asdict(state))
 
     # -- running server commands as the right user ------------------------------------------------------
 
