@@ -4,7 +4,13 @@ the server (prefect.toml), a taken port is exit 2 with nothing left started, and
 
 And the Prefect UI is the console, in headless Chromium: the Deployments page lists every deployment with the
 nightly schedule; "Quick run" of build-cube/demo-cube makes a run that the stack's worker completes and whose
-page shows the build's artifacts; a run started by a signed webhook shows up on the Runs page."""
+page shows the build's artifacts; a run started by a signed webhook shows up on the Runs page.
+
+With ``--prefect-db postgres`` the Prefect server's data is in the database ``prefect`` of the stack's PostgreSQL (its
+tables, a run made through the API is a row there, no SQLite file), which the catalogue's read-only role may not
+reach; a deployment's run completes; asking for SQLite while it runs is one line, exit 2, nothing changed; an up
+without the flag keeps it; the role's password is in no output and no log; down stops everything and the data stays.
+The role and database are made once (again: no error, the password set anew, the data kept)."""
 
 from __future__ import annotations
 
@@ -15,8 +21,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+from psycopg import sql
 
 from esdl.api.hooks import sign
 from esdl_testing.paths import REPO_ROOT
@@ -32,7 +43,8 @@ SECRET = "stack-test-secret"
 
 
 def esdl(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    # (the stack's own PostGIS, even where the environment names another database)
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "ESDL_DATABASE_URL")}
     env |= {"ESDL_HOME": str(home), "ESDL_HOOK_SECRET": SECRET}
     return subprocess.run(
         [str(BIN / "esdl"), *args], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -90,14 +102,20 @@ def console(page: Page, ui: str) -> None:
         assert artifact in shown.split(), shown
 
 
-def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
+def make_project(tmp_path: Path) -> Path:
+    """A project folder: the repository's deployments and flows (linked) and a copy of its cubes package."""
     project = tmp_path / "project"
     project.mkdir()
     for part in ("deployments", "flows"):  # (the deployments' entry points are relative to the project)
         (project / part).symlink_to(REPO_ROOT / part)
     # the cubes package with its specs copied: the demo spec's output (../../out/esdl-demo.zarr) is relative to the
-    # spec's own folder, so that the UI's run builds a fresh cube in the project (and shows the build's artifacts)
+    # spec's own folder, so that a run of build-cube/demo-cube builds a fresh cube in the project
     shutil.copytree(REPO_ROOT / "cubes", project / "cubes", ignore=shutil.ignore_patterns("__pycache__"))
+    return project
+
+
+def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
+    project = make_project(tmp_path)
     home = tmp_path / "state"
     ports = ["--prefect-port", str(free_port()), "--serve-port", str(free_port())]
     try:
@@ -153,3 +171,113 @@ def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
     status = json.loads(esdl(project, home, "status", *ports).stdout)
     assert not any(c["running"] for c in status.values()), status
     assert not (project / "prefect.toml").exists()
+
+
+@pytest.mark.db  # (both start their own PostgreSQL and Prefect server through `esdl up`)
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_up_with_prefect_on_postgres(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    home = tmp_path / "state"
+    ports = ["--prefect-port", str(free_port()), "--serve-port", str(free_port())]
+    ui = f"http://127.0.0.1:{ports[1]}"
+    said = []  # every output of esdl, to look for the password in
+    try:
+        first = esdl(project, home, "up", "--prefect-db", "postgres", *ports)
+        said.append(first.stdout + first.stderr)
+        assert first.returncode == 0, said[-1]
+        assert f"Prefect server {ui}/api on postgres" in said[-1], said[-1]
+
+        recorded = json.loads((home / "prefect-db.json").read_text())
+        assert recorded["backend"] == "postgres" and oct((home / "prefect-db.json").stat().st_mode & 0o777) == "0o600"
+        cluster = json.loads((home / "postgres.json").read_text())
+        prefect_dsn = f"postgresql://prefect:{recorded['password']}@127.0.0.1:{cluster['port']}/prefect"
+        status = json.loads(esdl(project, home, "status", *ports).stdout)["prefect-server"]
+        assert status["running"] and status["database"] == "postgres", status
+        assert status["database_url"] == f"postgresql+asyncpg://prefect:***@127.0.0.1:{cluster['port']}/prefect"
+
+        # the server's data is in PostgreSQL: its tables (and the deployments esdl up registered), and a run made
+        # through the API is a row there; no SQLite file was made
+        with psycopg.connect(prefect_dsn, autocommit=True) as conn:
+            tables = {t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+            assert {"flow_run", "deployment", "work_pool", "alembic_version"} <= tables, tables
+            assert conn.execute("SELECT count(*) FROM deployment").fetchone() == (4,)
+            deployment = api(ui, "/api/deployments/name/build-cube/demo-cube")
+            run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {})
+            row = conn.execute("SELECT name, deployment_id FROM flow_run WHERE id = %s", (run["id"],)).fetchone()
+            assert row == (run["name"], uuid.UUID(deployment["id"])), row
+        assert not (home / "prefect" / "prefect.db").exists()
+        # the esdl catalogue's read-only role may not even connect to it
+        reader = f"postgresql://esdl_reader:{cluster['reader_password']}@127.0.0.1:{cluster['port']}/prefect"
+        with pytest.raises(psycopg.OperationalError, match="CONNECT"):
+            psycopg.connect(reader)
+
+        assert wait_final(ui, run["id"]) == "COMPLETED"  # the stack's worker ran the deployment's run
+
+        # asking for SQLite while it runs on PostgreSQL: one line, exit 2, nothing changed
+        refused = esdl(project, home, "up", "--prefect-db", "sqlite", *ports)
+        said.append(refused.stdout + refused.stderr)
+        assert refused.returncode == 2 and len(said[-1].strip().splitlines()) == 1, said[-1]
+        assert "runs on postgres, not sqlite" in said[-1] and "nothing changed" in said[-1], said[-1]
+        # without the flag: what runs
+        again = esdl(project, home, "up", *ports)
+        said.append(again.stdout + again.stderr)
+        assert again.returncode == 0 and "on postgres (already running)" in said[-1], said[-1]
+        assert "nothing changed" in said[-1], said[-1]
+        assert json.loads((home / "prefect-db.json").read_text()) == recorded
+    finally:
+        down = esdl(project, home, "down", *ports)
+    assert down.returncode == 0 and "prefect-server, postgis" in down.stdout + down.stderr, down.stdout + down.stderr
+    status = json.loads(esdl(project, home, "status", *ports).stdout)
+    assert not any(c["running"] for c in status.values()), status
+    assert status["prefect-server"]["database"] == "postgres"  # (what the next esdl up uses)
+
+    # the password was never printed nor logged
+    logs = [*(home / "logs").glob("*.log"), Path(cluster["data_dir"]).parent / "server.log"]
+    assert logs[-1].exists()
+    for text in [*said, status, *(log.read_text(errors="replace") for log in logs)]:
+        assert recorded["password"] not in str(text)
+
+    # the data stays: the run is still there once the cluster runs again
+    assert esdl(project, home, "db", "up").returncode == 0
+    try:
+        with psycopg.connect(prefect_dsn) as conn:
+            state = conn.execute("SELECT state_type FROM flow_run WHERE id = %s", (run["id"],)).fetchone()
+        assert state == ("COMPLETED",)
+    finally:
+        assert esdl(project, home, "db", "down").returncode == 0
+
+
+def test_prefect_database_made_once(postgis_server: str) -> None:
+    """ensure_postgres makes the role and the database it owns, and again is no error: the password is set anew,
+    the data stays; only the owner (and superusers) may connect."""
+    import sqlalchemy as sa
+
+    from esdl.prefectdb import ensure_postgres
+
+    name = f"prefect_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.make_url(postgis_server).set(drivername="postgresql", database="postgres")
+    admin_dsn = admin.render_as_string(hide_password=False)
+    try:
+        url = ensure_postgres(admin_dsn, "first", role=name, database=name)
+        expected = admin.set(drivername="postgresql+asyncpg", username=name, password="first", database=name)
+        assert sa.make_url(url) == expected
+        dsn = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (x int)")  # (as the owner: the database is its own)
+            assert conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'").fetchone() == (1,)
+        assert sa.make_url(ensure_postgres(admin_dsn, "second", role=name, database=name)).password == "second"
+        with psycopg.connect(dsn.replace(":first@", ":second@")) as conn:
+            assert conn.execute("SELECT count(*) FROM kept").fetchone() == (0,)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(dsn)
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'other'").format(sql.Identifier(name + "_other")))
+        other = sa.make_url(dsn).set(username=name + "_other", password="other").render_as_string(hide_password=False)
+        with pytest.raises(psycopg.OperationalError, match="CONNECT"):
+            psycopg.connect(other)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            for role in (name, name + "_other"):
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
