@@ -145,7 +145,9 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from _cubebench.procs import PrefectServer
     from _hostilebench.db import Database
     from _orchestrationbench.deliveries import SECRET_ENV, HooksServer, write_hooks
-    from _orchestrationbench.prefect_api import PrefectApi, Worker, asyncpg_url
+    from _orchestrationbench.prefect_api import PrefectApi, Worker
+
+    from esdl.prefectdb import SETTING, ensure_postgres
 
     # the Prefect this process imports (the flows' parameter schemas; no client) keeps its home in the work folder
     os.environ["PREFECT_HOME"] = str(workdir / "prefect")
@@ -161,10 +163,9 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     raise RuntimeError(
                         "--prefect-database postgres needs the throwaway cluster (ESDL_DATABASE_URL is set)"
                     )
-                assert db.engine is not None
-                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.exec_driver_sql("CREATE DATABASE prefect_bench")
-                server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = asyncpg_url(db.url, "prefect_bench")
+                # as `esdl up --prefect-db postgres` makes it: a database of its own, owned by a role of its own
+                password = secrets.token_urlsafe(24)
+                server_env[SETTING] = ensure_postgres(db.url, password, "prefect_bench", "prefect_bench")
             with environment(server_env):  # the Prefect server's own settings, seen by nothing else
                 prefect = stack.enter_context(PrefectServer(workdir / "prefect", log))
             logs["prefect server"] = workdir / "prefect" / "server.log"

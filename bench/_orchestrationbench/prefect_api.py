@@ -231,15 +231,3 @@ def retryable_since(path: Path, offset: int) -> dict[str, Any]:
                     causes[later.strip()[:120]] += 1
                     break
     return {"count": count, "causes": dict(causes.most_common(5))}
-
-
-def asyncpg_url(url: str, database: str) -> str:
-    """``url`` (SQLAlchemy, any PostgreSQL driver) for ``database`` with asyncpg, the driver Prefect's server
-    uses."""
-    import sqlalchemy as sa
-
-    return (
-        sa.engine.make_url(url)
-        .set(drivername="postgresql+asyncpg", database=database)
-        .render_as_string(hide_password=False)
-    )
