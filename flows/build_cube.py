@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import threading
 from pathlib import Path
@@ -26,13 +25,12 @@ from prefect.futures import PrefectFuture
 from cubes.assemble import build_cube as assemble_cube
 from cubes.cluster import dask_cluster, release_free_memory
 from cubes.errors import WriteError
+from cubes.finish import finish_build
 from cubes.plan import CubePlan, plan_cube
-from cubes.quicklook import write_quicklooks
 from cubes.spec import CubeSpec, resolve_spec
-from cubes.stats import VariableStats, cube_stats
+from cubes.stats import VariableStats
 from cubes.store import build_location
-from cubes.verify import open_cube, verify
-from cubes.writer import missing_regions, start_build, write_regions, write_template
+from cubes.writer import start_build, write_regions, write_template
 from flows.load_catalog import load_catalog
 from flows.locks import one_writer
 from flows.quoting import as_is
@@ -99,16 +97,7 @@ def regions_task(spec: CubeSpec, plan: CubePlan, cube: xr.Dataset, indices: list
 @task(name="finalize", cache_policy=NO_CACHE)
 def finalize_task(spec: CubeSpec, plan: CubePlan) -> tuple[str, list[VariableStats]]:
     """Check every region is written, verify the cube, compute statistics and quicklooks, publish."""
-    publication, build = build_location(spec)
-    missing = [r.index for r in missing_regions(plan, build)]
-    if missing:
-        raise WriteError(f"cannot publish: {len(missing)} regions are not written: {missing[:10]}")
-    verify(build.store)
-    ds = open_cube(build.store)
-    stats = cube_stats(plan, build.region_records(), {str(k): v.attrs.get("units", "") for k, v in ds.items()})
-    write_quicklooks(ds, stats, build.quicklooks)
-    (build.root / "stats.json").write_text(json.dumps([s.as_row() for s in stats], indent=1))
-    path = publication.publish(build)
+    path, stats = finish_build(spec, plan)
     return str(path), stats
 
 
@@ -225,8 +214,7 @@ def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
                 written += running.pop(0).result()
         written += sum(f.result() for f in running)
         warm.join()
-        with Client(address):  # statistics and quicklooks read the written cube on the cluster too
-            path, stats = finalize_task(cube_spec, plan)
+    path, stats = finalize_task(cube_spec, plan)
     artifacts_task(cube_spec, plan, path, stats, written)
     result = BuildResult(
         path=path,

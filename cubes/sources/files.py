@@ -1,7 +1,8 @@
 """File sources: NetCDF (and HDF5), Zarr (formats 2 and 3) and GeoTIFF/COG, local or through fsspec.
 
 Options common to all: ``crs`` (override the CRS), ``time`` (time stamp for data without one),
-``chunks`` (dask chunks, default ``"auto"`` for the file's own chunking).
+``chunks`` (dask chunks; default ``"auto"``: whole multiples of the file's own chunks, up to
+``cubes.sources.base.SOURCE_CHUNK_BYTES``).
 GeoTIFF options: ``variable`` (name of the data variable, default ``band_data``), ``band`` (1-based band to
 keep; by default a single band becomes ``<variable>`` and several bands become ``<variable>_<n>``).
 """
