@@ -129,6 +129,37 @@ def run_esdl(job: dict[str, Any]) -> dict[str, Any]:
     return {"wall_s": wall, "flow_result": result.model_dump(mode="json"), "flow_cluster": cluster}
 
 
+def run_library(job: dict[str, Any]) -> dict[str, Any]:
+    """The library calls of the ``build_cube`` flow on ``job["spec"]`` in the flow's order, without Prefect: plan,
+    staging build, template, every region on the same kind of cluster (its start and close included), then
+    :func:`cubes.finish.finish_build` (verify, statistics, quicklooks, publish). The flow's own work besides
+    these is Prefect's: task runs, logs, artifacts, events (what ``prefect_overhead`` measures)."""
+    from distributed import Client
+
+    from cubes.assemble import build_cube
+    from cubes.cluster import ClusterSettings, dask_cluster, release_free_memory
+    from cubes.finish import finish_build
+    from cubes.plan import plan_cube
+    from cubes.spec import resolve_spec
+    from cubes.store import build_location
+    from cubes.writer import start_build, write_regions, write_template
+
+    settings = ClusterSettings(**_flow_cluster_settings(job["cluster"]))
+    t0 = time.perf_counter()
+    spec = resolve_spec(job["spec"], job["output"])
+    publication, build = build_location(spec)
+    publication.check_publishable()
+    plan = plan_cube(spec)
+    start_build(plan, build, resume=False)
+    cube = build_cube(spec)
+    write_template(cube, plan, build)
+    with dask_cluster(settings) as address, Client(address, set_as_default=False) as client:
+        written = write_regions(cube, plan, build, plan.regions, client=client)
+        release_free_memory()
+    path, _ = finish_build(spec, plan)
+    return {"wall_s": time.perf_counter() - t0, "path": str(path), "written": written}
+
+
 def run_baseline(job: dict[str, Any]) -> dict[str, Any]:
     """Plain xarray + dask: coarsen A by 5, interpolate B linearly, 8-day means, write Zarr format 3."""
     import xarray as xr
@@ -232,13 +263,14 @@ def _resample_in_space(job: dict[str, Any]) -> dict[str, Any]:
 
 JOBS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "esdl": run_esdl,
+    "library": run_library,
     "baseline": run_baseline,
     "gen2": run_gen2,
 }
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run ``job`` (``{"kind": "esdl" | "baseline" | "gen2", "inputs", "output", "cluster", ...}``).
+    """Run ``job`` (``{"kind": "esdl" | "library" | "baseline" | "gen2", "inputs", "output", "cluster", ...}``).
 
     Returns the job's own figures plus ``maxrss_self_bytes`` and ``maxrss_children_bytes`` (Linux reports
     ``ru_maxrss`` in KiB; for children it is the largest single waited-for descendant, Dask workers included).
