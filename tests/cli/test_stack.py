@@ -128,6 +128,7 @@ def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
 
         status = json.loads(esdl(project, home, "status", *ports).stdout)
         assert all(c["running"] for c in status.values()), status
+        assert status["prefect-server"]["database"] == "sqlite" and (home / "prefect" / "prefect.db").is_file()
 
         again = esdl(project, home, "up", *ports)
         assert again.returncode == 0 and "nothing changed" in again.stdout + again.stderr, again.stdout + again.stderr
