@@ -48,12 +48,15 @@ db-up: install
 db-down:
 	@if [ -x $(BIN)/esdl ]; then $(BIN)/esdl db down; fi
 
-## register every deployment of deployments/prefect.yaml on the local server (its work pool first)
+## register every deployment of deployments/prefect.yaml on the local server (its work pool first), and the
+## automations of deployments/automations.yaml (a worker started by hand needs PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30
+## for them; `esdl up` sets it)
 deployments: server-start
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect work-pool create esdl-local --type process --overwrite
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect work-pool set-concurrency-limit esdl-local 2
 	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/prefect --no-prompt deploy --all \
 	  --prefect-file deployments/prefect.yaml
+	PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/python -m esdl.automations
 
 ## start the local stack (`esdl up`: PostGIS, Prefect server, work pool and deployments, a process worker,
 ## esdl serve), then build the demo cube from real sample data as a Prefect flow run on that server, verify it,

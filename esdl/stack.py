@@ -9,7 +9,9 @@ and is a :class:`StackError` naming it.
 
 ``esdl up`` also writes ``prefect.toml`` in the project folder (``[api] url``): Prefect reads it from the working
 directory, so every ``prefect`` and ``esdl`` command run there talks to this server (an environment variable
-``PREFECT_API_URL`` still wins). ``esdl down`` removes it.
+``PREFECT_API_URL`` still wins). ``esdl down`` removes it. The file and the worker's environment also give the
+project's flow runs the settings the automations of ``deployments/automations.yaml`` rely on (heartbeats,
+:mod:`esdl.automations`), which ``esdl up`` applies after the deployments.
 
 The Prefect server's database is SQLite in ``PREFECT_HOME`` unless asked for PostgreSQL (``prefect_db="postgres"``):
 then the database ``prefect`` of the catalogue's cluster, with a role of its own (:mod:`esdl.prefectdb`). The choice
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esdl.automations import run_env, run_toml
 from esdl.prefectdb import SETTING, Backend, PrefectDatabase, sqlite_url
 
 POOL = "esdl-local"
@@ -86,6 +89,7 @@ class Stack:
             "PREFECT_API_URL": self.api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "ESDL_HOME": str(self.home),
+            **run_env(),  # the flow runs' heartbeats and API retries, which the automations rely on
         }
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> int:
@@ -234,9 +238,19 @@ class Stack:
         self._wait("serve", lambda: _healthy(url + "/sparql?query=ASK%7B%7D"), 120)
         return f"SPARQL endpoint {url}/sparql, webhooks {url}/hooks/NAME (started)"
 
+    def automations(self) -> str:
+        """The automations of ``deployments/automations.yaml`` (by name: created, updated or already so)."""
+        from esdl.automations import AUTOMATIONS_FILE, AutomationsError, apply
+
+        try:
+            return "; ".join(apply(self.root / AUTOMATIONS_FILE, self.api_url))
+        except AutomationsError as err:
+            raise StackError(str(err)) from None
+
     def profile(self) -> str:
         path = self.root / PREFECT_TOML
         text = f'# written by `esdl up`: Prefect commands run here use this server\n[api]\nurl = "{self.api_url}"\n'
+        text += run_toml()  # (builds run here send heartbeats: esdl.automations)
         if path.exists() and path.read_text() == text:
             return f"{PREFECT_TOML}: Prefect commands here use {self.api_url} (already)"
         path.write_text(text)
@@ -253,7 +267,15 @@ class Stack:
         self._check_prefect_db()
         lines = []
         try:
-            for step in (self.database, self.server, self.deployments, self.worker, self.serve, self.profile):
+            for step in (
+                self.database,
+                self.server,
+                self.deployments,
+                self.automations,
+                self.worker,
+                self.serve,
+                self.profile,
+            ):
                 lines.append(step())
                 self.say(lines[-1])
         except Exception:
