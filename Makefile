@@ -31,6 +31,7 @@ $(BIN)/.installed: $(STATE)/system.stamp pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt numpy setuptools wheel
 	$(BIN)/pip install -q --no-build-isolation -c constraints.txt "gdal==$$(gdal-config --version)"
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name esdl --display-name "esdl (.venv)" >/dev/null
 	@touch $@
 
 install: $(BIN)/.installed
