@@ -23,6 +23,7 @@ from typing import Any
 
 from rdflib import XSD, Literal, URIRef
 from rdflib.compat import decodeUnicodeEscape
+from rdflib.plugins.sparql.parser import expandUnicodeEscapes_re
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import Variable
 
@@ -103,7 +104,7 @@ def lift(text: str) -> Lifted:
     Raises:
         QuerySyntaxError: A row of a block has more or fewer values than the block has variables.
     """
-    if "\\u" in text or "\\U" in text:  # rdflib expands these in the whole text before parsing: left to it
+    if expandUnicodeEscapes_re.search(text):  # rdflib expands these in the whole text before parsing: left to it
         return Lifted(text, [], [])
     blocks: list[Block] = []
     shifts: list[tuple[int, int]] = []

@@ -43,6 +43,9 @@ SERVER_SETTINGS = {
     "maintenance_work_mem": "256MB",
     # the rewritten SPARQL is large SQL: JIT compilation would cost seconds for millisecond queries
     "jit": "off",
+    # a backend whose client is gone (a killed load, a SPARQL client that hung up) stops within seconds, also while
+    # it waits for a lock, instead of when it next writes to the socket
+    "client_connection_check_interval": "2s",
 }
 
 

@@ -237,8 +237,17 @@ def test_a_load_killed_mid_transaction_leaves_nothing(built_cube: Path, catalog_
         holder.rollback()  # release the lock: the orphaned backend finds its client gone and rolls back
     deadline = time.monotonic() + 60
     with engine.connect() as conn:
-        while conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": waiting}).scalar():
-            assert time.monotonic() < deadline
+        while True:
+            activity = conn.execute(
+                sa.text("SELECT state, wait_event, left(query, 200) FROM pg_stat_activity WHERE pid = :p"),
+                {"p": waiting},
+            ).first()
+            # pg_stat_activity is read once per transaction: without this the loop saw the first reading forever
+            conn.rollback()
+            if activity is None:
+                break
+            # client_connection_check_interval (semantic.store.local) ends it within seconds of the lock's release
+            assert time.monotonic() < deadline, f"the killed load's backend {waiting} is still there: {tuple(activity)}"
             time.sleep(0.1)
     engine.dispose()
     assert in_flight is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from rdflib import XSD, Literal, URIRef
 from rdflib.plugins.sparql.algebra import translateQuery
@@ -100,6 +100,8 @@ def values_blocks(draw: st.DrawFn) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(values_blocks(), min_size=1, max_size=3), st.booleans())
+# an escaped backslash before U is no Unicode escape: the block is read here (found by this test in CI)
+@example(["VALUES (?v0) { (0) }", 'VALUES (?v0) { ("\\\\U") }'], False)
 def test_blocks_read_as_rdflib_reads_them(generated: list[str], trailing: bool) -> None:
     inner = generated if not trailing else generated[:-1]
     text = (
