@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -165,6 +166,66 @@ def test_a_flood_of_deliveries_gives_one_run_per_key(client: TestClient, deploym
         by_key.setdefault(k, set()).add(a.json()["flow_run_id"])
     assert all(len(ids) == 1 for ids in by_key.values()), by_key  # every send of a key: the same run
     assert len(runs(deployment_id)) == before + len(keys)  # no run lost, none twice
+    new = Counter(k for k, a in zip(sends, answers, strict=True) if a.json()["duplicate"] is False)
+    assert max(new.values()) == 1, new  # no key answered "a new run" twice
+
+
+def with_defaults(name: str, parameters: dict[str, Any]) -> str:
+    """Another deployment of the build-cube flow (schema enforced) with its own ``parameters``; its id."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.build_cube import build_cube
+
+    async def create() -> str:
+        async with get_client() as client:
+            flow_id = await client.create_flow_from_name("build-cube")
+            return str(
+                await client.create_deployment(
+                    flow_id=flow_id,
+                    name=name,
+                    parameters=parameters,
+                    parameter_openapi_schema=parameter_schema(build_cube.fn).model_dump_for_openapi(),
+                    enforce_parameter_schema=True,
+                )
+            )
+
+    return asyncio.run(create())
+
+
+PLACEHOLDER_TRUE = {"__prefect_kind": "json", "value": "true"}  # hydrated by the server, which then checks it
+PLACEHOLDER_BAD = {"__prefect_kind": "json", "value": '"sometimes"'}
+
+
+@pytest.mark.parametrize(
+    ("case", "resume", "status"),
+    [
+        ("plain", True, 202),
+        ("ill-typed", "sometimes", 422),
+        ("placeholder", PLACEHOLDER_TRUE, 202),
+        ("ill-typed-placeholder", PLACEHOLDER_BAD, 422),
+    ],
+)
+def test_the_parameters_are_checked_as_the_server_checks_them(
+    prefect_api: str, monkeypatch: pytest.MonkeyPatch, case: str, resume: Any, status: int
+) -> None:
+    """The run's parameters are the deployment's updated with the delivery's (the hook maps no spec: the
+    deployment's completes them), refused when Prefect would refuse them: checked here with Prefect's own
+    validator, or by the server when a parameter is a placeholder only it can resolve."""
+    monkeypatch.setenv("ESDL_TEST_HOOK_SECRET", SECRET)
+    deployment = with_defaults(f"hook-own-{case}", {"spec": "cubes/specs/own.yaml"})
+    hook = {"deployment": f"build-cube/hook-own-{case}", "secret": {"env": "ESDL_TEST_HOOK_SECRET"}}
+    app = FastAPI()
+    app.include_router(hooks_router(HookService(config(own={**hook, "parameters": {"resume": "/resume"}}))))
+    with TestClient(app) as c:
+        r = deliver(c, json.dumps({"resume": resume}).encode(), name="own")
+    assert r.status_code == status, r.text
+    made = runs(deployment)
+    if status == 422:
+        assert "resume" in r.json()["message"] and not made
+    else:
+        assert [str(run.id) for run in made] == [r.json()["flow_run_id"]]
+        assert made[0].parameters == {"spec": "cubes/specs/own.yaml", "resume": True}
 
 
 @pytest.mark.parametrize(
