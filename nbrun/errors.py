@@ -48,3 +48,6 @@ class NotebookFailed(NotebookError):
         super().__init__(failure.describe())
         self.failure = failure
         self.run = run
+
+    def __reduce__(self) -> tuple[type[NotebookFailed], tuple[CellFailure, NotebookRun]]:
+        return type(self), (self.failure, self.run)  # pickled with both (Prefect keeps a failed task's exception)

@@ -7,10 +7,13 @@ Nothing is started when the notebook or its parameters are wrong: :func:`prepare
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import math
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,23 @@ def check_kernel(name: str) -> None:
             f"no Jupyter kernel {name!r}: install it with `python -m ipykernel install --prefix .venv --name {name}` "
             "(make install does)"
         ) from None
+
+
+_threads = threading.local()
+
+
+def _in_thread_context(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` in a context of this thread's own, kept for its later calls.
+
+    nbclient runs its coroutines on the event loop that jupyter_core keeps in a context variable. A thread whose
+    context was copied from another's (Prefect's task threads copy the flow's) would find that thread's loop there
+    and run on it at the same time: "This event loop is already running". A context per thread gives each thread
+    a loop of its own, made once and reused by its later runs.
+    """
+    context = getattr(_threads, "context", None)
+    if context is None:
+        context = _threads.context = contextvars.Context()
+    return context.run(function, *args, **kwargs)
 
 
 class _Limits:
@@ -136,7 +156,8 @@ def run_notebook(
         result = location.local / "result.ipynb"
         error: Exception | None = None
         try:
-            papermill.execute_notebook(
+            _in_thread_context(
+                papermill.execute_notebook,
                 str(prepared.path),
                 str(result),
                 parameters=prepared.parameters,

@@ -4,6 +4,7 @@ limit, two runs at once, and bad input that starts nothing."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import json
 import threading
@@ -162,7 +163,11 @@ def test_two_runs_at_once_with_different_parameters_share_nothing(tmp_path: Path
     def one(label: str) -> None:
         runs[label] = run_notebook(path, {"label": label}, settings=settings(tmp_path))
 
-    threads = [threading.Thread(target=one, args=(label,)) for label in ("left", "right")]
+    one("first")  # in this thread first: its context now holds the event loop jupyter_core made for it
+    # threads started with copies of this context, as Prefect starts its task threads, still share no loop
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(one, label)) for label in ("left", "right")
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
