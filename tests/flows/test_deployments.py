@@ -80,6 +80,12 @@ def test_every_deployment_registers_and_one_runs_on_a_worker(prefect_api: str, t
     nightly = registered["build-cube/demo-cube"]
     (schedule,) = nightly.schedules  # type: ignore[attr-defined]
     assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == ("0 3 * * *", "Europe/Berlin", True)
+    # the weekly cube report notebook and the nightly verification of the notebook catalogue
+    (weekly,) = registered["run-notebook/cube-report"].schedules  # type: ignore[attr-defined]
+    assert (weekly.schedule.cron, weekly.schedule.timezone) == ("0 6 * * 1", "Europe/Berlin")
+    assert registered["run-notebook/cube-report"].parameters["notebook"] == "cube-report"  # type: ignore[attr-defined]
+    (verify,) = registered["verify-notebooks/nightly"].schedules  # type: ignore[attr-defined]
+    assert (verify.schedule.cron, verify.schedule.timezone) == ("30 4 * * *", "Europe/Berlin")
     # the generic build: its spec parameter is a CubeSpec (a form in the UI) or a path
     schema = registered["build-cube/build"].parameter_openapi_schema  # type: ignore[attr-defined]
     assert {"$ref": "#/definitions/CubeSpec"} in schema["properties"]["spec"]["anyOf"]
