@@ -69,7 +69,9 @@ def aggregate_time(da: xr.DataArray, axis: TimeAxis, method: str) -> xr.DataArra
     da = da.isel(time=keep)
     counts_all = np.bincount(idx[keep], minlength=axis.size)
     nonempty = np.nonzero(counts_all)[0]
-    reduced = _reduce_bins(da.data, counts_all[nonempty], method)
+    counts = counts_all[nonempty]
+    # one input per bin (a daily source on a daily axis): every reduction but count is that input, as it is
+    reduced = da.data if method != "count" and bool((counts == 1).all()) else _reduce_bins(da.data, counts, method)
     out = xr.DataArray(reduced, dims=da.dims, coords={"time": axis.labels[nonempty], **_spatial_coords(da)})
     if nonempty.size != axis.size:
         out = out.reindex(time=axis.labels, fill_value=fill)

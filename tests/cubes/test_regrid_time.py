@@ -88,6 +88,21 @@ def test_aggregate_time_8d_restart_yearly(daily: dict, method: str, lazy: bool) 
         assert not np.isnan(got[[0, 1, 10, 44, 45]]).all()
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+def test_aggregate_time_daily_axis_from_daily_inputs(daily: dict, method: str, lazy: bool) -> None:
+    """One input per bin (the inputs are taken as they are, without a reduction pass): each bin is its input's
+    reduction all the same, NaN stays NaN (0 for count), and the days without input are missing."""
+    axis = build_time_axis(TimeSpec(start=dt.date(2020, 2, 1), end=dt.date(2020, 3, 31), period="1D"))
+    da = daily["da"].chunk({"time": 7}) if lazy else daily["da"]
+    got = aggregate_time(da, axis, method).values
+    days = [dt.datetime(2020, 2, 1) + dt.timedelta(days=k) for k in range(axis.size)]
+    bins = [days.index(t) if t in days else -1 for t in daily["times"]]
+    np.testing.assert_allclose(got, reference_aggregation(daily["values"], bins, axis.size, method), equal_nan=True)
+    missing = [k for k, d in enumerate(days) if dt.datetime(2020, 3, 4) <= d <= dt.datetime(2020, 3, 21)]
+    assert (got[missing] == 0).all() if method == "count" else np.isnan(got[missing]).all()
+
+
 def test_aggregate_time_last_short_bin_and_edges(daily: dict) -> None:
     axis = build_time_axis(
         TimeSpec(start=dt.date(2020, 1, 1), end=dt.date(2020, 12, 31), period="8D", restart_yearly=True)
