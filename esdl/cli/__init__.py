@@ -4,7 +4,7 @@
 registers itself on the root when imported (the layout of Prefect's own ``prefect.cli``).
 """
 
-from esdl.cli import catalog, cube, semantic, sparql, stack
+from esdl.cli import catalog, cube, notebook, semantic, sparql, stack
 from esdl.cli.root import main
 
-__all__ = ["catalog", "cube", "main", "semantic", "sparql", "stack"]
+__all__ = ["catalog", "cube", "main", "notebook", "semantic", "sparql", "stack"]

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from cubes.errors import CubeError
+from nbrun.errors import NotebookError
 from semantic.errors import SemanticError
 
 console = Console(stderr=True)
@@ -36,7 +37,7 @@ def guard(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (CubeError, SemanticError) as err:
+        except (CubeError, SemanticError, NotebookError) as err:
             fail(str(err))
 
     return wrapper  # type: ignore[return-value]

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
 
 from esdl.cli.root import console, fail
 from esdl.orchestrator import http_detail, ui_url
 
 POLL_S = 1.0
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def submit_options(deployment: str, what: str = "run") -> Callable[[F], F]:
+    """The ``--submit``, ``--deployment`` and ``--watch`` options of a command that can hand its run to a worker."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(
+            [
+                click.option("--submit", is_flag=True, help=f"Send the {what} to a deployment's worker instead."),
+                click.option(
+                    "--deployment", default=deployment, show_default=True, help="With --submit: the deployment to run."
+                ),
+                click.option(
+                    "--watch", is_flag=True, help="With --submit: follow the run's state and logs to its end."
+                ),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def submit_run(deployment: str, parameters: dict[str, Any], watch: bool) -> int:
@@ -77,4 +102,4 @@ async def _watch(client: Any, run_id: Any) -> int:
         await asyncio.sleep(POLL_S)
 
 
-__all__ = ["submit_run"]
+__all__ = ["submit_options", "submit_run"]
