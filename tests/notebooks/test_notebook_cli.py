@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -126,7 +127,7 @@ def test_submit_sends_the_validated_parameters_to_the_deployment(prefect_api: st
 
     async def parameters() -> dict[str, object]:
         async with get_client() as client:
-            return dict((await client.read_flow_run(run_id)).parameters)
+            return dict((await client.read_flow_run(uuid.UUID(run_id))).parameters)
 
     assert asyncio.run(parameters()) == {"notebook": "counts", "parameters": {"count": 3}}
     absent = run_esdl("notebook", "run", "counts", "--submit", "--deployment", "run-notebook/absent", env=project)
