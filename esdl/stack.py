@@ -1,5 +1,6 @@
 """The local stack that ``esdl up`` starts and ``esdl down`` stops: the project-local PostGIS, a Prefect server,
-the work pool with its deployments, a process worker, and ``esdl serve`` (SPARQL endpoint and webhooks).
+the work pool with its deployments, the warm-start process its runs start from (:mod:`esdl.warmstart`), a
+process worker, and ``esdl serve`` (SPARQL endpoint and webhooks).
 
 Each process runs in the background with its pid and log under the state folder (``ESDL_HOME``, ``.esdl``):
 ``<name>.pid`` and ``logs/<name>.log``; the Prefect server's files are ``PREFECT_HOME`` (``.esdl/prefect``).
@@ -34,12 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esdl import warmstart
 from esdl.automations import run_env, run_toml
 from esdl.prefectdb import SETTING, Backend, PrefectDatabase, sqlite_url
 
 POOL = "esdl-local"
 POOL_CONCURRENCY = 2
-WORKER_POLL_S = 2  # how often the worker asks for scheduled runs (Prefect's default: 10)
+# how often the worker asks for scheduled runs (Prefect's default: 10): half of it is the average wait of a run
+# started from a webhook or the UI; each ask costs the Prefect server about 17 ms of CPU (1.7 % of a core at 1 s)
+WORKER_POLL_S = 1
 PREFECT_TOML = "prefect.toml"
 
 
@@ -219,10 +223,31 @@ class Stack:
         except OSError:
             return set()
 
+    def _worker_env(self) -> dict[str, str]:
+        """The worker's environment, and the zygote's (a run's may differ from the zygote's in Prefect's
+        settings only, or the run starts cold: :func:`esdl.warmstart.differences`)."""
+        return {**self._env(), "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_POLL_S)}
+
+    def zygote(self) -> str:
+        """The warm-start process (:mod:`esdl.warmstart`, the flows of ``deployments/prefect.yaml`` imported), and
+        the work pool's job command that starts each run through it."""
+        sock = self.home / warmstart.SOCKET
+        state = "already running"
+        if self.pid("zygote") is None:
+            preload = warmstart.entrypoint_files(self.root / "deployments" / "prefect.yaml")
+            self._spawn("zygote", warmstart.zygote_command(sock, preload), self._worker_env())
+            self._wait("zygote", lambda: warmstart.listening(sock), 180)
+            state = "started"
+        try:
+            warmstart.set_pool_command(self.api_url, POOL, sock)
+        except OSError as err:
+            raise StackError(f"the work pool {POOL}'s job command could not be set: {err}") from None
+        return f"warm starts of {POOL}'s runs from {sock} ({state})"
+
     def worker(self) -> str:
         if self.pid("worker") is not None:
             return f"process worker of {POOL} (already running)"
-        env = {**self._env(), "PREFECT_WORKER_QUERY_SECONDS": str(WORKER_POLL_S)}
+        env = self._worker_env()
         self._spawn("worker", [str(self.bin / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"], env)
         time.sleep(3)  # a worker that cannot start (no server, no pool) exits within this
         if self.pid("worker") is None:
@@ -272,6 +297,7 @@ class Stack:
                 self.server,
                 self.deployments,
                 self.automations,
+                self.zygote,
                 self.worker,
                 self.serve,
                 self.profile,
@@ -303,7 +329,7 @@ class Stack:
 
     def down(self) -> list[str]:
         """Stop every component; remove ``prefect.toml``."""
-        stopped = self.stop(["postgis", "prefect-server", "worker", "serve"])
+        stopped = self.stop(["postgis", "prefect-server", "zygote", "worker", "serve"])
         toml = self.root / PREFECT_TOML
         if toml.exists() and "esdl up" in toml.read_text():
             toml.unlink()
@@ -324,6 +350,11 @@ class Stack:
                 "url": self.api_url.removesuffix("/api"),
                 "database": prefect_db.backend,
                 "database_url": prefect_db.shown or sqlite_url(self.home / "prefect"),
+            },
+            "zygote": {
+                "running": self.pid("zygote") is not None,
+                "pid": self.pid("zygote"),
+                "socket": str(self.home / warmstart.SOCKET),
             },
             "worker": {"running": self.pid("worker") is not None, "pid": self.pid("worker"), "pool": POOL},
             "serve": {

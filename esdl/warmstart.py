@@ -100,6 +100,60 @@ def zygote_command(socket_path: Path | str, preload: list[str]) -> list[str]:
     return args
 
 
+def job_template(socket_path: Path | str) -> dict[str, Any]:
+    """Prefect's base job template of a process work pool, its ``command`` the launcher's (every deployment of the
+    pool starts warm, unless its job variables name another command)."""
+    from prefect.workers.process import ProcessWorker
+
+    template: dict[str, Any] = ProcessWorker.get_default_base_job_template()
+    template["variables"]["properties"]["command"]["default"] = launcher_command(socket_path)
+    return template
+
+
+def set_pool_command(api_url: str, pool: str, socket_path: Path | str) -> bool:
+    """Make the process work pool ``pool`` start its runs through the zygote at ``socket_path`` (its job
+    template's ``command``, through the Prefect API at ``api_url``); whether that changed anything.
+
+    Raises:
+        OSError: The API cannot be reached or refused (an ``urllib`` error).
+    """
+    import urllib.request
+
+    url = f"{api_url.rstrip('/')}/work_pools/{pool}"
+    with urllib.request.urlopen(url, timeout=30) as r:
+        template = json.loads(r.read())["base_job_template"]
+    command = template.setdefault("variables", {}).setdefault("properties", {}).setdefault("command", {})
+    wanted = launcher_command(socket_path)
+    if command.get("default") == wanted:
+        return False
+    command["default"] = wanted
+    body = json.dumps({"base_job_template": template}).encode()
+    change = urllib.request.Request(url, data=body, method="PATCH", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(change, timeout=30):
+        return True
+
+
+def listening(socket_path: Path | str) -> bool:
+    """Whether a zygote accepts connections at ``socket_path``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            _connect(probe, str(socket_path))
+        except OSError:
+            return False
+    return True
+
+
+def entrypoint_files(prefect_yaml: Path) -> list[str]:
+    """The flow files of the deployments a ``prefect.yaml`` declares (relative to its project), each once: what a
+    zygote preloads."""
+    import yaml
+
+    declared = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8")).get("deployments") or []
+    files = [str(d["entrypoint"]).rpartition(":")[0] for d in declared if ".py:" in str(d.get("entrypoint", ""))]
+    return list(dict.fromkeys(files))
+
+
 def differences(base: dict[str, str], env: dict[str, str]) -> list[str]:
     """The environment variables of ``env`` that a run cannot have differently from the zygote's ``base``."""
     out = []
@@ -407,14 +461,9 @@ class Zygote:
                 os.close(wake_w)
 
     def _listen(self) -> None:
-        try:  # a socket file left by a zygote that died
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            with probe:
-                probe.settimeout(1.0)
-                _connect(probe, self.socket_path)
+        if listening(self.socket_path):
             raise RuntimeError(f"another warm-start process listens on {self.socket_path}")
-        except (FileNotFoundError, ConnectionRefusedError):
-            _unlink(self.socket_path)
+        _unlink(self.socket_path)  # (a socket file left by a zygote that died)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         umask = os.umask(0o177)  # the socket file: the owner's alone
         try:
@@ -503,6 +552,9 @@ class Zygote:
             if uid != os.getuid():
                 raise Cold(f"a process of user {uid} asked")
             head, fds, _, _ = socket.recv_fds(conn, HEADER.size, len(STDIO))
+            if not head:  # a probe (is it listening?), not a launcher
+                conn.close()
+                return None
             if len(head) != HEADER.size:
                 raise Cold("a short request")
             version, size = HEADER.unpack(head)

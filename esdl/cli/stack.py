@@ -60,8 +60,8 @@ def ports(func: F) -> F:
 @guard
 def up(prefect_port: int, serve_port: int, prefect_db: Backend | None) -> None:
     """Start the local stack: PostGIS, the Prefect server, the work pool and its deployments, the automations (a run
-    whose process died is marked Crashed), a process worker and esdl serve (SPARQL endpoint and webhooks); write
-    prefect.toml so that Prefect commands here use the server.
+    whose process died is marked Crashed), the warm-start process the runs start from, a process worker and esdl
+    serve (SPARQL endpoint and webhooks); write prefect.toml so that Prefect commands here use the server.
     Components already running are left as they are. Stop it with `esdl down`."""
     from esdl.stack import StackError
 
