@@ -27,23 +27,31 @@ from _hostilebench.server import Server
 SECRET_ENV = "ESDL_BENCH_HOOK_SECRET"
 ACCEPT_HOOK = "bench-accept"
 RUN_HOOK = "bench-run"
+RUN_COLD_HOOK = "bench-run-cold"
 BARRIER_S = 120.0  # the longest wait for every sender to be ready (a broken start raises, it does not hang)
 
 
-def write_hooks(path: Path, accept_deployment: str, run_deployment: str, sleep_s: float) -> None:
-    """The hooks file: ``bench-accept`` (the build-cube deployment nobody runs) and ``bench-run`` (the trivial
-    flow the worker runs); both map the body's ``/spec`` and ``/resume`` to the parameters ``spec`` and
-    ``resume``; the secret from :data:`SECRET_ENV`."""
+def write_hooks(
+    path: Path, accept_deployment: str, run_deployment: str, sleep_s: float, cold_deployment: str | None = None
+) -> None:
+    """The hooks file: ``bench-accept`` (the build-cube deployment nobody runs), ``bench-run`` (the trivial flow
+    the worker runs, warm) and ``bench-run-cold`` (the same flow in the pool without warm starts); all map the
+    body's ``/spec`` and ``/resume`` to the parameters ``spec`` and ``resume``; the secret from
+    :data:`SECRET_ENV`."""
     common = {"secret": {"env": SECRET_ENV}, "parameters": {"spec": "/spec", "resume": "/resume"}}
+    runs = {"run": run_deployment} | ({"run-cold": cold_deployment} if cold_deployment else {})
     config = {
         "tolerance_s": 300,
         "hooks": {
             ACCEPT_HOOK: {"deployment": accept_deployment, **common, "description": "acceptance: runs stay scheduled"},
-            RUN_HOOK: {
-                "deployment": run_deployment,
-                **common,
-                "defaults": {"seconds": sleep_s},
-                "description": "webhook to running: a process worker polls this pool",
+            **{
+                f"bench-{name}": {
+                    "deployment": deployment,
+                    **common,
+                    "defaults": {"seconds": sleep_s},
+                    "description": "webhook to running: a process worker polls this pool",
+                }
+                for name, deployment in runs.items()
             },
         },
     }
@@ -134,7 +142,8 @@ def send_order(keys: list[str], deliveries: int, order: str, seed: int = 0) -> l
 def prefect_flood(api_url: str, deployment_id: str, sends: list[str], senders: int) -> tuple[list[Answer], float]:
     """For comparison, what the flood asks of Prefect without ``esdl serve``: each send is the request a delivery
     of its key makes esdl serve send (``POST /deployments/{id}/create_flow_run`` with the body's parameters, a
-    Scheduled state, tags and the key as idempotency key), sent the same way, with Prefect's own client (its
+    Scheduled state, tags, the key as idempotency key and ``enforce_parameter_schema: false``, esdl serve having
+    checked them), sent the same way, with Prefect's own client (its
     retries of 503s included), from ``senders`` threads, each with its own client and event loop. An answer's
     status is Prefect's: 201 a new run, 200 the run of an earlier send of its key."""
     import asyncio
@@ -155,6 +164,7 @@ def prefect_flood(api_url: str, deployment_id: str, sends: list[str], senders: i
             "state": {"type": "SCHEDULED"},
             "tags": ["webhook", "hook:direct"],
             "idempotency_key": f"hook:direct:key:{key}",
+            "enforce_parameter_schema": False,
         }
         t0 = time.perf_counter()
         try:

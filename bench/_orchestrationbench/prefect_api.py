@@ -51,11 +51,11 @@ class PrefectApi:
             raise RuntimeError(f"Prefect API {method} {path}: {r.status_code} {r.text[:500]}")
         return r.json() if r.content else None
 
-    def create_pool(self, name: str) -> None:
-        """A process work pool with Prefect's default job template for it."""
+    def create_pool(self, name: str, template: dict[str, Any] | None = None) -> None:
+        """A process work pool with ``template``, or Prefect's default job template for it."""
         from prefect.workers.process import ProcessWorker
 
-        template = ProcessWorker.get_default_base_job_template()
+        template = template or ProcessWorker.get_default_base_job_template()
         self.call("POST", "/work_pools/", {"name": name, "type": "process", "base_job_template": template})
 
     def create_deployment(
@@ -127,7 +127,13 @@ class Worker:
     processes it starts are stopped together; its output in ``log_path``."""
 
     def __init__(
-        self, pool: str, env: dict[str, str], cwd: Path, log_path: Path, query_s: float = 1.0, prefetch_s: float = 1.0
+        self,
+        pool: str,
+        env: dict[str, str],
+        cwd: Path,
+        log_path: Path,
+        query_s: float = 1.0,
+        prefetch_s: float | None = None,
     ) -> None:
         self.pool = pool
         self.cwd = cwd
@@ -136,11 +142,14 @@ class Worker:
             **os.environ,
             **env,
             "PREFECT_WORKER_QUERY_SECONDS": f"{query_s:g}",
-            "PREFECT_WORKER_PREFETCH_SECONDS": f"{prefetch_s:g}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
-        self.settings = {k: self.env[k] for k in ("PREFECT_WORKER_QUERY_SECONDS", "PREFECT_WORKER_PREFETCH_SECONDS")}
+        if prefetch_s is not None:  # (esdl up leaves Prefect's default)
+            self.env["PREFECT_WORKER_PREFETCH_SECONDS"] = f"{prefetch_s:g}"
+        self.settings = {
+            k: self.env.get(k, "default") for k in ("PREFECT_WORKER_QUERY_SECONDS", "PREFECT_WORKER_PREFETCH_SECONDS")
+        }
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
