@@ -15,9 +15,11 @@ Two parts, both run with the project's interpreter (``python -m esdl.warmstart``
     library only, so it starts in some 50 ms. It sends the zygote its environment, working directory, arguments
     and standard input, output and error (the descriptors themselves, ``SCM_RIGHTS``); the zygote forks a child
     that takes them over and runs ``prefect.engine`` as ``__main__``, as ``python -m prefect.engine`` would. The
-    launcher then stays the process Prefect knows: it forwards SIGTERM, SIGINT and SIGHUP to the child (Prefect's
-    cancellation signals the process it started), and ends as the child ended (its exit code, or killed by the
-    same signal). If the launcher dies, the zygote kills the child; if the zygote dies, the launcher kills it.
+    launcher then stays the process Prefect knows: it forwards SIGTERM, SIGINT and SIGHUP to the child's process
+    group (Prefect's cancellation signals the process it started; the child leads a group of its own, as a run of
+    Prefect's default job template leads a session of its own, so the run's own subprocesses get them too), and
+    ends as the child ended (its exit code, or killed by the same signal). If the launcher dies, the zygote kills
+    the child's group; if the zygote dies, the launcher does.
 
 Correctness never depends on the zygote: when it is not running, is restarting, refuses (an environment it was
 not started with: see :func:`differences`; a thread; its code changed on disk) or anything else fails before the
@@ -256,23 +258,9 @@ def _is_open(fd: int) -> bool:
 
 
 def _supervise(sock: socket.socket, pid: int) -> NoReturn:
-    """Forward signals to the child; exit as it exited (told by the zygote)."""
-    try:
-        pidfd: int | None = os.pidfd_open(pid)
-    except (OSError, AttributeError):
-        pidfd = None
-
-    def send(sig: int) -> None:
-        try:
-            if pidfd is not None:
-                signal.pidfd_send_signal(pidfd, sig)
-            else:
-                os.kill(pid, sig)
-        except (ProcessLookupError, OSError):
-            pass
-
+    """Forward signals to the child's process group; exit as the child exited (told by the zygote)."""
     for sig in FORWARDED:
-        signal.signal(sig, lambda signum, _frame: send(signum))
+        signal.signal(sig, lambda signum, _frame: _killpg(pid, signum))
     try:
         answer = _readline(sock)
     except OSError:
@@ -291,7 +279,7 @@ def _supervise(sock: socket.socket, pid: int) -> NoReturn:
         time.sleep(1)  # (a signal whose default is not to end: end anyway)
         os._exit(128 + number)
     # the zygote went away: the child has nobody to tell its end, so it ends now
-    send(signal.SIGKILL)
+    _killpg(pid, signal.SIGKILL)
     print("esdl.warmstart: the warm-start process went away; the flow run's process was killed", file=sys.stderr)
     os._exit(1)
 
@@ -539,7 +527,7 @@ class Zygote:
             run.go = None
             return
         if not data:  # the launcher is gone: so is its run
-            _kill(run.pid, signal.SIGKILL)
+            _killpg(run.pid, signal.SIGKILL)
             self._close(run)
 
     def _accept(self) -> _Child | None:
@@ -585,6 +573,10 @@ class Zygote:
         os.close(go_r)
         for fd in fds:
             os.close(fd)
+        try:  # the run's own process group (the child sets it too: whichever comes first)
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
         run = _Run(pid, conn, go_w)
         self.runs[pid] = run
         _say(f"run {pid}: flow run {request['env'].get('PREFECT__FLOW_RUN_ID')}")
@@ -594,7 +586,7 @@ class Zygote:
             conn.setblocking(False)
             self.selector.register(conn, selectors.EVENT_READ, run)
         except OSError:
-            _kill(pid, signal.SIGKILL)
+            _killpg(pid, signal.SIGKILL)
             self._close(run)
         return None
 
@@ -651,10 +643,12 @@ def _recv_exactly(conn: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def _kill(pid: int, sig: int) -> None:
+def _killpg(pgid: int, sig: int) -> None:
+    """``sig`` to a run's process group: the run and what it started (as Prefect's default job signals a run's
+    process group, which it starts in a session of its own)."""
     try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
         pass
 
 

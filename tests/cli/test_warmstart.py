@@ -1,8 +1,9 @@
 """Warm starts (``esdl/warmstart.py``) with real processes: a Prefect server, a process worker whose pool runs the
 launcher, and a zygote that preloaded the test flow. A run through the zygote completes with its parameters and
-its logs in Prefect, in a child of the zygote with fresh random state; a failing flow fails; cancelling a run
-cancels it and ends its process; a run whose process is SIGKILLed, or whose launcher is, does not complete; a
-changed module is imported afresh; a run with another environment, or with no zygote, starts cold and completes.
+its logs in Prefect, in a child of the zygote with fresh random state; a failing flow fails; its exit code
+reaches the worker; cancelling a run cancels it and ends its process and that process's subprocess; a run whose
+process is SIGKILLed, or whose launcher is, does not complete (and leaves no process); a changed module is
+imported afresh; a run with another environment, or with no zygote, starts cold and completes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ the helper module's value), logs, prints, then sleeps, fails or ends its process
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 
@@ -45,7 +47,9 @@ from prefect import flow, get_run_logger
 
 
 @flow(name="warm-probe", log_prints=True, persist_result=False)
-def probe(out: str, seconds: float = 0.0, fail: bool = False, exit_code: int = -1, label: str = "") -> str:
+def probe(
+    out: str, seconds: float = 0.0, fail: bool = False, exit_code: int = -1, label: str = "", child: bool = False
+) -> str:
     get_run_logger().info("probe says hello to %s", label)
     print(f"probe prints for {label}")
     facts = {
@@ -58,6 +62,7 @@ def probe(out: str, seconds: float = 0.0, fail: bool = False, exit_code: int = -
         "helper": warmhelper.VALUE,
         "argv0": sys.argv[0],
         "main": sys.modules["__main__"].__name__,
+        "child": subprocess.Popen(["sleep", "300"]).pid if child else None,
     }
     with open(out + ".tmp", "w") as fh:
         json.dump(facts, fh)
@@ -315,8 +320,8 @@ def test_cancelling_a_warm_run_cancels_it_and_ends_its_process(stack: Stack) -> 
     from prefect.states import Cancelling
 
     out = stack.folder / "cancelled.json"
-    run_id = run(stack.deployment, out=str(out), seconds=300)
-    pid = facts(out)["pid"]
+    run_id = run(stack.deployment, out=str(out), seconds=300, child=True)
+    pid, child = facts(out)["pid"], facts(out)["child"]
     assert wait_state(run_id, ("RUNNING",)) == "RUNNING"
 
     async def cancel() -> None:
@@ -326,6 +331,7 @@ def test_cancelling_a_warm_run_cancels_it_and_ends_its_process(stack: Stack) -> 
     asyncio.run(cancel())
     assert wait_state(run_id, timeout_s=90) == "CANCELLED"
     assert gone_within(pid, 30), f"the cancelled run's process {pid} still runs"
+    assert gone_within(child, 30), f"the cancelled run's subprocess {child} still runs"  # (its process group)
     # the launcher passed Prefect's SIGTERM on: the engine ended by itself (not killed with its launcher)
     assert stack.ended(pid) == "exited 0"
 
@@ -344,8 +350,8 @@ def test_a_warm_run_whose_launcher_is_killed_ends_too(stack: Stack) -> None:
     from prefect.client.orchestration import get_client
 
     out = stack.folder / "orphan.json"
-    run_id = run(stack.deployment, out=str(out), seconds=300)
-    pid = facts(out)["pid"]
+    run_id = run(stack.deployment, out=str(out), seconds=300, child=True)
+    pid, child = facts(out)["pid"], facts(out)["child"]
 
     async def launcher() -> int:
         async with get_client() as client:
@@ -356,6 +362,7 @@ def test_a_warm_run_whose_launcher_is_killed_ends_too(stack: Stack) -> None:
     assert launcher_pid != pid
     os.kill(launcher_pid, signal.SIGKILL)
     assert gone_within(pid, 30), "the zygote did not end the run of a launcher that died"
+    assert gone_within(child, 30), "the zygote did not end the run's subprocess"
     assert wait_state(run_id, timeout_s=90) == "CRASHED"
     assert stack.ended(pid) == "killed by signal 9"
 
