@@ -41,7 +41,7 @@ What the child shares with the zygote, and a fresh Python would not:
 
 from __future__ import annotations
 
-import argparse
+# (the launcher imports this module: nothing here that it does not need; the rest is imported where used)
 import json
 import os
 import selectors
@@ -50,7 +50,6 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -291,23 +290,20 @@ def _say(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} esdl.warmstart[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
-@dataclass
 class _Run:
     """A forked child: its connection to the launcher, and the pipe that lets it run."""
 
-    pid: int
-    conn: socket.socket | None
-    go: int | None  # write end; closed once the launcher confirmed (or the child may not run)
-    started: float = field(default_factory=time.monotonic)
+    def __init__(self, pid: int, conn: socket.socket | None, go: int | None) -> None:
+        self.pid, self.conn = pid, conn
+        self.go = go  # write end; closed once the launcher confirmed (or the child may not run)
+        self.started = time.monotonic()
 
 
-@dataclass
 class _Child:
     """What a forked child does: take over the launcher's process state and run the engine."""
 
-    request: dict[str, Any]
-    fds: list[int]
-    go: int
+    def __init__(self, request: dict[str, Any], fds: list[int], go: int) -> None:
+        self.request, self.fds, self.go = request, fds, go
 
     def run(self) -> None:
         """Become the flow run's process (this returns only as ``python -m prefect.engine`` would)."""
@@ -683,6 +679,11 @@ def _module_files() -> dict[str, tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m esdl.warmstart zygote ...`` or ``... launch ...``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["launch"] and len(argv) >= 2:  # (quick: no argparse)
+        launch(argv[1], argv[2:])
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m esdl.warmstart", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     z = sub.add_parser("zygote", help="the warm process that forks flow runs")
