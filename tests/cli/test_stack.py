@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -30,45 +28,17 @@ import pytest
 from psycopg import sql
 
 from esdl.api.hooks import sign
-from esdl_testing.paths import REPO_ROOT
 from esdl_testing.servers import free_port
+from esdl_testing.stack import BIN, api, esdl_in, make_project, wait_final
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-BIN = Path(sys.executable).parent
-
 
 SECRET = "stack-test-secret"
 
 
 def esdl(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # (the stack's own PostGIS, even where the environment names another database)
-    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "ESDL_DATABASE_URL")}
-    env |= {"ESDL_HOME": str(home), "ESDL_HOOK_SECRET": SECRET}
-    return subprocess.run(
-        [str(BIN / "esdl"), *args], cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
-def api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    request = urllib.request.Request(
-        base + path, data=None if body is None else json.dumps(body).encode(), method="GET" if body is None else "POST"
-    )
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def wait_final(base: str, run_id: str, timeout_s: float = 300) -> str:
-    deadline = time.monotonic() + timeout_s
-    state = "?"
-    while time.monotonic() < deadline:
-        state = api(base, f"/api/flow_runs/{run_id}")["state"]["type"]
-        if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            return str(state)
-        time.sleep(1)
-    return str(state)
+    return esdl_in(project, home, *args, ESDL_HOOK_SECRET=SECRET)
 
 
 def console(page: Page, ui: str) -> None:
@@ -100,18 +70,6 @@ def console(page: Page, ui: str) -> None:
     shown = page.inner_text("body")
     for artifact in ("cube-esdl-demo", "cube-esdl-demo-stats", "cube-esdl-demo-sst"):  # summary, table, quicklook
         assert artifact in shown.split(), shown
-
-
-def make_project(tmp_path: Path) -> Path:
-    """A project folder: the repository's deployments and flows (linked) and a copy of its cubes package."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for part in ("deployments", "flows"):  # (the deployments' entry points are relative to the project)
-        (project / part).symlink_to(REPO_ROOT / part)
-    # the cubes package with its specs copied: the demo spec's output (../../out/esdl-demo.zarr) is relative to the
-    # spec's own folder, so that a run of build-cube/demo-cube builds a fresh cube in the project
-    shutil.copytree(REPO_ROOT / "cubes", project / "cubes", ignore=shutil.ignore_patterns("__pycache__"))
-    return project
 
 
 def test_up_status_down(tmp_path: Path, browser: Browser) -> None:

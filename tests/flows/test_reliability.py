@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,53 +21,10 @@ import yaml
 
 from cubes.spec import parse_spec
 from cubes.store import Publication
+from esdl_testing.builds import data_of, synthetic_spec, wait_for
 from esdl_testing.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # killed workers and builds, each on its own Dask cluster: half a minute apiece
-
-
-def synthetic_spec(output: Path, title: str = "reliability") -> dict[str, Any]:
-    """A cube from a daily 0.05 degree synthetic source, 8-day bins, 0.25 degrees: 23 regions, a few s each."""
-    return {
-        "name": "reliability",
-        "grid": {"bbox": [0.0, 40.0, 20.0, 50.0], "resolution": 0.25},
-        "time": {"start": "2020-01-01", "end": "2021-12-31", "period": "8D", "restart_yearly": True},
-        "sources": {
-            "syn": {
-                "kind": "synthetic",
-                "options": {
-                    "bbox": [0.0, 40.0, 20.0, 50.0],
-                    "resolution": 0.05,
-                    "start": "2020-01-01",
-                    "end": "2021-12-31",
-                    "variables": ["a", "b"],
-                    "nan_fraction": 0.05,
-                    "chunks": {"time": 8, "y": 200, "x": 400},
-                },
-            }
-        },
-        "variables": [
-            {"name": "a", "source": "syn", "units": "K", "count_valid": True},
-            {
-                "name": "b_max",
-                "source": "syn",
-                "source_variable": "b",
-                "units": "K",
-                "spatial_aggregation": "max",
-                "temporal_aggregation": "max",
-            },
-        ],
-        "chunks": {"time": 4, "y": 40, "x": 80},
-        "output": str(output),
-        "metadata": {"title": title},
-    }
-
-
-def data_of(path: Path) -> xr.Dataset:
-    """The cube's data and coordinates, without the attributes that record when it was built."""
-    ds = xr.open_zarr(path, consolidated=False).load()
-    ds.attrs = {}
-    return ds
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +36,6 @@ def clean_build(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> P
     result = build_cube(spec=synthetic_spec(out), cluster={"min_workers": 2, "max_workers": 2})  # type: ignore[call-overload]  # a spec mapping
     assert result.written == result.regions == 23
     return out
-
-
-def wait_for(predicate: Any, timeout: float = 120.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(interval)
 
 
 def test_killed_worker_does_not_break_the_build(clean_build: Path, tmp_path: Path) -> None:
