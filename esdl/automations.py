@@ -28,8 +28,9 @@ HEARTBEAT_S = 30
 RUN_SETTINGS: dict[str, dict[str, int]] = {
     "flows": {"heartbeat_frequency": HEARTBEAT_S},
     # a request retried 6 times waits 2 + 4 + ... + 64 = 126 s in all for the server (Prefect's default, 5: 62 s):
-    # as long as the automation waits for a heartbeat (120 s); measured, a run whose server was away 95 s failed
-    # with ConnectError after its cube was published (no event, no catalogue load), and completed with 6
+    # as long as the automation waits for a heartbeat (120 s). Measured: with 5, a run whose server was away 95 s
+    # failed with ConnectError after its cube was published (no event, no catalogue load); with 6, one whose server
+    # was away 118 s completed (docs/operations.md, "When a run's process dies")
     "client": {"max_retries": 6},
 }
 """Prefect settings of the project's flow runs, by section: what :func:`run_env` and :func:`run_toml` give."""
