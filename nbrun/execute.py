@@ -144,6 +144,8 @@ def run_notebook(
     """
     import papermill
 
+    from nbrun.engine import ENGINE
+
     settings = settings or NotebookSettings()
     prepared = notebook if isinstance(notebook, PreparedRun) else prepare(notebook, parameters, settings)
     kernel = kernel or settings.kernel
@@ -162,6 +164,8 @@ def run_notebook(
                 str(result),
                 parameters=prepared.parameters,
                 kernel_name=kernel,
+                engine_name=ENGINE,
+                save_every_s=settings.save_every_s,
                 progress_bar=False,
                 start_timeout=math.ceil(min(settings.start_timeout_s, limits.run_s)),
                 # nbclient's own traits, passed through papermill's engine

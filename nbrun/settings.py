@@ -27,6 +27,12 @@ class NotebookSettings(BaseSettings):
     kernel: str = Field(default="esdl", description="the Jupyter kernel that runs the notebooks")
     cell_timeout_s: float = Field(default=600, gt=0, description="longest a single cell may run")
     run_timeout_s: float = Field(default=3600, gt=0, description="longest a whole run may take, kernel start included")
+    save_every_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="while cells run, the local result notebook is written at most this often (at a cell's start or "
+        "end; always when a cell fails and at the end); 0: after every cell, as papermill does",
+    )
     start_timeout_s: float = Field(default=60, gt=0, description="longest the kernel may take to start")
     concurrency: int = Field(
         default_factory=_cores, ge=1, description="notebooks verify-notebooks runs at once (default: the CPU cores)"

@@ -100,6 +100,34 @@ def test_a_cell_that_raises_fails_the_run_at_that_cell_and_keeps_the_partial_not
     assert Path(run.html or "").exists()
 
 
+SAVED_OUTPUTS = (
+    "import glob, json\n"
+    "saved = json.load(open(glob.glob(f'{results}/**/result.ipynb', recursive=True)[0]))\n"
+    "print('saved outputs', sum(len(c.get('outputs', [])) for c in saved['cells']))"
+)
+
+
+@pytest.mark.parametrize(("save_every_s", "saved"), [(0, 1), (3600, 0)])
+def test_the_result_notebook_is_written_as_often_as_save_every_s_and_always_when_a_cell_fails(
+    tmp_path: Path, save_every_s: float, saved: int
+) -> None:
+    """A cell reads the result notebook as it is on disk while the run goes: after every cell (0), or not since the
+    run started (3600: the run is quicker); a failing cell and the end are written whatever the spacing."""
+    path = write_notebook(
+        tmp_path / "saves.ipynb",
+        "print('first')",
+        SAVED_OUTPUTS,
+        "raise ValueError('stop')",
+        parameters=f"results = {str(tmp_path / 'results')!r}",
+    )
+    with pytest.raises(NotebookFailed) as caught:
+        run_notebook(path, settings=settings(tmp_path, save_every_s=save_every_s))
+    result = nbformat.read(caught.value.run.result, as_version=4)
+    texts = [o.get("text", "") for c in result.cells if c.cell_type == "code" for o in c.outputs]
+    assert f"saved outputs {saved}\n" in texts  # what the file held when the cell read it
+    assert "first\n" in texts and caught.value.failure.ename == "ValueError"  # all written at the failure
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
