@@ -28,6 +28,10 @@ Then, in this order:
 * for comparison, the same sends straight to Prefect's ``/deployments/{id}/create_flow_run`` with Prefect's own
   client, as esdl serve sends them (another deployment of the same flow and schema): what Prefect and its
   client alone take (``--no-direct`` skips it).
+* ``prefect_overhead`` (``--overhead-scale``, default 1: the 2 GB input of ``bench/cube_build.py``, cached in
+  ``--cube-workdir``; 0 skips it): the build-cube flow run by a deployment through a process worker, from the run's
+  start to its end as Prefect records them, against the same library calls without Prefect in a process of its
+  own (``_orchestrationbench/overhead.py``), ``--overhead-rounds`` rounds in alternating order, medians.
 
 Human-readable figures come first (progress goes to stderr); the last line of stdout is one JSON object with
 ``webhook_to_running_s_p50``, ``webhook_accept_p50_ms``, ``webhook_accept_p99_ms``, ``status_counts``,
@@ -67,6 +71,7 @@ TARGETS: dict[str, Any] = {
     "webhook_accept_p99_ms": 100.0,  # <=
     "duplicate_runs": 0,  # ==
     "lost_deliveries": 0,  # ==
+    "prefect_overhead": 1.05,  # <=
 }
 RUN_POOL = "esdl-bench"  # a process worker polls it; its job command is the warm-start launcher
 COLD_POOL = "esdl-bench-cold"  # Prefect's default job template: a new Python per run
@@ -110,6 +115,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--cold-runs", type=int, default=5, help="timed deliveries to running without warm starts (default 5; 0 skips)"
     )
+    p.add_argument(
+        "--overhead-scale",
+        type=float,
+        default=1.0,
+        help="input scale of prefect_overhead (1: about 2 GB, as bench/cube_build.py; 0 skips it; default 1)",
+    )
+    p.add_argument("--overhead-rounds", type=int, default=3, help="rounds of prefect_overhead (default 3)")
+    p.add_argument(
+        "--cube-workdir",
+        type=Path,
+        default=REPO / ".esdl" / "bench",
+        help="where bench/cube_build.py's inputs are cached (default .esdl/bench)",
+    )
     p.add_argument("--no-direct", action="store_true", help="skip the flood straight to Prefect (for comparison)")
     p.add_argument(
         "--prefect-database",
@@ -124,6 +142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if min(args.deliveries, args.senders, args.keys, args.runs) < 1 or args.cold_runs < 0:
         p.error("--deliveries, --senders, --keys and --runs must be at least 1")
+    if args.overhead_scale < 0 or args.overhead_rounds < 1:
+        p.error("--overhead-scale must not be negative, --overhead-rounds must be at least 1")
     if args.keys > args.deliveries:
         p.error("--keys cannot be more than --deliveries")
     if args.sleep < 0 or args.timeout <= 0:
@@ -265,6 +285,12 @@ def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 figures["prefect_direct"] = direct_flood(args, api, deployments["direct"], prefect, db)
             figures["esdl_serve_log"] = server.log_findings()
             figures["esdl_serve_alive_at_end"] = server.alive()
+            if args.overhead_scale > 0:
+                from _orchestrationbench.overhead import prefect_overhead
+
+                figures["overhead"] = prefect_overhead(
+                    api, prefect.env(), workdir, args.cube_workdir, args.overhead_scale, args.overhead_rounds, log
+                )
         log("stopped: esdl serve, Prefect server, database")
         return figures
     except BaseException:
@@ -517,6 +543,8 @@ def summarise(figures: dict[str, Any], args: argparse.Namespace, code: dict[str,
         "keys_without_run": acc["keys_without_run"],
         "unanswered_deliveries": sum(v for k, v in acc["status_counts"].items() if k.startswith("no answer")),
     }
+    if "overhead" in figures:
+        head["prefect_overhead"] = figures["overhead"]["prefect_overhead"]
     if "to_running_cold" in figures:
         head["webhook_to_running_cold_s_p50"] = figures["to_running_cold"]["p50_s"]
     if "prefect_direct" in figures:
@@ -529,6 +557,8 @@ def summarise(figures: dict[str, Any], args: argparse.Namespace, code: dict[str,
         "duplicate_runs": acc["duplicate_runs"] == TARGETS["duplicate_runs"],
         "lost_deliveries": acc["lost_deliveries"] == TARGETS["lost_deliveries"],
     }
+    if "overhead" in figures:
+        passed["prefect_overhead"] = figures["overhead"]["prefect_overhead"] <= TARGETS["prefect_overhead"]
     settings = {
         "deliveries": args.deliveries,
         "senders": args.senders,
@@ -625,6 +655,13 @@ def print_report(f: dict[str, Any]) -> None:
             f"other failures {d['failure_details'][:2]}",
             cpu_line(d["cpu"]),
             f"    per request: Prefect server {d['prefect_server_cpu_ms_per_request']} ms of CPU",
+        ]
+    if "overhead" in f:
+        o = f["overhead"]
+        lines += [
+            f"  prefect_overhead {o['prefect_overhead']} ({ok[p['prefect_overhead']]}): the build-cube deployment's "
+            f"run {o['deployment_run_s']} s (start to end) against the same library calls {o['library_s']} s "
+            f"(medians of {o['rounds']} rounds: {o['walls_s']}; {o['input_mb']} MB of input, cluster {o['cluster']})",
         ]
     lines += [
         f"  esdl serve log: {f['esdl_serve_log']['tracebacks']} tracebacks, alive at the end "
