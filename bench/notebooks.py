@@ -6,7 +6,10 @@ a few notebooks at once.
 - ``overhead_vs_nbclient``: wall time of the ``run-notebook`` flow (validation, papermill, the HTML, figures and
   records, the artifacts; against a temporary Prefect server) ÷ plain ``nbclient`` executing the same notebook with
   the same parameters cell put in by hand, for a notebook of 20 quick cells; the median of ``--repeat`` runs each,
-  alternated. Target ≤ 1.3.
+  alternated. Target ≤ 1.3. Also measured, alternated with them, to say where the difference goes:
+  ``nbrun_s``, the library alone (:func:`nbrun.execute.run_notebook`: papermill, the result folder and HTML, no
+  Prefect), and ``prefect_floor_s``, a flow of three tasks that do nothing (Prefect's own cost of a flow run: the
+  run's creation and states, the task runs and the wait for its heartbeat thread when it ends).
 - ``verify_parallel_speedup``: the ``verify-notebooks`` flow over the catalogue on the demo data (``make demo``
   first: ``out/esdl-demo.zarr`` and the local catalogue), one notebook at a time ÷ the concurrency esdl uses
   (``ESDL_NOTEBOOK_CONCURRENCY``, the CPU cores). The SPARQL notebook answers in its kernel (no endpoint needed).
@@ -72,6 +75,32 @@ def flow_run(path: Path, parameters: dict[str, object], output: str) -> float:
     return elapsed
 
 
+def library_run(path: Path, parameters: dict[str, object], output: str) -> float:
+    from nbrun.execute import run_notebook
+
+    started = time.perf_counter()
+    run_notebook(path, parameters, output=output)
+    return time.perf_counter() - started
+
+
+def prefect_floor() -> float:
+    """Wall time of a flow of three tasks that do nothing: what any flow run costs here."""
+    from prefect import flow, task
+
+    @task
+    def nothing() -> None:
+        return None
+
+    @flow(name="bench-nothing")
+    def three_tasks() -> None:
+        for _ in range(3):
+            nothing()
+
+    started = time.perf_counter()
+    three_tasks()
+    return time.perf_counter() - started
+
+
 def verify(concurrency: int, output: str) -> float:
     from flows.verify_notebooks import verify_notebooks
 
@@ -100,18 +129,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, prefect_test_harness(server_startup_timeout=120):
         path = quick_notebook(Path(tmp))
         parameters = {"n": 20, "label": "bench"}
+        figures["load_before"] = round(os.getloadavg()[0], 2)
         flow_run(path, parameters, f"{tmp}/results")  # warm: imports, the flow's registration
         plain_nbclient(path, parameters)
-        plain, flow = [], []
+        library_run(path, parameters, f"{tmp}/results")
+        prefect_floor()
+        plain, flow, library, floor = [], [], [], []
         for _ in range(args.repeat):
             plain.append(plain_nbclient(path, parameters))
             flow.append(flow_run(path, parameters, f"{tmp}/results"))
+            library.append(library_run(path, parameters, f"{tmp}/results"))
+            floor.append(prefect_floor())
         figures |= {
             "nbclient_s": round(statistics.median(plain), 2),
             "run_notebook_flow_s": round(statistics.median(flow), 2),
             "overhead_vs_nbclient": round(statistics.median(flow) / statistics.median(plain), 2),
+            "nbrun_s": round(statistics.median(library), 2),
+            "nbrun_vs_nbclient": round(statistics.median(library) / statistics.median(plain), 2),
+            "prefect_floor_s": round(statistics.median(floor), 2),
         }
-        print(f"20 quick cells: nbclient {plain} s, run-notebook flow {flow} s", file=sys.stderr)
+        print(
+            f"20 quick cells: nbclient {plain} s, run-notebook flow {flow} s, nbrun alone {library} s, "
+            f"a flow of three empty tasks {floor} s",
+            file=sys.stderr,
+        )
         if not args.skip_verify:
             if not (ROOT / "out" / "esdl-demo.zarr").exists():
                 raise SystemExit("verify_parallel_speedup needs the demo data: run `make demo` first")
@@ -129,6 +170,7 @@ def main() -> None:
                 "verify_parallel_speedup": round(statistics.median(serial) / statistics.median(parallel), 2),
             }
             print(f"verification: serial {serial} s, {concurrency} at once {parallel} s", file=sys.stderr)
+    figures["load_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(figures))
 
 
