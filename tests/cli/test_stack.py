@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
 from esdl.api.hooks import sign
+from esdl_testing.paths import REPO_ROOT
 from esdl_testing.servers import free_port
 from esdl_testing.stack import BIN, api, esdl_in, make_project, wait_final
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 SECRET = "stack-test-secret"
+DECLARED = [d["name"] for d in yaml.safe_load((REPO_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]]
 
 
 def esdl(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -44,9 +47,9 @@ def esdl(project: Path, home: Path, *args: str) -> subprocess.CompletedProcess[s
 def console(page: Page, ui: str) -> None:
     """The checks in the browser (see the module's text)."""
     page.goto(f"{ui}/deployments", wait_until="networkidle")
-    page.get_by_text("4 Deployments").wait_for()
+    page.get_by_text(f"{len(DECLARED)} Deployments").wait_for()
     body = page.inner_text("body")
-    for name in ("build", "demo-catalog", "demo-cube", "load"):
+    for name in DECLARED:
         assert name in body.split(), body
     assert "At 03:00 AM every day" in body, body
 
@@ -80,7 +83,7 @@ def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
         first = esdl(project, home, "up", *ports)
         assert first.returncode == 0, first.stdout + first.stderr
         out = first.stdout + first.stderr
-        for part in ("PostGIS", "Prefect server", "4 deployments", "process worker", "SPARQL endpoint"):
+        for part in ("PostGIS", "Prefect server", f"{len(DECLARED)} deployments", "process worker", "SPARQL endpoint"):
             assert part in out, out
         assert "(started)" in out and (project / "prefect.toml").is_file()
 
