@@ -233,7 +233,7 @@ def test_the_graph_option_names_the_default_graph(tmp_path: Path, engine: sa.Eng
         load_rdf(conn, trig, graph=EX + "main")
     with engine.connect() as conn:
         graphs: dict[str, int] = dict(
-            conn.execute(sa.text("SELECT graph, count(*) FROM rdf_quad GROUP BY graph")).all()
+            conn.execute(sa.text("SELECT graph, count(*) FROM rdf_quad GROUP BY graph")).tuples().all()
         )
     blank = [g for g in graphs if g.startswith("_:")]  # a blank node graph name, scoped like any blank node
     assert len(blank) == 1 and graphs.pop(blank[0]) == 1
@@ -264,7 +264,9 @@ ex:a ex:t "2020-01-02T03:04:05"^^xsd:dateTime , "2020-01-02T03:04:05+02:00"^^xsd
     assert result.ill_typed == 5  # bowtie, broken, abc, 300, someday
     with engine.connect() as conn:
         geoms: dict[str, str | None] = dict(
-            conn.execute(sa.text("SELECT s, ST_AsText(o_geom) FROM rdf_quad WHERE p = :p"), {"p": EX + "geom"}).all()
+            conn.execute(sa.text("SELECT s, ST_AsText(o_geom) FROM rdf_quad WHERE p = :p"), {"p": EX + "geom"})
+            .tuples()
+            .all()
         )
         assert {s.removeprefix(EX): v for s, v in geoms.items()} == {
             "crs84": "POINT(13.4 52.5)",
@@ -279,7 +281,7 @@ ex:a ex:t "2020-01-02T03:04:05"^^xsd:dateTime , "2020-01-02T03:04:05+02:00"^^xsd
             sa.text("SELECT DISTINCT ST_SRID(o_geom) FROM rdf_quad WHERE o_geom IS NOT NULL")
         ).all() == [(4326,)]
         nums: dict[str, Decimal | None] = dict(
-            conn.execute(sa.text("SELECT o, o_num FROM rdf_quad WHERE p = :p"), {"p": EX + "n"}).all()
+            conn.execute(sa.text("SELECT o, o_num FROM rdf_quad WHERE p = :p"), {"p": EX + "n"}).tuples().all()
         )
         assert nums == {
             "007": Decimal(7),
@@ -291,7 +293,7 @@ ex:a ex:t "2020-01-02T03:04:05"^^xsd:dateTime , "2020-01-02T03:04:05+02:00"^^xsd
             "12": None,
         }
         stamps: dict[str, dt.datetime | None] = dict(
-            conn.execute(sa.text("SELECT o, o_ts FROM rdf_quad WHERE p = :p"), {"p": EX + "t"}).all()
+            conn.execute(sa.text("SELECT o, o_ts FROM rdf_quad WHERE p = :p"), {"p": EX + "t"}).tuples().all()
         )
         assert stamps == {
             "2020-01-02T03:04:05": dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
@@ -323,7 +325,9 @@ def test_reloading_adds_nothing(tmp_path: Path, engine: sa.Engine) -> None:
 def test_indexes_of_the_quad_table(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         defs: dict[str, str] = dict(
-            conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'rdf_quad'")).all()
+            conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'rdf_quad'"))
+            .tuples()
+            .all()
         )
     assert "UNIQUE" in defs["uq_rdf_quad_quad"] and "md5(o)" in defs["uq_rdf_quad_quad"]
     assert "USING gist (o_geom)" in defs["ix_rdf_quad_o_geom"]
