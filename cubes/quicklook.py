@@ -11,11 +11,13 @@ from cubes.stats import VariableStats
 
 
 def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -> dict[str, Path]:
-    """Render a PNG per variable into ``folder``; return the paths by variable name."""
-    import matplotlib
+    """Render a PNG per variable into ``folder``; return the paths by variable name.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Figures are made without pyplot (no global state: safe in concurrent builds; a lighter import), as matplotlib
+    advises for servers.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -23,7 +25,9 @@ def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -
         var = ds[st.name]
         field = var.isel(time=st.best_time_index).values
         ydim, xdim = str(var.dims[1]), str(var.dims[2])
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        fig = Figure(figsize=(6, 4), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.subplots()
         x, y = ds[xdim].values, ds[ydim].values
         mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(field), shading="nearest", cmap="viridis")
         fig.colorbar(mesh, ax=ax, label=f"{st.name} [{st.units}]")
@@ -34,6 +38,5 @@ def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -
         fig.tight_layout()
         path = folder / f"{st.name}.png"
         fig.savefig(path)
-        plt.close(fig)
         paths[st.name] = path
     return paths

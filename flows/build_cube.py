@@ -49,10 +49,8 @@ def batch_size(plan: CubePlan, todo: int) -> int:
 
 def _warm_imports() -> None:
     """Import what finalize needs (xcube's verifier, matplotlib) while the regions are computed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
     import xcube.core.verify  # noqa: F401
 
 
