@@ -383,9 +383,8 @@ class Zygote:
             else:
                 sys.modules.pop(module.__name__, None)  # each run executes its entry point file afresh
             sys.path[:] = path_before
-        if threading.active_count() != 1:
-            names = ", ".join(t.name for t in threading.enumerate())
-            raise RuntimeError(f"importing the flows started threads ({names}); forking would not be safe")
+        if threading.active_count() != 1:  # (every run will start cold, each saying why: see _check)
+            _say(f"importing the flows started threads ({_threads()}): no run can start warm")
         self.files = _module_files()
         gc.collect()
         gc.freeze()  # what exists now is never collected: the children's memory stays shared with this one's
@@ -595,7 +594,7 @@ class Zygote:
         if differ:
             raise Cold("an environment it was not started with: " + ", ".join(differ[:8]))
         if threading.active_count() != 1:
-            raise Cold("it has threads")
+            raise Cold(f"it has threads ({_threads()}), and a fork of it would not be safe")
         if self.stale is None:
             self.stale = self.changed()
             if self.stale is not None:
@@ -627,6 +626,12 @@ class Zygote:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def _threads() -> str:
+    import threading
+
+    return ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
 
 
 def _recv_exactly(conn: socket.socket, size: int) -> bytes:

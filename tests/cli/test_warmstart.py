@@ -3,7 +3,8 @@ launcher, and a zygote that preloaded the test flow. A run through the zygote co
 its logs in Prefect, in a child of the zygote with fresh random state; a failing flow fails; its exit code
 reaches the worker; cancelling a run cancels it and ends its process and that process's subprocess; a run whose
 process is SIGKILLed, or whose launcher is, does not complete (and leaves no process); a changed module is
-imported afresh; a run with another environment, or with no zygote, starts cold and completes.
+imported afresh; a run with another environment, or with no zygote, starts cold and completes; a zygote whose
+flows started a thread starts every run cold.
 """
 
 from __future__ import annotations
@@ -100,10 +101,12 @@ class Stack:
             time.sleep(0.2)
 
 
-def start_zygote(folder: Path, sock: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_zygote(
+    folder: Path, sock: Path, env: dict[str, str], preload: str = "warmflow.py"
+) -> subprocess.Popen[bytes]:
     with open(folder / "zygote.log", "ab") as log:
         proc = subprocess.Popen(
-            warmstart.zygote_command(sock, [str(folder / "warmflow.py")]),
+            warmstart.zygote_command(sock, [str(folder / preload)]),
             cwd=folder,
             env=env,
             stdout=log,
@@ -403,19 +406,30 @@ def test_without_the_zygote_a_run_starts_cold(stack: Stack) -> None:
     assert "cold start (no warm-start process is listening)" in stack.worker_log
 
 
-def test_a_zygote_whose_flows_start_threads_refuses_to_start(tmp_path: Path) -> None:
+def test_a_zygote_whose_flows_start_a_thread_starts_every_run_cold(tmp_path: Path) -> None:
+    """Forking a process with threads is not safe: such a zygote refuses every run, and each starts cold."""
     (tmp_path / "threaded.py").write_text(
-        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='sleeper', daemon=True).start()\n"
     )
-    done = subprocess.run(
-        warmstart.zygote_command(tmp_path / "z.sock", [str(tmp_path / "threaded.py")]),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2
-    assert "started threads" in done.stderr and not (tmp_path / "z.sock").exists()
+    sock = tmp_path / "z.sock"
+    env = dict(os.environ)
+    zygote = start_zygote(tmp_path, sock, env, preload="threaded.py")
+    try:
+        said = (tmp_path / "zygote.log").read_text()
+        assert "importing the flows started threads (sleeper): no run can start warm" in said, said
+        # a launcher with no flow run to start: refused, it becomes `python -m prefect.engine`, which says so
+        launched = subprocess.run(
+            [sys.executable, "-m", "esdl.warmstart", "launch", str(sock)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        stop(zygote)
+    refused = "the warm-start process refused: it has threads (sleeper), and a fork of it would not be safe"
+    assert f"cold start ({refused})" in launched.stderr, launched.stderr[-3000:]
+    assert "Invalid flow run id" in launched.stderr and launched.returncode == 1, launched.stderr[-3000:]
 
 
 def test_differences_allow_run_time_settings_only() -> None:
