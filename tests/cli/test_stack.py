@@ -163,7 +163,7 @@ def test_up_with_prefect_on_postgres(tmp_path: Path) -> None:
         with psycopg.connect(prefect_dsn, autocommit=True) as conn:
             tables = {t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
             assert {"flow_run", "deployment", "work_pool", "alembic_version"} <= tables, tables
-            assert conn.execute("SELECT count(*) FROM deployment").fetchone() == (4,)
+            assert conn.execute("SELECT count(*) FROM deployment").fetchone() == (len(DECLARED),)
             deployment = api(ui, "/api/deployments/name/build-cube/demo-cube")
             run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {})
             row = conn.execute("SELECT name, deployment_id FROM flow_run WHERE id = %s", (run["id"],)).fetchone()
