@@ -15,20 +15,14 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _orchestrationbench.prefect_api import PrefectApi, Worker
+from _orchestrationbench.prefect_api import TERMINAL, PrefectApi, Worker, unix_seconds
 
 BUILD_POOL = "esdl-bench-build"
 BUILD_DEPLOYMENT = "esdl-bench-build"
 CLUSTER = {"n_workers": 2, "threads_per_worker": 1, "memory_limit": "3GiB", "processes": False}
-TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-
-
-def _seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def deployment_run(api: PrefectApi, deployment_id: str, parameters: dict[str, Any], timeout_s: float) -> dict[str, Any]:
@@ -47,7 +41,7 @@ def deployment_run(api: PrefectApi, deployment_id: str, parameters: dict[str, An
     state = run["state"]
     if state["type"] != "COMPLETED":
         raise RuntimeError(f"the deployment run {run['id']} ended {state['type']}: {state.get('message')}")
-    return {"wall_s": _seconds(run["end_time"]) - _seconds(run["start_time"]), "run_id": run["id"]}
+    return {"wall_s": unix_seconds(run["end_time"]) - unix_seconds(run["start_time"]), "run_id": run["id"]}
 
 
 def prefect_overhead(

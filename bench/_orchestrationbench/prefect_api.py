@@ -26,6 +26,11 @@ TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 PAGE = 200  # the API's default (and largest usual) page of flow runs
 
 
+def unix_seconds(stamp: str) -> float:
+    """A time stamp of the Prefect API (ISO 8601, ``Z`` or an offset) in Unix seconds."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 class PrefectApi:
     """``requests`` against ``api_url`` (``http://127.0.0.1:PORT/api``), one session per instance (not shared
     between threads)."""
@@ -113,7 +118,7 @@ class PrefectApi:
         """The server's time (Unix seconds) of each state type the run went through (the first of each)."""
         out: dict[str, float] = {}
         for state in self.call("GET", f"/flow_run_states/?flow_run_id={run_id}"):
-            stamp = datetime.fromisoformat(state["timestamp"].replace("Z", "+00:00")).timestamp()
+            stamp = unix_seconds(state["timestamp"])
             out.setdefault(state["type"], stamp)
         return out
 
