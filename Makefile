@@ -30,7 +30,7 @@ $(BIN)/.installed: $(STATE)/system.stamp pyproject.toml constraints.txt
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -c constraints.txt numpy setuptools wheel
 	$(BIN)/pip install -q --no-build-isolation -c constraints.txt "gdal==$$(gdal-config --version)"
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,ml,k8s]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name esdl --display-name "esdl (.venv)" >/dev/null
 	@touch $@
 
