@@ -1,4 +1,4 @@
-"""Warm starts (``esdl/warmstart.py``) with real processes: a Prefect server, a process worker whose pool runs the
+"""Warm starts (``esdl/warmstart/``) with real processes: a Prefect server, a process worker whose pool runs the
 launcher, and a zygote that preloaded the test flow. A run through the zygote completes with its parameters and
 its logs in Prefect, in a child of the zygote with fresh random state; a failing flow fails; its exit code
 reaches the worker; cancelling a run cancels it and ends its process and that process's subprocess; a run whose
@@ -441,3 +441,18 @@ def test_differences_allow_run_time_settings_only() -> None:
         "PYTHONPATH",
     ]
     assert warmstart.differences(base, {**base, "OMP_NUM_THREADS": "1"}) == ["OMP_NUM_THREADS"]
+
+
+def test_the_launcher_imports_the_standard_library_only() -> None:
+    # it is what each run's job starts: anything more would add its import time to every warm start
+    probe = textwrap.dedent(
+        """
+        import sys
+        before = set(sys.modules)
+        import esdl.warmstart.launcher
+        print("\\n".join(sorted(set(sys.modules) - before)))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    foreign = [m for m in done.stdout.split() if m.split(".")[0] not in sys.stdlib_module_names]
+    assert foreign == ["esdl", "esdl.warmstart", "esdl.warmstart.launcher", "esdl.warmstart.protocol"]

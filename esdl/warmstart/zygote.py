@@ -1,47 +1,7 @@
-"""Warm starts of flow runs: a process worker's flow run starts in a forked copy of a process that has already
-imported Prefect and the project's flows, instead of in a new Python that imports them again (2-3 s for Prefect,
-5-8 s with the build's xarray, Dask and xcube, on the development machine).
-
-Two parts, both run with the project's interpreter (``python -m esdl.warmstart``):
-
-``zygote --socket PATH [--preload FILE]...``
-    A long-lived process (a stack component of ``esdl up``) that imports ``prefect.engine``, the modules a flow
-    run uses, and the modules each ``--preload`` entry point file imports (the file is executed once, then
-    forgotten), and then listens on a UNIX socket (mode 0600, peers of other users refused). It starts no thread
-    and no event loop, so that forking it is safe; it refuses to fork when it finds a thread.
-
-``launch PATH [ARGS]...``
-    What the work pool's job template runs instead of ``python -m prefect.engine`` (its ``command``). Standard
-    library only, so it starts in some 50 ms. It sends the zygote its environment, working directory, arguments
-    and standard input, output and error (the descriptors themselves, ``SCM_RIGHTS``); the zygote forks a child
-    that takes them over and runs ``prefect.engine`` as ``__main__``, as ``python -m prefect.engine`` would. The
-    launcher then stays the process Prefect knows: it forwards SIGTERM, SIGINT and SIGHUP to the child's process
-    group (Prefect's cancellation signals the process it started; the child leads a group of its own, as a run of
-    Prefect's default job template leads a session of its own, so the run's own subprocesses get them too), and
-    ends as the child ended (its exit code, or killed by the same signal). If the launcher dies, the zygote kills
-    the child's group; if the zygote dies, the launcher does.
-
-Correctness never depends on the zygote: when it is not running, is restarting, refuses (an environment it was
-not started with: see :func:`differences`; a thread; its code changed on disk) or anything else fails before the
-fork, the launcher replaces itself with ``python -m prefect.engine`` (``os.execv``: the same process), a cold
-start. The launcher confirms the fork before the child may run, so a run never starts twice.
-
-What the child shares with the zygote, and a fresh Python would not:
-
-* modules already imported: the zygote compares each imported module's file (outside the standard library)
-  with what it imported before every fork, and when one changed it stops forking (cold starts) and, once no run
-  of it is left, re-executes itself with the new code. The flow's entry point file itself is executed afresh in
-  each run, as Prefect always does;
-* the environment variables read at start-up (the interpreter's ``PYTHON*``, native libraries' thread settings,
-  Dask's configuration...): a run whose environment differs from the zygote's in anything but Prefect's run-time
-  settings and esdl's own (read when used) starts cold instead;
-* the hash seed of ``str`` (``PYTHONHASHSEED``): the same in every child. The random module and NumPy's global
-  generator are seeded afresh in each child.
-"""
+"""The zygote: the warm process that has imported Prefect and the flows, and forks a child for each launcher."""
 
 from __future__ import annotations
 
-# (the launcher imports this module: nothing here that it does not need; the rest is imported where used)
 import json
 import os
 import selectors
@@ -53,237 +13,20 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-SOCKET = "warmstart.sock"
-ENGINE = "prefect.engine"
-PROTOCOL = 1
-HEADER = struct.Struct("!BI")  # protocol version, length of the JSON request; the descriptors ride on it
-STDIO = (0, 1, 2)
-CONNECT_TIMEOUT_S = 1.0
-REPLY_TIMEOUT_S = 10.0  # the zygote answers within milliseconds; a stuck one means a cold start
-REQUEST_TIMEOUT_S = 5.0  # the longest the zygote waits for a launcher's request
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-# environment variables that may differ between the zygote and a run: read when used (Prefect's settings are read
-# again in the child), not when a module is imported
-VARIABLE = ("PREFECT_", "ESDL_")
-# ... except these, which Prefect reads at import (its logging set-up) or to find its settings' files
-FIXED = ("PREFECT_LOGGING_", "PREFECT_HOME", "PREFECT_PROFILE")
-IGNORED = frozenset({"_", "PWD", "OLDPWD", "SHLVL"})  # a shell's bookkeeping
-# what a flow run imports besides its flow (found by comparing a child's modules before and after its run)
-PRELOAD = (
+from esdl.warmstart.protocol import (
     ENGINE,
-    "prefect.flow_engine",
-    "prefect.deployments.steps",
-    "prefect.deployments.steps.core",
-    "anyio._backends._asyncio",
-    "anyio.streams.memory",
-    "anyio.streams.stapled",
-    "anyio.streams.tls",
-    "rich._emoji_codes",
+    HEADER,
+    PRELOAD,
+    PROTOCOL,
+    REQUEST_TIMEOUT_S,
+    STDIO,
+    Cold,
+    _bind,
+    _killpg,
+    _unlink,
+    differences,
+    listening,
 )
-
-
-class Cold(Exception):
-    """No warm start: why (the launcher starts the engine the plain way)."""
-
-
-def launcher_command(socket_path: Path | str) -> str:
-    """The job template's ``command`` that starts a flow run through the zygote at ``socket_path``."""
-    import shlex
-
-    return shlex.join([sys.executable, "-m", "esdl.warmstart", "launch", str(Path(socket_path).absolute())])
-
-
-def zygote_command(socket_path: Path | str, preload: list[str]) -> list[str]:
-    """The command line of a zygote listening at ``socket_path`` with the entry point files ``preload``."""
-    args = [sys.executable, "-m", "esdl.warmstart", "zygote", "--socket", str(Path(socket_path).absolute())]
-    for path in preload:
-        args += ["--preload", path]
-    return args
-
-
-def job_template(socket_path: Path | str) -> dict[str, Any]:
-    """Prefect's base job template of a process work pool, its ``command`` the launcher's (every deployment of the
-    pool starts warm, unless its job variables name another command)."""
-    from prefect.workers.process import ProcessWorker
-
-    template: dict[str, Any] = ProcessWorker.get_default_base_job_template()
-    template["variables"]["properties"]["command"]["default"] = launcher_command(socket_path)
-    return template
-
-
-def set_pool_command(api_url: str, pool: str, socket_path: Path | str) -> bool:
-    """Make the process work pool ``pool`` start its runs through the zygote at ``socket_path`` (its job
-    template's ``command``, through the Prefect API at ``api_url``); whether that changed anything.
-
-    Raises:
-        OSError: The API cannot be reached or refused (an ``urllib`` error).
-    """
-    import urllib.request
-
-    url = f"{api_url.rstrip('/')}/work_pools/{pool}"
-    with urllib.request.urlopen(url, timeout=30) as r:
-        template = json.loads(r.read())["base_job_template"]
-    command = template.setdefault("variables", {}).setdefault("properties", {}).setdefault("command", {})
-    wanted = launcher_command(socket_path)
-    if command.get("default") == wanted:
-        return False
-    command["default"] = wanted
-    body = json.dumps({"base_job_template": template}).encode()
-    change = urllib.request.Request(url, data=body, method="PATCH", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(change, timeout=30):
-        return True
-
-
-def listening(socket_path: Path | str) -> bool:
-    """Whether a zygote accepts connections at ``socket_path``."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(CONNECT_TIMEOUT_S)
-        try:
-            _connect(probe, str(socket_path))
-        except OSError:
-            return False
-    return True
-
-
-def entrypoint_files(prefect_yaml: Path) -> list[str]:
-    """The flow files of the deployments a ``prefect.yaml`` declares (relative to its project), each once: what a
-    zygote preloads."""
-    import yaml
-
-    declared = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8")).get("deployments") or []
-    files = [str(d["entrypoint"]).rpartition(":")[0] for d in declared if ".py:" in str(d.get("entrypoint", ""))]
-    return list(dict.fromkeys(files))
-
-
-def differences(base: dict[str, str], env: dict[str, str]) -> list[str]:
-    """The environment variables of ``env`` that a run cannot have differently from the zygote's ``base``."""
-    out = []
-    for key in sorted(base.keys() | env.keys()):
-        if base.get(key) == env.get(key) or key in IGNORED:
-            continue
-        if key.startswith(VARIABLE) and not key.startswith(FIXED):
-            continue
-        out.append(key)
-    return out
-
-
-def _connect(sock: socket.socket, path: str) -> None:
-    _by_path(sock.connect, path)
-
-
-def _bind(sock: socket.socket, path: str) -> None:
-    _by_path(sock.bind, path)
-
-
-def _by_path(op: Any, path: str) -> None:
-    """``op(path)`` for a socket path, also one longer than ``sun_path`` allows (relative, from its folder)."""
-    if len(os.fsencode(path)) < 100:
-        op(path)
-        return
-    here = os.open(".", os.O_RDONLY)
-    try:
-        os.chdir(os.path.dirname(path))
-        op(os.path.basename(path))
-    finally:
-        os.fchdir(here)
-        os.close(here)
-
-
-def _readline(sock: socket.socket, limit: int = 4096) -> str:
-    """One line from ``sock`` (``""`` at end of stream), read a byte at a time: nothing after it is consumed."""
-    data = bytearray()
-    while len(data) < limit:
-        byte = sock.recv(1)
-        if not byte:
-            break
-        if byte == b"\n":
-            return data.decode("utf-8", "replace")
-        data += byte
-    return ""
-
-
-# -- the launcher -------------------------------------------------------------------------------------------------
-
-
-def launch(socket_path: str, args: list[str]) -> NoReturn:
-    """Run the flow run of this process's environment in a child of the zygote, or cold; exit as it exited."""
-    try:
-        sock, pid = _fork_remotely(socket_path, args)
-    except (Cold, OSError, ValueError) as why:
-        _cold(args, str(why) or type(why).__name__)
-    _supervise(sock, pid)
-
-
-def _cold(args: list[str], why: str) -> NoReturn:
-    print(f"esdl.warmstart: cold start ({why})", file=sys.stderr, flush=True)
-    os.execv(sys.executable, [sys.executable, "-m", ENGINE, *args])
-
-
-def _fork_remotely(socket_path: str, args: list[str]) -> tuple[socket.socket, int]:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(CONNECT_TIMEOUT_S)
-        try:
-            _connect(sock, socket_path)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise Cold("no warm-start process is listening") from None
-        stdio = [fd for fd in STDIO if _is_open(fd)]
-        request = {"argv": args, "cwd": os.getcwd(), "env": dict(os.environ), "executable": sys.executable}
-        payload = json.dumps({**request, "stdio": stdio}).encode()
-        sock.settimeout(REPLY_TIMEOUT_S)
-        socket.send_fds(sock, [HEADER.pack(PROTOCOL, len(payload))], stdio)
-        sock.sendall(payload)
-        answer = _readline(sock)
-        verb, _, rest = answer.partition(" ")
-        if verb == "refused":
-            raise Cold(f"the warm-start process refused: {rest}")
-        if verb != "forked" or not rest.isdigit():
-            raise Cold(f"the warm-start process answered {answer!r}")
-        pid = int(rest)
-        sock.sendall(b"go\n")  # from here on the child runs: no cold start any more
-        sock.settimeout(None)
-        return sock, pid
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-def _supervise(sock: socket.socket, pid: int) -> NoReturn:
-    """Forward signals to the child's process group; exit as the child exited (told by the zygote)."""
-    for sig in FORWARDED:
-        signal.signal(sig, lambda signum, _frame: _killpg(pid, signum))
-    try:
-        answer = _readline(sock)
-    except OSError:
-        answer = ""
-    verb, _, rest = answer.partition(" ")
-    if verb == "exited" and rest.lstrip("-").isdigit():
-        sys.stdout.flush()
-        os._exit(int(rest))
-    if verb == "killed" and rest.isdigit():  # end by the same signal
-        number = int(rest)
-        for forwarded in FORWARDED:
-            signal.signal(forwarded, signal.SIG_DFL)
-        if number not in (signal.SIGKILL, signal.SIGSTOP):
-            signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-        time.sleep(1)  # (a signal whose default is not to end: end anyway)
-        os._exit(128 + number)
-    # the zygote went away: the child has nobody to tell its end, so it ends now
-    _killpg(pid, signal.SIGKILL)
-    print("esdl.warmstart: the warm-start process went away; the flow run's process was killed", file=sys.stderr)
-    os._exit(1)
-
-
-# -- the zygote ---------------------------------------------------------------------------------------------------
 
 
 def _say(message: str) -> None:
@@ -644,22 +387,6 @@ def _recv_exactly(conn: socket.socket, size: int) -> bytes:
     return bytes(data)
 
 
-def _killpg(pgid: int, sig: int) -> None:
-    """``sig`` to a run's process group: the run and what it started (as Prefect's default job signals a run's
-    process group, which it starts in a session of its own)."""
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def _module_files() -> dict[str, tuple[int, int]]:
     """Each imported module's file outside the standard library, with its modification time and size."""
     import sysconfig
@@ -680,40 +407,3 @@ def _module_files() -> dict[str, tuple[int, int]]:
             continue
         out[path] = (st.st_mtime_ns, st.st_size)
     return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m esdl.warmstart zygote ...`` or ``... launch ...``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["launch"] and len(argv) >= 2:  # (quick: no argparse)
-        launch(argv[1], argv[2:])
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m esdl.warmstart", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    z = sub.add_parser("zygote", help="the warm process that forks flow runs")
-    z.add_argument("--socket", type=Path, required=True)
-    z.add_argument("--preload", action="append", default=[], help="an entry point file to import (repeatable)")
-    la = sub.add_parser("launch", help="start a flow run through the zygote (the job's command)")
-    la.add_argument("socket")
-    la.add_argument("args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.what == "launch":
-        launch(args.socket, args.args)
-    zygote = Zygote(args.socket, args.preload)
-    try:
-        took = zygote.prepare()
-    except Exception as err:
-        _say(f"cannot start: {err}")
-        return 2
-    _say(f"imported {len(sys.modules)} modules in {took:.1f} s (watching {len(zygote.files)} files)")
-    child = zygote.serve()
-    if child is None:
-        _say("stopped")
-        return 0
-    child.run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
