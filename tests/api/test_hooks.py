@@ -1,4 +1,4 @@
-"""Signed webhooks (``esdl/api/hooks.py``) against a real Prefect server: a delivery starts one run of the hook's
+"""Signed webhooks (``esdl/api/hooks/``) against a real Prefect server: a delivery starts one run of the hook's
 deployment with the body's parameters; repeated idempotency keys and replays give the same run (also 20 senders
 at once); forged, stale, oversized, unknown, non-JSON and ill-typed deliveries give a 4xx and no run; the
 orchestrator unreachable gives 503 with Retry-After; signatures made with ``openssl`` are accepted."""

@@ -1,241 +1,30 @@
-"""Signed webhooks: ``POST /hooks/{name}`` starts a run of a Prefect deployment.
-
-Open-source Prefect has no webhooks (they are a Prefect Cloud feature); these are ours. Hooks are declared in a
-YAML file (:class:`HooksConfig`; ``deployments/hooks.yaml``): each names a deployment, how the JSON body maps to
-its parameters (JSON pointers), and where its secret is (an environment variable or a Prefect Secret block;
-never in the file).
-
-A delivery carries ``X-Esdl-Signature: t=<unix seconds>,v1=<hex>``, where ``v1`` is HMAC-SHA256 with the hook's
-secret over ``t + "." + the raw body`` (the scheme of Stripe's webhooks; several ``v1`` are allowed, for a
-secret being rotated), compared in constant time and refused when ``t`` is more than ``tolerance_s`` (300) away
-from the server's clock. Sign one by hand::
-
-    t=$(date +%s); body='{"spec": "cubes/specs/demo.yaml"}'
-    sig=$(printf '%s.%s' "$t" "$body" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)
-    curl -H "X-Esdl-Signature: t=$t,v1=$sig" -H "Idempotency-Key: delivery-42" \\
-         -H "Content-Type: application/json" --data "$body" http://127.0.0.1:8000/hooks/cube-input-landed
-
-The ``Idempotency-Key`` header becomes the flow run's idempotency key (scoped by hook): a retried delivery gets
-the run the first one made. Without the header the signature is the key, so a replayed request (same ``t``,
-same body) makes no second run either. Deliveries of a key that arrive while its run is being created wait for
-that creation (one request to Prefect) and answer its run as a duplicate.
-
-The run's parameters (the deployment's own, updated with the delivery's) are checked here, with the validator
-Prefect's server uses for a deployment that enforces its schema, read with the deployment (every
-:data:`CACHE_S`); the run is then created with ``enforce_parameter_schema: false``, so that the server does not
-check them a second time (that check is half of the server's CPU time for a run). Parameters holding a Prefect
-placeholder (``__prefect_kind``), which only the server resolves, are left to the server's check.
-
-Answers: 202 ``{"flow_run_id", "flow_run_name", "url", "state", "duplicate"}``; 400 ``request`` (a body that
-is not a JSON object); 401 ``signature`` (missing, malformed, stale or wrong); 404 ``unknown-hook``; 413
-``too-large``; 422 ``parameters`` (a pointer the body lacks, or parameters that fail the deployment's own
-parameter schema: the field's path is in the message); 503 ``unavailable`` with ``Retry-After`` (the Prefect API
-cannot be reached, or the deployment is not registered). No flow run is created for any rejected request. Each
-accepted delivery emits the Prefect event ``esdl.webhook.accepted`` (the UI's event feed), related to its run.
-"""
+"""The hooks' service (:class:`HookService`: a delivery checked, its run created once, its event emitted) and
+its router."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from esdl.api.errors import PayloadTooLarge
+from esdl.api.hooks.config import Hook, HooksConfig
+from esdl.api.hooks.delivery import HookError, check_parameters, has_placeholders, parameter_validator, parameters_of
+from esdl.api.hooks.signature import SIGNATURE_HEADER, verify
 from esdl.api.http import read_body
 from esdl.orchestrator import http_detail, ui_url
 
 LOG = logging.getLogger("esdl.api.hooks")
-SIGNATURE_HEADER = "X-Esdl-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 EVENT = "esdl.webhook.accepted"
 CACHE_S = 30.0  # a deployment's id and parameter schema, and a secret, are read again after this long
-
-
-class Secret(BaseModel):
-    """Where a hook's secret is: an environment variable or a Prefect Secret block (exactly one)."""
-
-    model_config = ConfigDict(extra="forbid")
-    env: str | None = None
-    block: str | None = None
-
-    @model_validator(mode="after")
-    def _one(self) -> Secret:
-        if (self.env is None) == (self.block is None):
-            raise ValueError("a hook's secret is `env: VARIABLE` or `block: NAME` (a Prefect Secret block)")
-        return self
-
-
-class Hook(BaseModel):
-    """One hook: the deployment (``flow-name/deployment-name``) a delivery runs, the parameters from the body
-    (name -> JSON pointer, ``""`` the whole body), fixed parameters, and the secret."""
-
-    model_config = ConfigDict(extra="forbid")
-    deployment: str = Field(pattern=r"^[^/]+/[^/]+$")
-    secret: Secret
-    parameters: dict[str, str] = Field(default_factory=dict)
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    description: str = ""
-
-
-class HooksConfig(BaseModel):
-    """The hooks file."""
-
-    model_config = ConfigDict(extra="forbid")
-    tolerance_s: float = Field(default=300, gt=0)
-    max_body_bytes: int = Field(default=65536, ge=64)
-    # the longest a delivery waits for the Prefect API (its client retries a busy server for a minute and more)
-    orchestrator_timeout_s: float = Field(default=10, gt=0)
-    hooks: dict[str, Hook] = Field(default_factory=dict)
-
-
-def load_hooks(path: Path) -> HooksConfig:
-    """The hooks declared in ``path`` (YAML).
-
-    Raises:
-        ValueError: Not a valid hooks file (the message names the field).
-    """
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return HooksConfig.model_validate(data)
-
-
-def sign(secret: bytes, body: bytes, timestamp: int | None = None) -> str:
-    """The ``X-Esdl-Signature`` value of ``body`` (for senders and tests)."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-class HookError(Exception):
-    """A delivery refused: the HTTP status, the JSON ``error`` code and the message."""
-
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.retry_after = status, code, retry_after
-
-    def response(self) -> JSONResponse:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return JSONResponse({"error": self.code, "message": str(self)}, status_code=self.status, headers=headers)
-
-
-def verify(secret: bytes, header: str | None, body: bytes, tolerance_s: float, now: float | None = None) -> str:
-    """Check a delivery's signature header; the matching ``v1`` digest.
-
-    Raises:
-        HookError: 401 ``signature``: missing, malformed, outside the tolerance, or no ``v1`` matches.
-    """
-    if not header:
-        raise HookError(401, "signature", f"no {SIGNATURE_HEADER} header")
-    t: int | None = None
-    digests: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
-            t = int(value)
-        elif key == "v1" and value:
-            digests.append(value.lower())
-    if t is None or not digests:
-        raise HookError(401, "signature", f"{SIGNATURE_HEADER} must be t=<unix seconds>,v1=<hex HMAC-SHA256>")
-    now = time.time() if now is None else now
-    if abs(now - t) > tolerance_s:
-        raise HookError(401, "signature", f"the signature's timestamp is more than {tolerance_s:g} s from now")
-    expected = hmac.new(secret, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    for digest in digests:  # every one compared, in constant time each
-        if hmac.compare_digest(expected, digest):
-            return digest
-    raise HookError(401, "signature", "the signature does not match")
-
-
-_MISSING = object()
-
-
-def pointer(document: Any, path: str) -> Any:
-    """The value at JSON pointer ``path`` (RFC 6901) in ``document``, or a marker when absent."""
-    if path == "":
-        return document
-    if not path.startswith("/"):
-        return _MISSING
-    node = document
-    for raw in path[1:].split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return _MISSING
-    return node
-
-
-def parameters_of(hook: Hook, body: dict[str, Any]) -> dict[str, Any]:
-    """The run's parameters: the hook's fixed ones, and those its pointers find in the body.
-
-    Raises:
-        HookError: 422 ``parameters``: a pointer the body lacks.
-    """
-    out = dict(hook.defaults)
-    for name, path in hook.parameters.items():
-        value = pointer(body, path)
-        if value is _MISSING:
-            raise HookError(422, "parameters", f"the body has nothing at {path!r} (parameter {name!r})")
-        out[name] = value
-    return out
-
-
-def parameter_validator(schema: Any) -> Any | None:
-    """The validator Prefect's server checks a deployment's runs with (its preprocessed schema, its validator
-    class, no format assertions), built once; ``None`` when the schema is not one (the server then checks).
-
-    Checked with it here, a delivery's run is created with ``enforce_parameter_schema: false``: the server does not
-    check the same parameters again (that check costs it about half of its CPU time for a run).
-    """
-    if not isinstance(schema, dict):
-        return None
-    from jsonschema.exceptions import SchemaError
-    from prefect.utilities.schema_tools.validation import _VALIDATOR, non_fetching_registry, preprocess_schema
-
-    prepared = preprocess_schema(schema)
-    try:
-        _VALIDATOR.check_schema(prepared)
-    except SchemaError:
-        return None
-    return _VALIDATOR(prepared, registry=non_fetching_registry())
-
-
-def check_parameters(validator: Any, parameters: dict[str, Any]) -> None:
-    """Validate a run's ``parameters`` (the deployment's own updated with the delivery's) with ``validator``.
-
-    Raises:
-        HookError: 422 ``parameters`` naming the first failing field's path.
-    """
-    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(the parameters)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise HookError(422, "parameters", f"parameter {where}: {first.message[:300]}{more}")
-
-
-def _placeholders(value: Any) -> bool:
-    """Whether ``value`` holds a Prefect hydration placeholder (``__prefect_kind``: a variable, a template...),
-    which only the server can resolve before it checks the parameters."""
-    if isinstance(value, dict):
-        return "__prefect_kind" in value or any(_placeholders(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_placeholders(v) for v in value)
-    return False
 
 
 @dataclass
@@ -361,7 +150,7 @@ class HookService:
         """Check the parameters here, then create the run, or wait for the creation under way for the same key."""
         deployment = await self._orchestrator(name, self.deployment(hook))
         every = {**deployment.parameters, **parameters}  # what the server checks: the deployment's, updated
-        checked = deployment.validator is not None and not _placeholders(every)
+        checked = deployment.validator is not None and not has_placeholders(every)
         if checked:
             check_parameters(deployment.validator, every)
         creating = self._creating.get(idempotency)
@@ -478,18 +267,3 @@ def hooks_router(service: HookService) -> APIRouter:
             return err.response()
 
     return router
-
-
-__all__ = [
-    "EVENT",
-    "IDEMPOTENCY_HEADER",
-    "SIGNATURE_HEADER",
-    "Hook",
-    "HookError",
-    "HookService",
-    "HooksConfig",
-    "hooks_router",
-    "load_hooks",
-    "sign",
-    "verify",
-]
