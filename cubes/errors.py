@@ -33,3 +33,11 @@ class VerifyError(CubeError):
 
 class ZonalError(CubeError):
     """Zonal statistics or features cannot be computed: irregular grid, unknown CRS, bad geometry or shape."""
+
+
+class ScaleOutError(CubeError):
+    """A cluster profile cannot be started or scaled: devices it needs are missing, a worker cannot start."""
+
+
+class ResourceUnavailableError(ScaleOutError):
+    """Tasks waited too long for a worker resource that no worker group offers (the message names it)."""

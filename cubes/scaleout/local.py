@@ -1,0 +1,251 @@
+"""The ``local`` backend: a scheduler in this process and one worker *process* per worker of each group.
+
+Each worker is ``python -m distributed.cli.dask_worker`` started from this interpreter (``sys.executable``, so
+no activated environment is needed), without a nanny: a worker that dies stays dead and the autoscaler starts a
+new one, which is what the autoscaler and its tests rely on (a nanny would restart it behind everyone's back).
+Workers are named ``<group>-<n>`` with ``n`` counting up per group and never reused, advertise the group's
+resources (``GPU`` for GPU groups) and see only their own devices through ``CUDA_VISIBLE_DEVICES``. Workers
+inherit this process's import path, so tasks defined in any module this process can import run there.
+
+On a machine without CUDA devices a profile with a GPU group fails at start (``on_missing_gpu: error``) or starts
+the group's workers without devices and says so (``on_missing_gpu: cpu``): they still advertise ``GPU`` so that
+GPU-annotated work runs on them, on the CPU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cubes.errors import ScaleOutError
+from cubes.scaleout.devices import DEVICES_ENV, detect_gpus
+from cubes.scaleout.profiles import ClusterProfile, WorkerGroup
+
+GROUP_ENV = "ESDL_WORKER_GROUP"
+"""Set in every worker's environment to the name of its group."""
+
+STOP_GRACE_S = 10.0
+"""How long a stopped worker may take to close before it is killed."""
+
+
+def worker_command(group: WorkerGroup, scheduler_address: str, name: str) -> list[str]:
+    """The command line of one worker process of ``group`` (shared with the benchmark's ``adapt()`` baseline)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "distributed.cli.dask_worker",
+        scheduler_address,
+        "--name",
+        name,
+        "--nthreads",
+        str(group.threads),
+        "--memory-limit",
+        group.memory,
+        "--no-nanny",
+        "--no-dashboard",
+        "--host",
+        "127.0.0.1",
+        # a worker whose scheduler went away (this process killed) exits instead of lingering
+        "--death-timeout",
+        "30",
+    ]
+    resources = group.worker_resources()
+    if resources:
+        cmd += ["--resources", " ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))]
+    return cmd
+
+
+def worker_env(group: WorkerGroup, devices: Sequence[str]) -> dict[str, str]:
+    """The environment of one worker process: this one's, its group, its devices and this process's import path."""
+    env = dict(os.environ)
+    env[GROUP_ENV] = group.name
+    # CPU workers (and GPU workers without devices) see none, so code that picks CUDA when it exists does not
+    # quietly share a device that another worker was given
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    env.pop(DEVICES_ENV, None)
+    # this process's path already holds its own PYTHONPATH's entries
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    """One worker process the backend started."""
+
+    name: str
+    group: str
+    devices: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.time)
+    stopped: float | None = None
+    stopping: bool = False
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+
+class LocalBackend:
+    """Worker processes per group on this machine around a scheduler in this process (see the module's doc).
+
+    Args:
+        profile: The profile; its ``backend`` must be ``local``.
+        log: Where to say what happens (worker starts and exits, the CPU fallback).
+        devices: CUDA device indices to hand out; default: :func:`~cubes.scaleout.devices.detect_gpus`.
+    """
+
+    def __init__(
+        self,
+        profile: ClusterProfile,
+        *,
+        log: Callable[[str], None] | None = None,
+        devices: Sequence[str] | None = None,
+    ) -> None:
+        self.profile = profile
+        self._log = log or (lambda _msg: None)
+        self._free_devices = self._check_devices(list(detect_gpus() if devices is None else devices))
+        self._lock = threading.RLock()
+        self._workers: dict[str, WorkerProcess] = {}
+        self._counters = {g.name: itertools.count() for g in profile.groups}
+        from distributed import Scheduler, SpecCluster
+
+        self._cluster = SpecCluster(
+            workers={},
+            scheduler={"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}},
+            name=profile.name,
+        )
+        self.scheduler_address: str = self._cluster.scheduler_address
+        try:
+            for g in profile.groups:
+                self.scale_group(g.name, g.min_workers)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_devices(self, devices: list[str]) -> list[str]:
+        gpu_groups = [g for g in self.profile.groups if g.gpus]
+        needed = sum(g.gpus * g.max_workers for g in gpu_groups)
+        if not gpu_groups or len(devices) >= needed:
+            return devices
+        names = ", ".join(f"{g.name} ({g.max_workers} x {g.gpus})" for g in gpu_groups)
+        if devices:
+            raise ScaleOutError(
+                f"profile {self.profile.name!r}: GPU groups {names} need up to {needed} CUDA devices and this machine "
+                f"has {len(devices)} ({','.join(devices)}); lower their max_workers or gpus"
+            )
+        if self.profile.on_missing_gpu == "error":
+            raise ScaleOutError(
+                f"profile {self.profile.name!r}: GPU groups {names} need CUDA devices and this machine has none "
+                f"(no NVIDIA driver found; {DEVICES_ENV} overrides the detection); set on_missing_gpu: cpu to run "
+                "their workers on the CPU"
+            )
+        self._log(
+            f"profile {self.profile.name!r}: no CUDA device on this machine; GPU groups {names} start their workers "
+            "without devices (on_missing_gpu: cpu): GPU-annotated tasks run there on the CPU"
+        )
+        return []
+
+    # --- the GroupBackend protocol -------------------------------------------------------------------------------
+
+    def group_of(self, worker_name: str) -> str | None:
+        """The group of a worker this backend started (by its Dask name), else None."""
+        w = self._workers.get(worker_name)
+        return w.group if w else None
+
+    def group_sizes(self) -> dict[str, int]:
+        """Live (running or starting) worker processes per group, not counting those being stopped."""
+        with self._lock:
+            self._reap()
+            sizes = {g.name: 0 for g in self.profile.groups}
+            for w in self._workers.values():
+                if w.alive and not w.stopping:
+                    sizes[w.group] += 1
+            return sizes
+
+    def scale_group(self, group: str, n: int, retire: Sequence[str] = ()) -> None:
+        """Start or stop processes so that ``group`` has ``n``; the workers named in ``retire`` go first."""
+        spec = self.profile.group(group)
+        n = max(0, min(n, spec.max_workers))
+        with self._lock:
+            self._reap()
+            for name in retire:
+                w = self._workers.get(name)
+                if w is not None and w.group == group:
+                    self._stop(w)
+            live = [w for w in self._workers.values() if w.group == group and w.alive and not w.stopping]
+            # beyond the retired ones (which the scheduler already emptied), the newest go: most likely still
+            # starting and holding nothing
+            for w in sorted(live, key=lambda w: w.started, reverse=True)[: max(0, len(live) - n)]:
+                self._stop(w)
+            for _ in range(n - len(live)):
+                self._start(spec)
+
+    def close(self) -> None:
+        """Stop every worker (SIGTERM, then SIGKILL after :data:`STOP_GRACE_S`) and the scheduler."""
+        with self._lock:
+            for w in self._workers.values():
+                if w.alive:
+                    self._stop(w)
+            deadline = time.monotonic() + STOP_GRACE_S
+            for w in self._workers.values():
+                try:
+                    w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    w.process.kill()
+                    w.process.wait()
+            self._reap()
+        self._cluster.close()
+
+    # --- introspection (tests, benchmarks) -----------------------------------------------------------------------
+
+    def processes(self) -> dict[str, int]:
+        """Process ids of the live workers, by worker name."""
+        with self._lock:
+            return {name: w.process.pid for name, w in self._workers.items() if w.alive}
+
+    def lifetimes(self) -> list[tuple[str, str, float, float | None]]:
+        """``(name, group, started, stopped)`` of every worker process so far (times since the epoch)."""
+        with self._lock:
+            self._reap()
+            return [(w.name, w.group, w.started, w.stopped) for w in self._workers.values()]
+
+    # --- processes -----------------------------------------------------------------------------------------------
+
+    def _start(self, group: WorkerGroup) -> None:
+        devices: tuple[str, ...] = ()
+        if group.gpus and self._free_devices:
+            devices = tuple(self._free_devices[: group.gpus])
+            del self._free_devices[: group.gpus]
+        name = f"{group.name}-{next(self._counters[group.name])}"
+        proc = subprocess.Popen(
+            worker_command(group, self.scheduler_address, name),
+            env=worker_env(group, devices),
+            stdin=subprocess.DEVNULL,
+            # its own session: a terminal's Ctrl-C reaches this process, which then stops its workers in order
+            start_new_session=True,
+        )
+        self._workers[name] = WorkerProcess(name, group.name, devices, proc)
+        on = f" on device(s) {','.join(devices)}" if devices else ""
+        self._log(f"started worker {name} (pid {proc.pid}){on}")
+
+    def _stop(self, w: WorkerProcess) -> None:
+        w.stopping = True
+        if w.alive:
+            w.process.send_signal(signal.SIGTERM)  # the worker closes itself (its data was moved by retirement)
+
+    def _reap(self) -> None:
+        """Record exits; give a dead GPU worker's devices back."""
+        for w in self._workers.values():
+            if w.stopped is None and not w.alive:
+                w.stopped = time.time()
+                self._free_devices.extend(w.devices)
+                if not w.stopping:
+                    self._log(f"worker {w.name} exited unexpectedly (exit code {w.process.returncode})")
