@@ -18,14 +18,10 @@ invalid regular expression, a number out of range), 406 ``not-acceptable`` (with
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
-import time
 import uuid
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,8 +31,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
-from starlette.concurrency import run_in_threadpool
 
+from esdl.api.admission import EXPRESS_PLAN_S, Admission
 from esdl.api.database import ReadOnlyRunner, open_reader, session_role
 from esdl.api.errors import (
     BadRequest,
@@ -67,10 +63,6 @@ GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
 LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
-EXPRESS_PLAN_S = 1.0  # time a query's EXPLAIN may take in an express slot
-PLAN_KEPT_S = 60.0  # a query's planned cost is used again for this long (the data, and so the plan, change)
-PLANS_KEPT = 4096  # planned costs kept, the latest
-TRANSLATIONS_IN_THREADS = 2  # new queries translated at once in the server's threads (no translator processes)
 QUERY_TYPE = "application/sparql-query"
 TRUNCATED_HEADER = "X-Esdl-Truncated"
 
@@ -279,110 +271,20 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         app.state.hooks = service
 
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
-    slots = asyncio.Semaphore(settings.max_concurrent)
-    express = asyncio.Semaphore(settings.express_slots)
-    # one translation a translator process; in threads, Python under the GIL: more at once only share a core
-    translating = asyncio.Semaphore(settings.translate_processes or TRANSLATIONS_IN_THREADS)
-    planned: OrderedDict[str, tuple[float, float]] = OrderedDict()  # text -> (planned cost, when): the latest
-    planned_lock = threading.Lock()
-
-    def known_cost(text: str) -> float | None:
-        """The planned cost of ``text`` found within :data:`PLAN_KEPT_S`, if any."""
-        with planned_lock:
-            hit = planned.get(text)
-        return hit[0] if hit is not None and time.monotonic() - hit[1] <= PLAN_KEPT_S else None
-
-    def remember_cost(text: str, cost: float) -> None:
-        with planned_lock:
-            planned[text] = (cost, time.monotonic())
-            planned.move_to_end(text)
-            while len(planned) > PLANS_KEPT:
-                planned.popitem(last=False)
-
-    def costly(text: str) -> bool:
-        cost = known_cost(text)
-        return cost is not None and cost > settings.express_max_cost
-
-    async def acquired(semaphore: asyncio.Semaphore) -> None:
-        try:
-            await asyncio.wait_for(semaphore.acquire(), settings.queue_timeout_s)
-        except TimeoutError:
-            if semaphore is translating:
-                raise Busy(
-                    settings.translate_processes or TRANSLATIONS_IN_THREADS,
-                    settings.queue_timeout_s,
-                    "translation turns (ESDL_SPARQL_TRANSLATE_PROCESSES)",
-                ) from None
-            raise Busy(settings.max_concurrent, settings.queue_timeout_s) from None
-
-    async def first_free() -> asyncio.Semaphore:
-        """An express or an ordinary slot, whichever is free first, acquired (express where both are); 503
-        ``busy`` after ``queue_timeout_s``."""
-        waits = {asyncio.ensure_future(s.acquire()): s for s in (express, slots)}
-        done = False
-        try:
-            await asyncio.wait(waits, timeout=settings.queue_timeout_s, return_when=asyncio.FIRST_COMPLETED)
-            done = True
-        finally:
-            for t in waits:
-                t.cancel()
-            results = await asyncio.gather(*waits, return_exceptions=True)
-            got = [waits[t] for t, r in zip(waits, results, strict=True) if r is True]
-            for s in got[1:] if done else got:  # (the request cancelled: none kept)
-                s.release()
-        if not got:
-            raise Busy(settings.max_concurrent, settings.queue_timeout_s)
-        return got[0]
-
-    async def admitted(fn: Callable[..., Response], text: str, *args: Any) -> Response:
-        """Translate ``text``, then run ``fn`` once one of the query slots is free; both in worker threads (they
-        can take a while, and must not hold up the event loop); 503 ``busy`` after ``queue_timeout_s``.
-
-        Translation takes no database slot (one a translator process, or :data:`TRANSLATIONS_IN_THREADS`, at
-        once; a kept one does not wait): a query refused for its translation is refused whatever the database's
-        load. When every ordinary slot is taken, a query (``answer``) not known to be costly waits for an
-        express slot or an ordinary one, whichever frees first. In an express slot it runs if its planned cost
-        (``EXPLAIN`` within :data:`EXPRESS_PLAN_S`, or the one found in the last :data:`PLAN_KEPT_S`) is at most
-        ``express_max_cost``, under ``express_timeout_s``; otherwise it waits for an ordinary slot as any query.
-        So cheap queries keep answering while heavy ones hold the ordinary slots."""
-        if not sparql.is_cached(text):  # (a kept translation is a lookup: no wait for one)
-            await acquired(translating)
-            try:
-                await run_in_threadpool(sparql.translate, text)  # kept for fn
-            finally:
-                translating.release()
-        if fn is answer and settings.express_slots and slots.locked() and not costly(text):
-            slot = await first_free()
-            if slot is express:
-                try:
-                    response = await run_in_threadpool(express_answer, text, *args)
-                finally:
-                    express.release()
-                if response is not None:
-                    return response
-            else:
-                try:
-                    return await run_in_threadpool(fn, text, *args)
-                finally:
-                    slots.release()
-        await acquired(slots)
-        try:
-            return await run_in_threadpool(fn, text, *args)
-        finally:
-            slots.release()
+    admission = Admission(settings, sparql)
 
     def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
         """The answer from an express slot, or ``None`` where the query is not cheap: planned too costly, or slow
         to plan."""
         translation = sparql.translate(text)
         negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        cost = known_cost(text)
+        cost = admission.costs.known(text)
         if cost is None:
             try:
                 cost = runner.cost(translation, EXPRESS_PLAN_S)
             except QueryTimeout:  # (the database is busy, or the plan is hard: not remembered)
                 return None
-            remember_cost(text, cost)
+            admission.costs.remember(text, cost)
         if cost > settings.express_max_cost:
             return None
         return answer(text, accept, fmt, settings.express_timeout_s)
@@ -421,7 +323,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         if not ({"query", "update", "default-graph-uri", "named-graph-uri"} & params.keys()):
             return describe(request, params)
         text = query_text(params)
-        return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
+        accept, fmt = request.headers.get("accept"), _one(params, "format")
+        return await admission.run(answer, text, accept, fmt, express=express_answer)
 
     @app.post(
         "/sparql",
@@ -431,7 +334,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
     async def sparql_post(request: Request) -> Response:
         params = await protocol_params(request, settings.max_body_bytes)
         text = query_text(params)
-        return await admitted(answer, text, request.headers.get("accept"), _one(params, "format"))
+        accept, fmt = request.headers.get("accept"), _one(params, "format")
+        return await admission.run(answer, text, accept, fmt, express=express_answer)
 
     @app.get(
         "/sparql/description",
@@ -443,7 +347,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
 
     async def sparql_explain(request: Request) -> Response:
         text = query_text(await protocol_params(request, settings.max_body_bytes))
-        return await admitted(explain, text)
+        return await admission.run(explain, text)
 
     for method in ("GET", "POST"):  # one operation each, with ids of their own (OpenAPI wants them unique)
         app.add_api_route(
