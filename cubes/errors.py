@@ -41,3 +41,7 @@ class ScaleOutError(CubeError):
 
 class ResourceUnavailableError(ScaleOutError):
     """Tasks waited too long for a worker resource that no worker group offers (the message names it)."""
+
+
+class KubernetesError(CubeError):
+    """A profile cannot become Kubernetes resources, or its DaskCluster cannot be created, reached or scaled."""
