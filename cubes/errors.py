@@ -35,6 +35,18 @@ class ZonalError(CubeError):
     """Zonal statistics or features cannot be computed: irregular grid, unknown CRS, bad geometry or shape."""
 
 
+class MissingExtraError(CubeError):
+    """An optional extra that a feature needs is not installed (the message names the pip command)."""
+
+
+class ModelError(CubeError):
+    """A model cannot be trained, saved, loaded or applied."""
+
+
+class ModelMismatchError(ModelError):
+    """A cube does not fit a saved model: a variable is missing, or the grid or time step differs."""
+
+
 class ScaleOutError(CubeError):
     """A cluster profile cannot be started or scaled: devices it needs are missing, a worker cannot start."""
 

@@ -12,6 +12,7 @@ import pytest
 
 pytest_plugins = [
     "esdl_testing.fixtures.browser",
+    "esdl_testing.fixtures.ml",
     "esdl_testing.fixtures.postgis",
     "esdl_testing.fixtures.prefect",
     "esdl_testing.fixtures.repo",
