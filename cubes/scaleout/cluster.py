@@ -22,8 +22,9 @@ from cubes.scaleout.backend import GroupBackend, ScaleEvent
 from cubes.scaleout.metrics import render_metrics
 from cubes.scaleout.profiles import ClusterProfile
 
-KUBERNETES_MODULE = "cubes.scaleout.kubernetes"
-"""The module of the Kubernetes backend; its ``open_backend(profile, log=...)`` returns a :class:`GroupBackend`."""
+KUBERNETES_BACKEND = ("cubes.scaleout.kubernetes_backend", "KubernetesBackend")
+"""Module and class of the Kubernetes backend, ``KubernetesBackend(profile, log=...)`` (imported only when used:
+it needs the ``k8s`` extra)."""
 
 
 @dataclass
@@ -79,10 +80,11 @@ def open_backend(profile: ClusterProfile, log: Callable[[str], None] | None = No
         from cubes.scaleout.local import LocalBackend
 
         return LocalBackend(profile, log=log)
-    module = importlib.import_module(KUBERNETES_MODULE)
-    opener = getattr(module, "open_backend", None)
-    if opener is None:
-        raise ScaleOutError(f"{KUBERNETES_MODULE} has no open_backend: the kubernetes backend is not available")
+    module, cls = KUBERNETES_BACKEND
+    try:
+        opener = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise ScaleOutError(f"the kubernetes backend ({module}.{cls}) is not available: {exc}") from exc
     backend: GroupBackend = opener(profile, log=log)
     return backend
 

@@ -119,7 +119,7 @@ class LocalBackend:
 
         self._cluster = SpecCluster(
             workers={},
-            scheduler={"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}},
+            scheduler={"cls": Scheduler, "options": {"dashboard": False, "host": "127.0.0.1"}},
             name=profile.name,
         )
         self.scheduler_address: str = self._cluster.scheduler_address
