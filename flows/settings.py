@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from blocks.cluster_profile import ClusterProfileBlock
 from blocks.dask_cluster import DaskClusterBlock
 from blocks.database import DatabaseBlock
 from cubes.cluster import ClusterSettings
+from cubes.errors import ScaleOutError
+from cubes.scaleout.profiles import BUILTIN_PROFILES, ClusterProfile
 from semantic.store.settings import DatabaseSettings
 
 
@@ -25,3 +28,34 @@ def database_settings(database_block: str | None) -> DatabaseSettings:
         block = DatabaseBlock.load(database_block)
         return block.settings()  # type: ignore[union-attr]
     return DatabaseSettings()
+
+
+def saved_profiles() -> list[str]:
+    """Names of the ``esdl-cluster-profile`` blocks saved on the Prefect server (none before the first save)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            docs = client.read_block_documents_by_type(block_type_slug=ClusterProfileBlock.get_block_type_slug())
+        except ObjectNotFound:  # the block type is registered by its first save
+            return []
+    return sorted(d.name for d in docs if d.name)
+
+
+def cluster_profile(name: str) -> ClusterProfile:
+    """The cluster profile called ``name``: a saved ``esdl-cluster-profile`` block wins, else a built-in profile.
+
+    Raises:
+        ScaleOutError: neither exists (the message lists the saved and the built-in profiles).
+    """
+    saved = saved_profiles()
+    if name in saved:
+        block = ClusterProfileBlock.load(name)
+        return block.profile()  # type: ignore[union-attr]
+    if name in BUILTIN_PROFILES:
+        return BUILTIN_PROFILES[name]
+    raise ScaleOutError(
+        f"no cluster profile {name!r}: saved esdl-cluster-profile blocks: {', '.join(saved) or 'none'}; "
+        f"built-in profiles: {', '.join(sorted(BUILTIN_PROFILES))}"
+    )
