@@ -33,13 +33,17 @@ def database_settings(database_block: str | None) -> DatabaseSettings:
 def saved_profiles() -> list[str]:
     """Names of the ``esdl-cluster-profile`` blocks saved on the Prefect server (none before the first save)."""
     from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     with get_client(sync_client=True) as client:
         try:
             docs = client.read_block_documents_by_type(block_type_slug=ClusterProfileBlock.get_block_type_slug())
         except ObjectNotFound:  # the block type is registered by its first save
             return []
+        except PrefectHTTPStatusError as err:  # the sync client says so with a bare 404 ('Block type not found')
+            if err.response.status_code == 404:
+                return []
+            raise
     return sorted(d.name for d in docs if d.name)
 
 
