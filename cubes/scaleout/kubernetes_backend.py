@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any
 
 from cubes.errors import KubernetesError
@@ -56,7 +57,8 @@ class KubernetesBackend:
     ) -> None:
         self.profile = profile
         self.namespace = profile.kubernetes.namespace
-        self.name = name or unique_cluster_name(profile)
+        self.attached = name is None and profile.kubernetes.cluster_name is not None
+        self.name = name or profile.kubernetes.cluster_name or unique_cluster_name(profile)
         self._log = log or (lambda _msg: None)
         self._groups = [g.name for g in profile.groups]
         manifests = render_profile(profile, self.name, namespace=self.namespace)
@@ -66,29 +68,36 @@ class KubernetesBackend:
         except ImportError as exc:
             raise KubernetesError("the kubernetes backend needs dask-kubernetes: pip install 'esdl[k8s]'") from exc
         where = f"DaskCluster {self.name!r} in namespace {self.namespace!r}"
+        doing = "attach to" if self.attached else "create"
         try:
             # credentials first: KubeCluster would register itself for closing at exit before failing on them
             kr8s.api(namespace=self.namespace)
         except Exception as exc:
-            raise KubernetesError(f"cannot create {where}: no Kubernetes credentials ({exc})") from exc
-        self._log(f"creating {where} ({len(manifests.worker_groups)} extra worker groups)")
+            raise KubernetesError(f"cannot {doing} {where}: no Kubernetes credentials ({exc})") from exc
+        self._log(f"{'attaching to' if self.attached else 'creating'} {where}")
         try:
-            self._cluster: Any = KubeCluster(
-                custom_cluster_spec=manifests.cluster,
-                namespace=self.namespace,
-                shutdown_on_close=True,
-                resource_timeout=start_timeout_s,
-                quiet=True,
-            )
+            if self.attached:
+                # the standing cluster and its groups exist (kubectl apply -k infra/kubernetes); it outlives the run
+                self._cluster: Any = KubeCluster.from_name(self.name, namespace=self.namespace, quiet=True)
+                self._cluster.sync(self._replicas)  # every group's DaskWorkerGroup must be there
+            else:
+                self._cluster = KubeCluster(
+                    custom_cluster_spec=manifests.cluster,
+                    namespace=self.namespace,
+                    shutdown_on_close=True,
+                    resource_timeout=start_timeout_s,
+                    quiet=True,
+                )
         except Exception as exc:
-            raise KubernetesError(f"cannot create {where}: {exc}") from exc
-        try:
-            for group, manifest in manifests.worker_groups.items():
-                self._cluster.sync(self._create, manifest)
-                self._log(f"worker group {group}: DaskWorkerGroup {manifest['metadata']['name']} created")
-        except Exception as exc:
-            self._cluster.close()
-            raise KubernetesError(f"cannot create the worker groups of {where}: {exc}") from exc
+            raise KubernetesError(f"cannot {doing} {where}: {exc}") from exc
+        if not self.attached:
+            try:
+                for group, manifest in manifests.worker_groups.items():
+                    self._cluster.sync(self._create, manifest)
+                    self._log(f"worker group {group}: DaskWorkerGroup {manifest['metadata']['name']} created")
+            except Exception as exc:
+                self._cluster.close()
+                raise KubernetesError(f"cannot create the worker groups of {where}: {exc}") from exc
         self.scheduler_address: str = self._cluster.scheduler_address
 
     async def _create(self, manifest: dict[str, Any]) -> None:
@@ -123,15 +132,11 @@ class KubernetesBackend:
 
     async def _scale(self, group: str, n: int, retire: tuple[str, ...]) -> None:
         from dask_kubernetes.operator._objects import DaskWorkerGroup
+        from kr8s import NotFoundError
         from kr8s.asyncio.objects import Deployment
 
         wg_name = worker_group_name(self.name, group)
-        deployments = [
-            d.name if isinstance(d, Deployment) else d["metadata"]["name"]
-            async for d in Deployment.list(
-                namespace=self.namespace, label_selector={"dask.org/workergroup-name": wg_name}
-            )
-        ]
+        deployments = await self._deployments(group)
         info = await self._cluster.scheduler_comm.identity()
         registered = {w.get("name") for w in info.get("workers", {}).values()}
         plan = scale_plan(
@@ -144,11 +149,36 @@ class KubernetesBackend:
             await self._cluster.scheduler_comm.retire_workers(names=list(plan.retire), close_workers=True)
         for deployment in plan.delete_deployments:
             # background propagation: the Deployment is gone from the API at once, its pod follows
-            await (await Deployment.get(deployment, namespace=self.namespace)).delete(propagation_policy="Background")
+            with suppress(NotFoundError):  # gone already (its pod failed, someone deleted it): nothing to do
+                await (await Deployment.get(deployment, namespace=self.namespace)).delete(
+                    propagation_policy="Background"
+                )
         wg = await DaskWorkerGroup.get(wg_name, namespace=self.namespace)
         await wg.patch(plan.patch)
         self._log(f"worker group {group}: replicas {len(deployments)} -> {plan.replicas}")
 
     def close(self) -> None:
-        """Delete the DaskCluster; the operator's owner references remove its worker groups and pods with it."""
-        self._cluster.close()
+        """Delete the run's DaskCluster (its worker groups and pods go with it, by owner references); a standing
+        cluster it attached to is left running, each group shrunk back to its minimum (the run's work is done, so
+        any of its workers may go)."""
+        try:
+            if self.attached:
+                for group in self.profile.groups:
+                    self._cluster.sync(self._release, group.name, group.min_workers)
+        finally:
+            self._cluster.close()
+
+    async def _release(self, group: str, n: int) -> None:
+        names = await self._deployments(group)
+        if len(names) > n:
+            await self._scale(group, n, tuple(names))
+
+    async def _deployments(self, group: str) -> list[str]:
+        """The names of a group's worker Deployments (the operator labels them with their worker group)."""
+        from kr8s.asyncio.objects import Deployment
+
+        label = {"dask.org/workergroup-name": worker_group_name(self.name, group)}
+        return [
+            d.name if isinstance(d, Deployment) else d["metadata"]["name"]
+            async for d in Deployment.list(namespace=self.namespace, label_selector=label)
+        ]

@@ -109,6 +109,11 @@ class KubernetesOptions(BaseModel):
     gpu_image: str | None = Field(default=None, description="Image of GPU workers (a CUDA build); default: image")
     service_account: str | None = Field(default=None, description="Service account of the pods")
     scheduler_memory: str = Field(default="2Gi", description="Memory limit of the scheduler pod (Kubernetes)")
+    cluster_name: str | None = Field(
+        default=None,
+        description="Attach to this existing DaskCluster (the standing one infra/kubernetes applies) instead of "
+        "creating one per run; it keeps running afterwards, its groups back at their minimum",
+    )
 
 
 class ClusterProfile(BaseModel):
