@@ -12,6 +12,8 @@ import copy
 import pytest
 from dask_kubernetes.operator.controller.controller import (
     build_default_worker_group_spec,
+    build_scheduler_deployment_spec,
+    build_scheduler_service_spec,
     build_worker_deployment_spec,
 )
 
@@ -96,6 +98,18 @@ def test_the_deployments_the_operator_makes_validate_against_kubernetes(profile:
         name = deployment["metadata"]["name"]
         group = worker["metadata"]["labels"]["esdl.dev/group"]
         assert group_of_worker("esdl-run-1", [g.name for g in profile.groups], name) == group
+
+    # the scheduler: its Deployment and Service, and the Service selects the scheduler's pod
+    scheduler = cluster["spec"]["scheduler"]
+    labels = scheduler["metadata"]["labels"]
+    deployment = build_scheduler_deployment_spec("esdl-run-1", scheduler["spec"], {}, labels)
+    service = build_scheduler_service_spec("esdl-run-1", scheduler["service"], {}, labels)
+    validate_builtin(deployment)
+    validate_builtin(service)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
 
 
 def test_gpu_group_pods() -> None:
