@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cubes.errors import ModelError
+from cubes.spec import _format_error as format_validation_error
 
 
 class ModelConfig(BaseModel):
@@ -54,3 +59,15 @@ class ModelConfig(BaseModel):
         """Inputs of the network: lags of every variable, a presence flag of each input, month sine and cosine,
         the target's climatology."""
         return self.lags * len(self.variables) + len(self.inputs) + 3
+
+
+def parse_config(fields: Mapping[str, Any]) -> ModelConfig:
+    """A validated :class:`ModelConfig` from its fields.
+
+    Raises:
+        ModelError: A field is invalid; the message names it.
+    """
+    try:
+        return ModelConfig.model_validate(dict(fields))
+    except ValidationError as err:
+        raise ModelError(f"invalid model config: {format_validation_error(err)}") from None
