@@ -97,7 +97,6 @@ def workers_by_name(client: Client) -> dict[str, dict]:
     return {w["name"]: w | {"address": a} for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
 
 
-@pytest.mark.slow
 def test_rendered_workers_join_with_their_groups_resources(scheduler: Client, start_pod) -> None:
     cpu = start_pod("default", "00000000aa")
     gpu = start_pod("gpu", "00000000bb")
@@ -122,7 +121,6 @@ def test_rendered_workers_join_with_their_groups_resources(scheduler: Client, st
     assert set(scheduler.gather(anywhere)) <= set(scheduler.run(os.getpid).values())
 
 
-@pytest.mark.slow
 def test_scale_plan_removes_exactly_the_named_workers(scheduler: Client, start_pod) -> None:
     """Three gpu pods, one never joins: shrinking to one retires the named worker (its results move) and drops
     the pod that never joined; the worker not named keeps running and keeps its results."""
