@@ -4,7 +4,8 @@ the server (prefect.toml), a taken port is exit 2 with nothing left started, and
 
 And the Prefect UI is the console, in headless Chromium: the Deployments page lists every deployment with the
 nightly schedule; "Quick run" of build-cube/demo-cube makes a run that the stack's worker completes and whose
-page shows the build's artifacts; a run started by a signed webhook shows up on the Runs page.
+page shows the build's artifacts; a run started by a signed webhook shows up on the Runs page. A run of the
+run-notebook/notebook deployment is run by the stack's worker and keeps its result notebook.
 
 With ``--prefect-db postgres`` the Prefect server's data is in the database ``prefect`` of the stack's PostgreSQL (its
 tables, a run made through the API is a row there, no SQLite file), which the catalogue's read-only role may not
@@ -18,6 +19,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -54,13 +56,19 @@ def console(page: Page, ui: str) -> None:
     assert "At 03:00 AM every day" in body, body
 
     before = {r["id"] for r in api(ui, "/api/flow_runs/filter", {})}
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.get_by_role("link", name="demo-cube").first.click()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Quick run", exact=True).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name="CubeSpec", exact=True).wait_for()  # the spec: a CubeSpec form or a path
     dialog.get_by_role("button", name="Run", exact=True).click()
-    deadline = time.monotonic() + 60
+    try:  # the UI checks the parameters with the server first: slow on a loaded machine
+        dialog.wait_for(state="hidden", timeout=120_000)
+    except PlaywrightTimeout:
+        raise AssertionError(f"the Quick run dialog stayed open: {dialog.inner_text()[-2000:]}") from None
+    deadline = time.monotonic() + 120
     started: list[Any] = []
     while not started and time.monotonic() < deadline:
         started = [r for r in api(ui, "/api/flow_runs/filter", {}) if r["id"] not in before]
@@ -73,6 +81,46 @@ def console(page: Page, ui: str) -> None:
     shown = page.inner_text("body")
     for artifact in ("cube-esdl-demo", "cube-esdl-demo-stats", "cube-esdl-demo-sst"):  # summary, table, quicklook
         assert artifact in shown.split(), shown
+
+
+def deliver(url: str, payload: dict[str, Any]) -> Any:
+    """A signed delivery's 202 answer, sent as a webhook sender does: again after a 503 (a busy Prefect server on the
+    loaded machine), as its Retry-After says, with the same idempotency key, so that a retry makes no second run."""
+    body, key = json.dumps(payload).encode(), uuid.uuid4().hex
+    for _ in range(5):
+        delivery = urllib.request.Request(
+            url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": key,
+                "X-Esdl-Signature": sign(SECRET.encode(), body),
+            },
+        )
+        try:
+            with urllib.request.urlopen(delivery, timeout=60) as r:
+                assert r.status == 202
+                return json.loads(r.read())
+        except urllib.error.HTTPError as refused:
+            if refused.code != 503:
+                raise
+            time.sleep(float(refused.headers.get("Retry-After") or 1))
+    raise AssertionError(f"{url}: 503 five times")
+
+
+def notebook_on_the_worker(project: Path, ui: str) -> None:
+    """A run of the run-notebook/notebook deployment, made through the API as the UI's form makes one, is run by the
+    stack's worker: the catalogue's cube report on the cube the console's run built, its result notebook kept."""
+    (deployment,) = api(ui, "/api/deployments/filter", {"deployments": {"name": {"any_": ["notebook"]}}})
+    parameters = {"notebook": "cube-report", "parameters": {"variable": "sst"}}  # (its verification parameters)
+    run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters})
+    final = wait_final(ui, run["id"])
+    assert final == "COMPLETED", api(ui, f"/api/flow_runs/{run['id']}")["state"]["message"]
+    # (the run's folder: <UTC time>-<the flow run id's first 8 characters>)
+    (folder,) = [p for p in (project / "out" / "notebooks" / "cube-report").iterdir() if run["id"][:8] in p.name]
+    result = json.loads((folder / "result.ipynb").read_text())
+    assert not any(o.get("output_type") == "error" for c in result["cells"] for o in c.get("outputs", []))
+    assert (folder / "result.html").is_file()
 
 
 def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
@@ -106,20 +154,15 @@ def test_up_status_down(tmp_path: Path, browser: Browser) -> None:
         try:
             console(page, ui)
             # a run started by a signed webhook shows up on the Runs page
-            body = json.dumps({"spec": "cubes/specs/demo.yaml"}).encode()
-            delivery = urllib.request.Request(
-                f"http://127.0.0.1:{ports[3]}/hooks/cube-input-landed",
-                data=body,
-                headers={"Content-Type": "application/json", "X-Esdl-Signature": sign(SECRET.encode(), body)},
-            )
-            with urllib.request.urlopen(delivery, timeout=60) as r:
-                accepted = json.loads(r.read())
-            assert r.status == 202 and accepted["url"].startswith(ui), accepted
+            hook = f"http://127.0.0.1:{ports[3]}/hooks/cube-input-landed"
+            accepted = deliver(hook, {"spec": "cubes/specs/demo.yaml"})
+            assert accepted["url"].startswith(ui), accepted
             page.goto(f"{ui}/runs", wait_until="networkidle")
             page.get_by_text(accepted["flow_run_name"]).first.wait_for()
             assert wait_final(ui, accepted["flow_run_id"]) == "COMPLETED"  # (up to date: it builds nothing)
         finally:
             page.close()
+        notebook_on_the_worker(project, ui)
 
         # another stack whose Prefect port is taken (by this one's server): exit 2, nothing left started
         other = tmp_path / "other-state"

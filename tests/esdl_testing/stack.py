@@ -24,10 +24,11 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 def make_project(tmp_path: Path) -> Path:
-    """A project folder: the repository's deployments and flows (linked) and a copy of its cubes package."""
+    """A project folder: the repository's deployments, flows and notebooks (linked) and a copy of its cubes package."""
     project = tmp_path / "project"
     project.mkdir()
-    for part in ("deployments", "flows"):  # (the deployments' entry points are relative to the project)
+    # (the deployments' entry points, and the notebook catalogue's folder, are relative to the project)
+    for part in ("deployments", "flows", "notebooks"):
         (project / part).symlink_to(REPO_ROOT / part)
     # the cubes package with its specs copied: the demo spec's output (../../out/esdl-demo.zarr) is relative to the
     # spec's own folder, so that a run of build-cube/demo-cube builds a fresh cube in the project
