@@ -1,8 +1,9 @@
 """The ``local`` backend: a scheduler in this process and one worker *process* per worker of each group.
 
-Each worker is ``python -m distributed.cli.dask_worker`` started from this interpreter (``sys.executable``, so
-no activated environment is needed), without a nanny: a worker that dies stays dead and the autoscaler starts a
-new one, which is what the autoscaler and its tests rely on (a nanny would restart it behind everyone's back).
+Each worker is a process forked from a server that has ``distributed`` imported already
+(:mod:`cubes.scaleout.worker`), so it connects within a fraction of a second, and runs without a nanny: a worker
+that dies stays dead and the autoscaler starts a new one, which is what the autoscaler and its tests rely on (a
+nanny would restart it behind everyone's back).
 Workers are named ``<group>-<n>`` with ``n`` counting up per group and never reused, advertise the group's
 resources (``GPU`` for GPU groups) and see only their own devices through ``CUDA_VISIBLE_DEVICES``. Workers
 inherit this process's import path, so tasks defined in any module this process can import run there.
@@ -16,50 +17,23 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 
 from cubes.errors import ScaleOutError
 from cubes.scaleout.devices import DEVICES_ENV, detect_gpus
 from cubes.scaleout.profiles import ClusterProfile, WorkerGroup
+from cubes.scaleout.worker import start_worker
 
 GROUP_ENV = "ESDL_WORKER_GROUP"
 """Set in every worker's environment to the name of its group."""
 
 STOP_GRACE_S = 10.0
-"""How long a stopped worker may take to close before it is killed."""
-
-
-def worker_command(group: WorkerGroup, scheduler_address: str, name: str) -> list[str]:
-    """The command line of one worker process of ``group`` (shared with the benchmark's ``adapt()`` baseline)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "distributed.cli.dask_worker",
-        scheduler_address,
-        "--name",
-        name,
-        "--nthreads",
-        str(group.threads),
-        "--memory-limit",
-        group.memory,
-        "--no-nanny",
-        "--no-dashboard",
-        "--host",
-        "127.0.0.1",
-        # a worker whose scheduler went away (this process killed) exits instead of lingering
-        "--death-timeout",
-        "30",
-    ]
-    resources = group.worker_resources()
-    if resources:
-        cmd += ["--resources", " ".join(f"{k}={v:g}" for k, v in sorted(resources.items()))]
-    return cmd
+"""How long a stopped or retired worker may take to close before it is killed (SIGKILL)."""
 
 
 def worker_env(group: WorkerGroup, devices: Sequence[str]) -> dict[str, str]:
@@ -82,15 +56,17 @@ class WorkerProcess:
     name: str
     group: str
     devices: tuple[str, ...]
-    process: subprocess.Popen[bytes]
+    process: BaseProcess
     started: float = field(default_factory=time.time)
     stopped: float | None = None
     stopping: bool = False
+    stop_asked: float = 0.0
+    """When it was asked to stop (monotonic seconds)."""
 
     @property
     def alive(self) -> bool:
         """Whether the process still runs."""
-        return self.process.poll() is None
+        return self.process.is_alive()
 
 
 class LocalBackend:
@@ -179,7 +155,7 @@ class LocalBackend:
             for name in retire:
                 w = self._workers.get(name)
                 if w is not None and w.group == group:
-                    self._stop(w)
+                    self._stop(w, signalled=False)
             live = [w for w in self._workers.values() if w.group == group and w.alive and not w.stopping]
             # beyond the retired ones (which the scheduler already emptied), the newest go: most likely still
             # starting and holding nothing
@@ -196,11 +172,10 @@ class LocalBackend:
                     self._stop(w)
             deadline = time.monotonic() + STOP_GRACE_S
             for w in self._workers.values():
-                try:
-                    w.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                w.process.join(timeout=max(0.1, deadline - time.monotonic()))
+                if w.alive:
                     w.process.kill()
-                    w.process.wait()
+                    w.process.join()
             self._reap()
         self._cluster.close()
 
@@ -209,7 +184,7 @@ class LocalBackend:
     def processes(self) -> dict[str, int]:
         """Process ids of the live workers, by worker name."""
         with self._lock:
-            return {name: w.process.pid for name, w in self._workers.items() if w.alive}
+            return {name: w.process.pid for name, w in self._workers.items() if w.alive and w.process.pid is not None}
 
     def lifetimes(self) -> list[tuple[str, str, float, float | None]]:
         """``(name, group, started, stopped)`` of every worker process so far (times since the epoch)."""
@@ -225,27 +200,38 @@ class LocalBackend:
             devices = tuple(self._free_devices[: group.gpus])
             del self._free_devices[: group.gpus]
         name = f"{group.name}-{next(self._counters[group.name])}"
-        proc = subprocess.Popen(
-            worker_command(group, self.scheduler_address, name),
-            env=worker_env(group, devices),
-            stdin=subprocess.DEVNULL,
-            # its own session: a terminal's Ctrl-C reaches this process, which then stops its workers in order
-            start_new_session=True,
+        proc = start_worker(
+            self.scheduler_address,
+            name,
+            group.threads,
+            group.memory,
+            group.worker_resources(),
+            worker_env(group, devices),
         )
         self._workers[name] = WorkerProcess(name, group.name, devices, proc)
         on = f" on device(s) {','.join(devices)}" if devices else ""
         self._log(f"started worker {name} (pid {proc.pid}){on}")
 
-    def _stop(self, w: WorkerProcess) -> None:
+    def _stop(self, w: WorkerProcess, signalled: bool = True) -> None:
+        """Have ``w`` exit: a retired worker is already closing itself and is left alone (a SIGTERM arriving in the
+        middle of that close cancels it and leaves the process idle for good); any other gets SIGTERM. Either is
+        killed if it is still there :data:`STOP_GRACE_S` later (:meth:`_reap`)."""
+        if w.stopping:
+            return
         w.stopping = True
-        if w.alive:
-            w.process.send_signal(signal.SIGTERM)  # the worker closes itself (its data was moved by retirement)
+        w.stop_asked = time.monotonic()
+        if signalled and w.alive:
+            w.process.terminate()  # SIGTERM: the worker closes itself
 
     def _reap(self) -> None:
-        """Record exits; give a dead GPU worker's devices back."""
+        """Record exits, kill stopped workers past their grace, give a dead GPU worker's devices back."""
         for w in self._workers.values():
+            if w.stopping and w.alive and time.monotonic() - w.stop_asked > STOP_GRACE_S:
+                self._log(f"worker {w.name} still running {STOP_GRACE_S:g} s after it was stopped: killed")
+                w.process.kill()
+                w.process.join()
             if w.stopped is None and not w.alive:
                 w.stopped = time.time()
                 self._free_devices.extend(w.devices)
                 if not w.stopping:
-                    self._log(f"worker {w.name} exited unexpectedly (exit code {w.process.returncode})")
+                    self._log(f"worker {w.name} exited unexpectedly (exit code {w.process.exitcode})")
