@@ -32,6 +32,9 @@ from cubes.scaleout.worker import start_worker
 GROUP_ENV = "ESDL_WORKER_GROUP"
 """Set in every worker's environment to the name of its group."""
 
+CRASH_LOOP = (3, 10.0)
+"""A group whose last 3 workers all died unexpectedly within 10 s of their start starts no more (a crash loop)."""
+
 STOP_GRACE_S = 10.0
 """How long a stopped or retired worker may take to close before it is killed (SIGKILL)."""
 
@@ -194,7 +197,22 @@ class LocalBackend:
 
     # --- processes -----------------------------------------------------------------------------------------------
 
+    def _crash_loop(self, group: str) -> list[WorkerProcess]:
+        """The group's last workers if they all died unexpectedly soon after starting (see :data:`CRASH_LOOP`)."""
+        n, within_s = CRASH_LOOP
+        last = [w for w in self._workers.values() if w.group == group][-n:]
+        early = [w for w in last if w.stopped is not None and not w.stopping and w.stopped - w.started < within_s]
+        return early if len(early) == n else []
+
     def _start(self, group: WorkerGroup) -> None:
+        crashed = self._crash_loop(group.name)
+        if crashed:
+            codes = ", ".join(f"{w.name}: {w.process.exitcode}" for w in crashed)
+            raise ScaleOutError(
+                f"group {group.name!r}: its last {len(crashed)} workers died within {CRASH_LOOP[1]:g} s of starting "
+                f"(exit codes {codes}); starting no more (see their error output; memory {group.memory!r}, "
+                f"resources {group.worker_resources()})"
+            )
         devices: tuple[str, ...] = ()
         if group.gpus and self._free_devices:
             devices = tuple(self._free_devices[: group.gpus])

@@ -104,3 +104,18 @@ def test_a_dead_worker_is_no_longer_counted_and_close_stops_every_process(monkey
         backend.close()
     assert not any(_alive(pid) for pid in pids.values())
     assert all(stopped is not None for _, _, _, stopped in backend.lifetimes())
+
+
+def test_a_group_whose_workers_die_at_start_stops_starting_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DEVICES_ENV, "")
+    base = two_groups()
+    broken = base.model_copy(update={"groups": [base.groups[0], base.groups[1].model_copy(update={"memory": "lots"})]})
+    backend = LocalBackend(broken)
+    try:
+        with pytest.raises(ScaleOutError, match=r"group 'gpu': its last 3 workers died within 10 s of starting"):
+            for _ in range(4):  # three deaths, then the fourth start is refused
+                backend.scale_group("gpu", 1)
+                wait_until(lambda: backend.group_sizes()["gpu"] == 0, 30, "the broken worker to die")
+        assert backend.group_sizes() == {"default": 1, "gpu": 0}
+    finally:
+        backend.close()
