@@ -76,7 +76,7 @@ def run_on_gpu(where: GpuCluster, key: str, log: Callable[[str], None], fn: Call
 
         def relay(event: tuple[float, Any]) -> None:
             message = event[1]
-            log(f"[{message.get('worker')}] {message.get('line')}" if isinstance(message, dict) else str(message))
+            log(f"[{message.get('name')}] {message.get('line')}" if isinstance(message, dict) else str(message))
 
         client.subscribe_topic(EVENT_TOPIC, relay)
         try:

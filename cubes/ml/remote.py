@@ -74,7 +74,7 @@ def _worker() -> Any:
 def _say(worker: Any, line: str) -> None:
     logger.info(line)
     if worker is not None:
-        worker.log_event(EVENT_TOPIC, {"worker": worker.name, "line": line})
+        worker.log_event(EVENT_TOPIC, {"name": str(worker.name), "line": line})  # (Dask sets "worker" itself)
 
 
 def _place(worker: Any, started: float) -> dict[str, Any]:

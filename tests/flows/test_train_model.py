@@ -39,7 +39,8 @@ def test_train_model_runs_on_the_gpu_group_and_beats_the_baselines(
     from flows.train_model import train_model
 
     models = tmp_path / "models"
-    result = train_model(cube=str(demo_cube), epochs=2, hidden=32, models=str(models), run="flow-a")
+    state = train_model(cube=str(demo_cube), epochs=2, hidden=32, models=str(models), run="flow-a", return_state=True)
+    result = state.result()
     assert result.group == "gpu" and result.worker is not None and result.worker.startswith("gpu-")
     assert result.device == "cpu"  # no CUDA device on this machine: the profile's CPU fallback
     assert any(e.startswith("gpu: 0 -> 1") for e in result.scale_events), result.scale_events
@@ -60,6 +61,12 @@ def test_train_model_runs_on_the_gpu_group_and_beats_the_baselines(
         "climatology",
     ]
     assert "Held-out RMSE" in found["model-flow-a"]["data"] and "gpu: 0 -> 1" in found["model-flow-a"]["data"]
+    # the worker's epoch lines reached the flow run's log while it trained
+    logs = httpx.post(
+        f"{prefect_api}/logs/filter",
+        json={"logs": {"flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200},
+    ).json()
+    assert any(log["message"].startswith(f"[{result.worker}] epoch 2/2: training loss") for log in logs), logs
 
     # predict: the saved model applied to the cube again, through the flow
     out = tmp_path / "again.zarr"
