@@ -1,6 +1,6 @@
 """The ML flow's training (cubes.ml) on CPU workers against the ``gpu`` worker group: same data, same epochs.
 
-    .venv/bin/python bench/ml.py [--cube out/esdl-demo.zarr] [--epochs 6] [--rounds 2] [--batch-size 512]
+    .venv/bin/python bench/ml.py [--cube out/esdl-demo.zarr] [--epochs 6] [--rounds 3] [--batch-size 512]
 
 Each round trains the same model twice on the demo cube (next-month sst from the previous three months of sst
 and air temperature; held out: the last 12 months with sst), each time as the one Dask task the ``train-model``
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cube", type=Path, default=DEMO, help="training cube (default: the demo cube)")
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=512)
     args = parser.parse_args()
 
