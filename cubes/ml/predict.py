@@ -171,4 +171,4 @@ def predict_cube(
 
 def _variable_attrs(spec: CubeSpec) -> dict[str, Any]:
     var = spec.variables[0]
-    return {**var.attrs, "units": var.units, "grid_mapping": "crs", "cell_methods": "area: mean time: mean"}
+    return {**var.attrs, "units": var.units, "grid_mapping": "crs"}

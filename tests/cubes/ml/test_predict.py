@@ -11,11 +11,13 @@ import xarray as xr
 
 from cubes.errors import ModelMismatchError
 from cubes.ml.config import ModelConfig
-from cubes.ml.predict import forecast, predict_cube
+from cubes.ml.predict import forecast, forecast_spec, predict_cube
 from cubes.ml.saved import load_model
 from cubes.ml.train import TrainResult, train
-from cubes.store import Publication
+from cubes.plan import plan_cube
+from cubes.store import Publication, build_location
 from cubes.verify import find_issues
+from cubes.writer import start_build, write_regions, write_template
 from esdl_testing.mlcubes import build_demo
 
 
@@ -52,6 +54,30 @@ def test_the_forecast_is_a_valid_cube_holding_the_models_predictions(
     assert both.sum() == trained.info.metrics.samples
     rmse = np.sqrt(np.mean((held[both].astype(np.float64) - obs[both]) ** 2))
     assert rmse == pytest.approx(trained.info.metrics.model.rmse, abs=1e-5)
+
+
+def test_an_interrupted_forecast_resumes_with_the_regions_it_lacks(
+    trained: TrainResult, demo_cube: Path, tmp_path: Path
+) -> None:
+    """A forecast whose build stopped after three regions: the rerun writes only the others, and the cube is the
+    same as an uninterrupted forecast's."""
+    import dask.array as dsa
+
+    output = str(tmp_path / "resumed.zarr")
+    model = load_model(trained.model, device="cpu")
+    values, ds = forecast(model, demo_cube)
+    spec = forecast_spec(model, demo_cube, ds, output)
+    plan = plan_cube(spec)
+    build = build_location(spec)[1]
+    start_build(plan, build, resume=False)
+    partial = ds.drop_vars(list(ds.data_vars)).compute()
+    partial["sst_forecast"] = (("time", "lat", "lon"), dsa.from_array(values, chunks=(12, 70, 70)), {"units": "K"})
+    write_template(partial, plan, build)
+    write_regions(partial, plan, build, plan.regions[:3])
+    result = predict_cube(trained.model, demo_cube, output, resume=True)
+    assert result.written_regions == len(plan.regions) - 3
+    assert find_issues(output) == []
+    np.testing.assert_array_equal(xr.open_zarr(output, consolidated=False)["sst_forecast"].values, values)
 
 
 def test_a_second_forecast_publishes_a_new_version(trained: TrainResult, demo_cube: Path, tmp_path: Path) -> None:
