@@ -88,13 +88,16 @@ def train(
         log: Called with a line per epoch.
 
     Raises:
-        ModelError: Too little data, or a checkpoint of another config under the same run.
+        ModelError: Too little data, or a checkpoint or model of another config under the same run.
     """
     say = log or (lambda _line: None)
     final = Path(models) / run
     if (final / "model.json").exists():
+        info = read_info(final)
+        if info.config != config:
+            raise ModelError(f"run {run} was trained with another model config ({final}); choose another run name")
         say(f"run {run} is already trained: {final}")
-        return TrainResult(final, read_info(final), resumed_from_epoch=config.epochs)
+        return TrainResult(final, info, resumed_from_epoch=config.epochs)
     staging = Path(models) / f".{run}.partial"
     staging.mkdir(parents=True, exist_ok=True)
     torch = import_torch()

@@ -97,8 +97,10 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_weights(demo_cube:
     b = torch.load(resumed.model / "model.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.info.metrics == straight.info.metrics
-    # a finished run is returned as it is, without training again
+    # a finished run is returned as it is, without training again, if asked for the same config
     assert train(demo_cube, config, tmp_path, "killed").info == resumed.info
+    with pytest.raises(ModelError, match="run killed was trained with another model config"):
+        train(demo_cube, config.model_copy(update={"epochs": 4}), tmp_path, "killed")
 
 
 def test_a_checkpoint_of_another_config_is_refused(demo_cube: Path, tmp_path: Path) -> None:
