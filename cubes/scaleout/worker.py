@@ -14,7 +14,9 @@ import asyncio
 import multiprocessing
 import os
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 
@@ -48,8 +50,30 @@ def start_worker(
         name=f"dask-worker-{name}",
         daemon=False,  # a worker may start processes of its own (daemons may not)
     )
-    process.start()
+    with _main_left_alone():
+        process.start()
     return process
+
+
+@contextmanager
+def _main_left_alone() -> Iterator[None]:
+    """While a worker is started: multiprocessing would have it import this process's main module (as
+    ``__mp_main__``), which it does not need (its target is this module's; cloudpickle sends functions of ``__main__``
+    by value). That import would cost a flow run's workers Prefect's engine (``python -m prefect.engine``: 2-3 s
+    each), and a script without an ``if __name__ == "__main__":`` guard would run itself again in every worker.
+    multiprocessing finds the main module by its ``__spec__`` and ``__file__``: hidden here for the start."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, object] = {k: main.__dict__[k] for k in ("__spec__", "__file__") if k in main.__dict__}
+    main.__dict__["__spec__"] = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def serve(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 from distributed import Client
@@ -12,6 +16,7 @@ from cubes.errors import ScaleOutError
 from cubes.scaleout.backend import GroupBackend
 from cubes.scaleout.devices import DEVICES_ENV, detect_gpus
 from cubes.scaleout.local import LocalBackend
+from esdl_testing.paths import REPO_ROOT
 from esdl_testing.scaleout import device_env, two_groups, wait_until
 
 
@@ -119,3 +124,28 @@ def test_a_group_whose_workers_die_at_start_stops_starting_them(monkeypatch: pyt
         assert backend.group_sizes() == {"default": 1, "gpu": 0}
     finally:
         backend.close()
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
+    # multiprocessing would import the main module in each worker: a script that opens a cluster at its top level
+    # would run itself again there (and a flow run's workers would import prefect.engine, its main module)
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from distributed import Client
+            from cubes.scaleout import BUILTIN_PROFILES
+            from cubes.scaleout.cluster import open_cluster
+
+            print("script body", flush=True)
+            with open_cluster(BUILTIN_PROFILES["local-cpu"]) as cluster, Client(cluster.scheduler_address) as c:
+                def double(x):
+                    return 2 * x
+                print("answer", c.submit(double, 21).result(), flush=True)
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:2] == ["script body", "answer 42"], done.stdout
