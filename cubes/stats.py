@@ -8,7 +8,6 @@ pass over the cube and survive a resumed build.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -42,17 +41,15 @@ def block_stats(block: np.ndarray) -> np.ndarray:
     values = block.reshape(block.shape[0], -1).astype(np.float64)
     valid = ~np.isnan(values)
     filled = np.where(valid, values, 0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps give NaN extremes, as intended
-        lo, hi = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
+    # fmin/fmax skip NaN (NaN only where every value is: steps without valid values keep NaN extremes), and, unlike
+    # nanmin, do not warn: warnings.catch_warnings is not thread-safe, and blocks run in threads side by side
+    lo, hi = np.fmin.reduce(values, axis=1), np.fmax.reduce(values, axis=1)
     return np.stack([valid.sum(axis=1), filled.sum(axis=1), (filled * filled).sum(axis=1), lo, hi], axis=1)
 
 
 def combine_block_stats(stats: np.ndarray) -> np.ndarray:
     """Combine ``(time, by, bx, N_STATS)`` block statistics over the spatial blocks into ``(time, N_STATS)``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # steps without any valid value keep NaN extremes
-        lo, hi = np.nanmin(stats[..., 3], axis=(1, 2)), np.nanmax(stats[..., 4], axis=(1, 2))
+    lo, hi = np.fmin.reduce(stats[..., 3], axis=(1, 2)), np.fmax.reduce(stats[..., 4], axis=(1, 2))  # (see above)
     return np.concatenate([stats[..., :3].sum(axis=(1, 2)), lo[:, None], hi[:, None]], axis=-1)
 
 
