@@ -31,6 +31,7 @@ from cubes.spec import CubeSpec, resolve_spec
 from cubes.stats import VariableStats
 from cubes.store import build_location
 from cubes.writer import start_build, write_regions, write_template
+from flows.keys import key_part
 from flows.load_catalog import load_catalog
 from flows.locks import one_writer
 from flows.quoting import as_is
@@ -123,7 +124,7 @@ def _summary_markdown(spec: CubeSpec, plan: CubePlan, path: str, written: int) -
 @task(name="artifacts", cache_policy=NO_CACHE)
 def artifacts_task(spec: CubeSpec, plan: CubePlan, path: str, stats: list[VariableStats], written: int) -> None:
     """Publish the run's summary, statistics table and quicklooks as Prefect artifacts."""
-    key = "".join(c if c.isalnum() else "-" for c in spec.name.lower())
+    key = key_part(spec.name)
     create_markdown_artifact(
         _summary_markdown(spec, plan, path, written), key=f"cube-{key}", description=f"cube {spec.name} summary"
     )

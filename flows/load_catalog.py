@@ -21,6 +21,7 @@ from cubes.cluster import dask_cluster, release_free_memory
 from cubes.features import features_delayed
 from cubes.gridgeometry import GridGeometry
 from cubes.zonal import ZonalStats, coverage_weights, zonal_delayed
+from flows.keys import key_part
 from flows.quoting import as_is
 from flows.results import CatalogLoadResult
 from flows.settings import cluster_settings, database_settings
@@ -174,6 +175,6 @@ def load_catalog(
             if plan.thresholds:
                 found = features_task(as_is(plan), scheduler)
     result = load_task(as_is(plan), as_is(zonal), as_is(found), database_block, scheduler)
-    key = "".join(c if c.isalnum() else "-" for c in plan.cube.name.lower())
+    key = key_part(plan.cube.name)
     create_markdown_artifact(_summary(plan, result), key=f"catalog-{key}", description="catalogue load summary")
     return result

@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.keys import key_part
 from nbrun.catalogue import catalogue_meta, load_notebook
 from nbrun.errors import NotebookFailed
 from nbrun.execute import PreparedRun, prepare
@@ -33,7 +34,7 @@ MAX_FIGURE_BYTES = 2 * 2**20  # larger figures stay in the result folder only
 
 def artifact_key(name: str) -> str:
     """An artifact key from a notebook's name (lower case letters, digits and dashes)."""
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "notebook"
+    return key_part(name).strip("-") or "notebook"
 
 
 def link(location: str) -> str:

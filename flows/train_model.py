@@ -22,6 +22,7 @@ from cubes.ml.config import ModelConfig, parse_config
 from cubes.ml.metrics import ValidationMetrics
 from cubes.ml.remote import ForecastOnWorker, TrainedOnWorker, forecast_on_worker, train_on_worker
 from flows.gpu import GpuCluster, gpu_cluster, run_on_gpu
+from flows.keys import key_part
 from flows.quoting import as_is
 
 
@@ -47,7 +48,7 @@ def local_path(path: str) -> str:
 
 def artifact_key(text: str) -> str:
     """``text`` as a Prefect artifact key (lowercase letters, digits and dashes)."""
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+    return key_part(text).strip("-")
 
 
 @task(name="train", cache_policy=NO_CACHE)
