@@ -87,8 +87,9 @@ class Autoscaler:
         snap = observe.snapshot(raw, self.backend.group_sizes(), self.backend.group_of, time.monotonic())
         plan = decide(self.profile.groups, self.config, snap, self._state)
         self._state = plan.state
+        addresses = {w.name: w.address for w in snap.workers}
         for d in plan.decisions:
-            self._apply(d, {w.name: w.address for w in snap.workers})
+            self._apply(d, addresses)
         for u in plan.unavailable:
             n = client.run_on_scheduler(observe.fail_tasks, keys=list(u.keys), message=u.message)
             if n:
