@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,6 @@ import sqlalchemy as sa
 from pyproj import Geod, Transformer
 
 from semantic.geosparql import call, geometry_param, literal_geometry
-from semantic.store.db import make_engine
 
 GEOF = "http://www.opengis.net/def/function/geosparql/"
 UOM = "http://www.opengis.net/def/uom/OGC/1.0/"
@@ -35,12 +33,8 @@ WGS84 = Geod(ellps="WGS84")
 
 
 @pytest.fixture
-def engine(catalog_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(catalog_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
+def engine(catalog_engine: sa.Engine) -> sa.Engine:
+    return catalog_engine
 
 
 def distances(conn: sa.Connection, pairs: list[tuple[Any, Any]], units: str) -> list[float]:

@@ -9,7 +9,6 @@ file's own transcription of the tables of GeoSPARQL 1.1, "Topology Vocabulary Ex
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -166,12 +165,8 @@ def by_standard(name: str, a: BaseGeometry, b: BaseGeometry) -> bool | None:
 
 
 @pytest.fixture
-def engine(catalog_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(catalog_url)
-    try:
-        yield eng
-    finally:
-        eng.dispose()
+def engine(catalog_engine: sa.Engine) -> sa.Engine:
+    return catalog_engine
 
 
 def select(conn: sa.Connection, **exprs: Any) -> dict[str, Any]:
