@@ -29,6 +29,8 @@ from cubes.errors import WriteError
 from cubes.spec import CubeSpec
 
 KEEP_VERSIONS = 2
+ANNOUNCED = "announced"
+"""Marker file in a published version's folder: the version was announced (:meth:`Publication.mark_announced`)."""
 
 
 def local_path(output: str) -> Path:
@@ -140,6 +142,19 @@ class Publication:
         """The spec fingerprint of the published cube, or ``None`` if nothing is published."""
         current = self.current()
         return None if current is None else current.parent.name.rsplit("-", 1)[-1]
+
+    def announced(self) -> bool:
+        """Whether the published version was announced (:meth:`mark_announced`); ``False`` if nothing is published."""
+        current = self.current()
+        return current is not None and (current.parent / ANNOUNCED).exists()
+
+    def mark_announced(self) -> None:
+        """Record that the published version was announced to its consumers, so that a later run finding it up
+        to date announces it only if the run that published it could not (it failed or died in between)."""
+        current = self.current()
+        if current is None:
+            raise WriteError(f"{self.output}: nothing is published to mark as announced")
+        _write_atomic(current.parent / ANNOUNCED, dt.datetime.now(dt.UTC).isoformat())
 
     def check_publishable(self) -> None:
         """Raise if the output exists but was not published by esdl (it would not be replaced atomically)."""

@@ -29,7 +29,7 @@ from cubes.finish import finish_build
 from cubes.plan import CubePlan, plan_cube
 from cubes.spec import CubeSpec, resolve_spec
 from cubes.stats import VariableStats
-from cubes.store import build_location
+from cubes.store import Publication, build_location
 from cubes.writer import start_build, write_regions, write_template
 from flows.keys import key_part
 from flows.load_catalog import load_catalog
@@ -195,6 +195,8 @@ def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
             stats=[],
             scheduler=None,
         )
+        if not publication.announced():  # the run that published it failed or died before announcing it
+            _announce(result, publication)
         return result
     plan, todo = plan_task(cube_spec, resume)
     cube: xr.Dataset = template_task(cube_spec, plan)  # type: ignore[assignment]  # prefect reads Dataset as awaitable
@@ -214,7 +216,6 @@ def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
         written += sum(f.result() for f in running)
         warm.join()
     path, stats = finalize_task(cube_spec, plan)
-    artifacts_task(cube_spec, plan, path, stats, written)
     result = BuildResult(
         path=path,
         output=str(cube_spec.output),
@@ -224,16 +225,19 @@ def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
         stats=[VariableSummary.model_validate(s.as_row()) for s in stats],
         scheduler=address,
     )
-    _announce(result)
+    _announce(result, publication)  # published: announced first, so that a failure of the artifacts loses nothing
+    artifacts_task(cube_spec, plan, path, stats, written)
     return result
 
 
 PUBLISHED = "esdl.cube.published"
 
 
-def _announce(result: BuildResult) -> None:
-    """Emit :data:`PUBLISHED` for a cube just published: inside a deployment's run the event is related to the
-    deployment, which the load-catalog deployment's trigger (deployments/prefect.yaml) waits for."""
+def _announce(result: BuildResult, publication: Publication) -> None:
+    """Emit :data:`PUBLISHED` for a cube just published, and mark its version announced: inside a deployment's run
+    the event is related to the deployment, which the load-catalog deployment's trigger (deployments/prefect.yaml)
+    waits for. A run that dies between publishing and marking leaves the version unmarked, and the next build of
+    the spec (finding it up to date) announces it then: at least once per published version."""
     from prefect.events import emit_event
 
     emit_event(
@@ -244,6 +248,7 @@ def _announce(result: BuildResult) -> None:
         },
         payload={"output": result.output, "path": result.path, "regions": result.regions, "written": result.written},
     )
+    publication.mark_announced()
 
 
 def _then_catalog(
