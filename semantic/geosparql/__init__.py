@@ -1,7 +1,10 @@
 """GeoSPARQL 1.0 / 1.1 for the SPARQL-to-SQL rewriter: literals, topological relations and functions on PostGIS.
 
-- :mod:`~semantic.geosparql.literals`: geo:wktLiteral / geo:geoJSONLiteral to longitude/latitude geometries and
-  bound parameters, and SQL geometries back to literal lexical forms; the package's errors.
+- :mod:`~semantic.geosparql.literals`: geo:wktLiteral / geo:geoJSONLiteral / geo:gmlLiteral to longitude/latitude
+  geometries and bound parameters, and SQL geometries back to literal lexical forms; the package's errors
+  (:mod:`~semantic.geosparql.errors`) re-exported.
+- :mod:`~semantic.geosparql.gml`: the GML reader (the profile it reads, srsName forms and axis order);
+  :mod:`~semantic.geosparql.geometry`: the CRS transforms and checks every reader shares.
 - :mod:`~semantic.geosparql.relations`: the Simple Features, Egenhofer and RCC8 relations (functions and
   properties) with their DE-9IM definitions, as index-friendly predicates; ``geof:relate``.
 - :mod:`~semantic.geosparql.functions`: :data:`FUNCTIONS`, every translated IRI with its builder, argument kinds

@@ -1,49 +1,60 @@
-"""GeoSPARQL geometry literals: reading geo:wktLiteral / geo:geoJSONLiteral, writing them from SQL.
+"""GeoSPARQL geometry literals: reading geo:wktLiteral / geo:geoJSONLiteral / geo:gmlLiteral, writing them from SQL.
 
 Every geometry the SQL side handles is a PostGIS ``geometry`` in SRID 4326 with longitude/latitude axis order
 (docs/sparql.md, "RDF terms in SQL"). This module turns literal lexical forms into such geometries (as shapely
 objects, then as bound parameters) and renders SQL geometry expressions back as literal lexical forms.
 
-It also holds the errors of :mod:`semantic.geosparql` and :func:`sql_function`, the one way the package calls
-PostGIS functions.
+It re-exports the errors of :mod:`semantic.geosparql` (:mod:`~semantic.geosparql.errors`) and holds
+:func:`sql_function`, the one way the package calls PostGIS functions. GML is read by :mod:`semantic.geosparql.gml`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import shapely
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.sql.functions import Function
 
-from semantic.errors import GeoSparqlError, UnsupportedFeature
+from semantic.geosparql.errors import GeoSparqlError, InvalidArgument, InvalidGeometryLiteral, UnsupportedFunction
+from semantic.geosparql.geometry import CRS84, CRS84_IRIS, EPSG_4326, GeometryValue, checked, short, transform_for
+from semantic.geosparql.gml import GML_LITERAL, parse_gml_literal
+
+__all__ = [
+    "CRS84",
+    "CRS84_IRIS",
+    "EPSG_4326",
+    "GEO",
+    "GEOF",
+    "GEOJSON_LITERAL",
+    "GEOMETRY",
+    "GML_LITERAL",
+    "WKT_LITERAL",
+    "GeoSparqlError",
+    "GeometryValue",
+    "InvalidArgument",
+    "InvalidGeometryLiteral",
+    "UnsupportedFunction",
+    "as_geojson",
+    "as_wkt",
+    "geometry_param",
+    "literal_geometry",
+    "parse_geojson_literal",
+    "parse_geometry_literal",
+    "parse_wkt_literal",
+    "sql_function",
+    "to_ewkb",
+]
 
 GEO = "http://www.opengis.net/ont/geosparql#"
 GEOF = "http://www.opengis.net/def/function/geosparql/"
 WKT_LITERAL = GEO + "wktLiteral"
 GEOJSON_LITERAL = GEO + "geoJSONLiteral"
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-"""WGS 84 longitude/latitude: the CRS of every geometry in SQL, and of a wktLiteral without a CRS IRI."""
-EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
-"""WGS 84 latitude/longitude: the same datum as CRS84 with the axes swapped."""
-
-CRS84_IRIS = frozenset(
-    f"{scheme}://www.opengis.net/def/crs/OGC/{version}/CRS84"
-    for scheme in ("http", "https")
-    for version in ("1.3", "0")
-)
-_EPSG_IRI = re.compile(r"https?://www\.opengis\.net/def/crs/EPSG/0/([0-9]+)")
-_OGC_IRI = re.compile(r"https?://www\.opengis\.net/def/crs/OGC/(?:1\.3|0)/(CRS[0-9A-Za-z]+)")
-# names of CRS84 in the pre-RFC 7946 GeoJSON "crs" member
 _GEOJSON_CRS84 = frozenset({"urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", *CRS84_IRIS})
 _GEOJSON_TYPES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
@@ -51,36 +62,6 @@ _GEOJSON_TYPES = frozenset(
 
 GEOMETRY = Geometry(srid=4326)
 """SQLAlchemy type of the geometry expressions built here (PostGIS ``geometry``, SRID 4326, lon/lat)."""
-
-
-class InvalidGeometryLiteral(GeoSparqlError):
-    """A geometry literal cannot be read: bad WKT or GeoJSON, unknown CRS, invalid or out-of-range geometry."""
-
-
-class InvalidArgument(GeoSparqlError):
-    """A GeoSPARQL function argument is wrong: arity, units IRI, DE-9IM pattern, a non-constant IRI."""
-
-
-class UnsupportedFunction(UnsupportedFeature, GeoSparqlError):
-    """A GeoSPARQL function or property IRI that is not translated to SQL; the message says why."""
-
-    def __init__(self, iri: str, reason: str = "not a GeoSPARQL function this engine translates") -> None:
-        super().__init__(f"{iri} ({reason})")
-        self.iri = iri
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class GeometryValue:
-    """The value of a geometry literal.
-
-    Attributes:
-        geometry: The geometry in WGS 84 longitude/latitude, 2D, OGC-valid.
-        crs: The CRS IRI the literal was written in (:data:`CRS84` when it names none).
-    """
-
-    geometry: BaseGeometry
-    crs: str
 
 
 def sql_function(name: str, *args: Any, type_: Any = None) -> sa.ColumnElement[Any]:
@@ -94,60 +75,6 @@ def sql_function(name: str, *args: Any, type_: Any = None) -> sa.ColumnElement[A
 
 
 # -- reading literals ------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def _transform_for(crs: str) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Coordinates written in ``crs`` (in its own axis order) to longitude/latitude; ``None``: identity.
-
-    Raises:
-        InvalidGeometryLiteral: ``crs`` is not CRS84, an EPSG CRS or an OGC CRS that PROJ knows.
-    """
-    if crs in CRS84_IRIS:
-        return None
-    epsg = _EPSG_IRI.fullmatch(crs)
-    ogc = _OGC_IRI.fullmatch(crs)
-    if epsg is not None and int(epsg[1]) == 4326:
-        return lambda xy: xy[:, ::-1]  # latitude/longitude: a swap, exactly
-    if epsg is None and ogc is None:
-        raise InvalidGeometryLiteral(f"unsupported CRS IRI <{crs}>: use OGC CRS84 or an EPSG CRS")
-    from pyproj import CRS, Transformer
-    from pyproj.exceptions import CRSError
-
-    code = f"EPSG:{epsg[1]}" if epsg is not None else f"OGC:{ogc[1]}" if ogc is not None else ""
-    try:
-        source = CRS.from_user_input(code)
-        # always_xy=False: GeoSPARQL Req 16, coordinates follow the axis order the CRS defines
-        transformer = Transformer.from_crs(source, CRS.from_user_input("OGC:CRS84"), always_xy=False)
-    except CRSError as err:
-        raise InvalidGeometryLiteral(f"unknown CRS <{crs}>: {err}") from err
-
-    def transform(xy: np.ndarray) -> np.ndarray:
-        if len(xy) == 1:  # pyproj would take a 1-element array for a scalar, with a NumPy deprecation warning
-            return np.array([transformer.transform(float(xy[0, 0]), float(xy[0, 1]), errcheck=False)])
-        x, y = transformer.transform(xy[:, 0], xy[:, 1], errcheck=False)
-        return np.column_stack([x, y])
-
-    return transform
-
-
-def _checked(geom: BaseGeometry, what: str) -> BaseGeometry:
-    """``geom`` if it is OGC-valid with finite longitude/latitude coordinates in range."""
-    if not geom.is_empty:
-        coords = shapely.get_coordinates(geom)
-        if not np.isfinite(coords).all():
-            raise InvalidGeometryLiteral(f"{what}: coordinates are not finite (outside the CRS's domain?)")
-        x0, y0, x1, y1 = geom.bounds
-        if not (-180 <= x0 and x1 <= 180 and -90 <= y0 and y1 <= 90):
-            raise InvalidGeometryLiteral(f"{what}: coordinates outside longitude [-180, 180] / latitude [-90, 90]")
-    if not shapely.is_valid(geom):
-        raise InvalidGeometryLiteral(f"{what}: invalid geometry ({shapely.is_valid_reason(geom)})")
-    return geom
-
-
-def _short(lexical: str) -> str:
-    text = " ".join(lexical.split())
-    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def parse_wkt_literal(lexical: str) -> GeometryValue:
@@ -168,20 +95,20 @@ def parse_wkt_literal(lexical: str) -> GeometryValue:
     if text.startswith("<"):
         end = text.find(">")
         if end < 0:
-            raise InvalidGeometryLiteral(f"wktLiteral {_short(lexical)}: unterminated CRS IRI")
+            raise InvalidGeometryLiteral(f"wktLiteral {short(lexical)}: unterminated CRS IRI")
         crs, text = text[1:end].strip(), text[end + 1 :].strip()
-    transform = _transform_for(crs)
+    transform = transform_for(crs)
     if not text:
         return GeometryValue(shapely.GeometryCollection(), crs)
     try:
         geom = shapely.force_2d(shapely.from_wkt(text))
     except NotImplementedError as err:  # CIRCULARSTRING and other curves: GEOS reads none
-        raise InvalidGeometryLiteral(f"wktLiteral {_short(lexical)}: curved geometries are not supported") from err
+        raise InvalidGeometryLiteral(f"wktLiteral {short(lexical)}: curved geometries are not supported") from err
     except (shapely.errors.ShapelyError, ValueError, TypeError) as err:
-        raise InvalidGeometryLiteral(f"wktLiteral {_short(lexical)}: not WKT ({err})") from err
+        raise InvalidGeometryLiteral(f"wktLiteral {short(lexical)}: not WKT ({err})") from err
     if transform is not None and not geom.is_empty:
         geom = shapely.transform(geom, transform)
-    return GeometryValue(_checked(geom, f"wktLiteral {_short(lexical)}"), crs)
+    return GeometryValue(checked(geom, f"wktLiteral {short(lexical)}"), crs)
 
 
 def parse_geojson_literal(lexical: str) -> GeometryValue:
@@ -194,7 +121,7 @@ def parse_geojson_literal(lexical: str) -> GeometryValue:
         InvalidGeometryLiteral: Not JSON, not a GeoJSON geometry, a non-CRS84 ``crs``, an OGC-invalid geometry
             or a coordinate outside longitude/latitude range.
     """
-    what = f"geoJSONLiteral {_short(lexical)}"
+    what = f"geoJSONLiteral {short(lexical)}"
     if not lexical.strip():
         return GeometryValue(shapely.GeometryCollection(), CRS84)
     try:
@@ -212,21 +139,24 @@ def parse_geojson_literal(lexical: str) -> GeometryValue:
         geom = shapely.force_2d(shapely.from_geojson(lexical))
     except (shapely.errors.ShapelyError, ValueError, TypeError) as err:
         raise InvalidGeometryLiteral(f"{what}: {err}") from err
-    return GeometryValue(_checked(geom, what), CRS84)
+    return GeometryValue(checked(geom, what), CRS84)
 
 
 def parse_geometry_literal(lexical: str, datatype: str) -> GeometryValue:
-    """The value of a literal of datatype geo:wktLiteral or geo:geoJSONLiteral.
+    """The value of a literal of datatype geo:wktLiteral, geo:geoJSONLiteral or geo:gmlLiteral
+    (:func:`~semantic.geosparql.gml.parse_gml_literal`).
 
     Raises:
         InvalidGeometryLiteral: The lexical form is not in the datatype's lexical space.
-        UnsupportedFunction: Another datatype (geo:gmlLiteral, geo:kmlLiteral, geo:dggsLiteral, ...).
+        UnsupportedFunction: Another datatype (geo:kmlLiteral, geo:dggsLiteral, ...).
     """
     if datatype == WKT_LITERAL:
         return parse_wkt_literal(lexical)
     if datatype == GEOJSON_LITERAL:
         return parse_geojson_literal(lexical)
-    raise UnsupportedFunction(datatype, "geometry literals are read from geo:wktLiteral and geo:geoJSONLiteral only")
+    if datatype == GML_LITERAL:
+        return parse_gml_literal(lexical)
+    raise UnsupportedFunction(datatype, "geometry literals are read from WKT, GeoJSON and GML only")
 
 
 def to_ewkb(geometry: BaseGeometry) -> bytes:

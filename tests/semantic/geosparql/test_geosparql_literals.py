@@ -88,6 +88,7 @@ def test_bad_literals_raise_a_named_error(lexical: str, datatype: str, message: 
     assert isinstance(info.value, GeoSparqlError) and isinstance(info.value, SemanticError)
 
 
-def test_gml_literal_is_unsupported() -> None:
+def test_kml_literal_is_unsupported() -> None:
+    # GML is read (tests/semantic/geosparql/test_gml.py); KML is not
     with pytest.raises(UnsupportedFunction):
-        parse_geometry_literal("<gml:Point/>", GEO + "gmlLiteral")
+        parse_geometry_literal("<kml:Point/>", GEO + "kmlLiteral")
