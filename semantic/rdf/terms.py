@@ -10,7 +10,8 @@ and the typed value where the datatype has one the database can index:
 - ``ts`` (aware :class:`~datetime.datetime`): xsd:dateTime, xsd:dateTimeStamp and xsd:date (midnight at the
   start of the day). Values without a timezone are taken as UTC; fractions of a second beyond microseconds are
   truncated;
-- ``geom`` (hex EWKB, SRID 4326, longitude/latitude, 2D): geo:wktLiteral and geo:geoJSONLiteral.
+- ``geom`` (hex EWKB, SRID 4326, longitude/latitude, 2D): geo:wktLiteral, geo:geoJSONLiteral and geo:gmlLiteral
+  (read by :mod:`semantic.geosparql.gml`).
 
 A lexical form outside its datatype's lexical space (``"abc"^^xsd:integer``, ``"300"^^xsd:byte``, an
 unreadable WKT) is an *ill-typed* literal: it is kept as written and its typed value is NULL, never an error.
@@ -30,6 +31,9 @@ import numpy as np
 import shapely
 from rdflib import RDF, XSD, BNode, Literal, URIRef
 from rdflib.term import Node
+
+from semantic.geosparql.errors import InvalidGeometryLiteral
+from semantic.geosparql.gml import GML_LITERAL, parse_gml_literal
 
 IRI, BLANK, LITERAL = 1, 2, 3
 
@@ -60,7 +64,7 @@ FLOAT_TYPES = frozenset({str(XSD.float), str(XSD.double)})
 NUMERIC_TYPES = frozenset(INTEGER_RANGES) | {XSD_DECIMAL} | FLOAT_TYPES
 DATETIME_TYPES = frozenset({str(XSD.dateTime), str(XSD.dateTimeStamp)})
 XSD_DATE = str(XSD.date)
-GEOMETRY_TYPES = frozenset({WKT_LITERAL, GEOJSON_LITERAL})
+GEOMETRY_TYPES = frozenset({WKT_LITERAL, GEOJSON_LITERAL, GML_LITERAL})
 
 # the lexical spaces of XML Schema 1.1 (no surrounding whitespace: RDF lexical forms are taken as written)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -244,7 +248,8 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
     (``<http://www.opengis.net/def/crs/EPSG/0/4326>``) gives the coordinates in that CRS's axis order, so
     EPSG:4326 is latitude/longitude and is swapped, and other codes are reprojected with pyproj. An empty
     wktLiteral is the empty geometry. A geo:geoJSONLiteral is longitude/latitude (RFC 7946); an empty one is the
-    empty geometry too. Z and M are dropped.
+    empty geometry too. A geo:gmlLiteral is read one by one (:func:`~semantic.geosparql.gml.parse_gml_literal`:
+    srsName and its axis order, the GML profile); an empty one is the empty geometry. Z and M are dropped.
     Unreadable text, an unknown CRS, a geometry that is not OGC-valid, or a coordinate outside longitude
     [-180, 180] / latitude [-90, 90] gives ``None``: such a geometry would make spatial queries fail or lie.
     """
@@ -262,6 +267,8 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
             positions, texts = wkt.setdefault(epsg, ([], []))
             positions.append(i)
             texts.append(text)
+        elif datatype == GML_LITERAL:
+            geoms[i] = _gml(lexical)
         elif datatype == GEOJSON_LITERAL:
             if not lexical.strip():  # GeoSPARQL 1.1: an empty geoJSONLiteral is the empty geometry
                 geoms[i] = shapely.GeometryCollection()
@@ -282,6 +289,14 @@ def geometry_values(literals: Sequence[tuple[str, str]]) -> list[Any]:
         inside = (x0 >= -180) & (x1 <= 180) & (y0 >= -90) & (y1 <= 90)  # false for NaN and infinities
     good = ~shapely.is_missing(geoms) & shapely.is_valid(geoms) & (inside | shapely.is_empty(geoms))
     return [g if ok else None for g, ok in zip(geoms, good, strict=True)]
+
+
+def _gml(lexical: str) -> Any:
+    """The geometry of a gmlLiteral, ``None`` when it cannot be read (an ill-typed literal, never an error)."""
+    try:
+        return parse_gml_literal(lexical).geometry
+    except InvalidGeometryLiteral:
+        return None
 
 
 def geometry_value(lexical: str, datatype: str) -> Any:
