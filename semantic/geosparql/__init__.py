@@ -8,17 +8,16 @@
 - :mod:`~semantic.geosparql.relations`: the Simple Features, Egenhofer and RCC8 relations (functions and
   properties) with their DE-9IM definitions, as index-friendly predicates; ``geof:relate``.
 - :mod:`~semantic.geosparql.functions`: :data:`FUNCTIONS`, every translated IRI with its builder, argument kinds
-  and result kind; :data:`UNSUPPORTED` with reasons.
+  and result kind; :data:`UNSUPPORTED` with reasons. :mod:`~semantic.geosparql.measures` builds the measures
+  (distance, buffer, area, length, perimeter) in the units of :mod:`~semantic.geosparql.units`.
 """
 
 from semantic.geosparql.functions import (
     FUNCTIONS,
-    UNITS,
     UNSUPPORTED,
     ArgKind,
     FunctionSpec,
     ResultKind,
-    Unit,
     call,
     function,
 )
@@ -36,6 +35,7 @@ from semantic.geosparql.literals import (
     parse_geometry_literal,
 )
 from semantic.geosparql.relations import RELATIONS, Relation, relate, relation, relation_sql
+from semantic.geosparql.units import UNITS, Unit
 
 __all__ = [
     "CRS84",

@@ -15,14 +15,12 @@ translated are listed in :data:`UNSUPPORTED` with the reason; :func:`function` r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from geoalchemy2 import Geography, Geometry
 from shapely.geometry.base import BaseGeometry
 
 from semantic.geosparql.literals import (
@@ -31,15 +29,19 @@ from semantic.geosparql.literals import (
     GEOF,
     GEOJSON_LITERAL,
     GEOMETRY,
+    GML_LITERAL,
     WKT_LITERAL,
     InvalidArgument,
     UnsupportedFunction,
     as_geojson,
+    as_gml,
     as_wkt,
     geometry_param,
     sql_function,
 )
+from semantic.geosparql.measures import area, buffer, distance, length, perimeter
 from semantic.geosparql.relations import RELATE, RELATION_LIST, Relation, relate
+from semantic.geosparql.units import METRE, UNITS, unit
 from semantic.sql import case
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -73,95 +75,26 @@ class ResultKind(StrEnum):
     STRING = "string"
     WKT = "wkt"
     GEOJSON = "geojson"
+    GML = "gml"
 
 
 RESULT_DATATYPES: dict[ResultKind, str | None] = {
     ResultKind.BOOLEAN: XSD + "boolean",
-    ResultKind.GEOMETRY: WKT_LITERAL,  # a geometry value is written as a wktLiteral (literals.as_wkt)
+    # a geometry value is written in the serialisation of the function's first argument (semantic/sparql/geo.py);
+    # this is the datatype where that is not known (a computed geometry)
+    ResultKind.GEOMETRY: WKT_LITERAL,
     ResultKind.DOUBLE: XSD + "double",
     ResultKind.INTEGER: XSD + "integer",
     ResultKind.IRI: None,  # an IRI, not a literal
     ResultKind.STRING: XSD + "string",
     ResultKind.WKT: WKT_LITERAL,
     ResultKind.GEOJSON: GEOJSON_LITERAL,
+    ResultKind.GML: GML_LITERAL,
 }
 """RDF datatype of each result kind's literals (``None``: the result is an IRI)."""
 
 
-# -- units of measure ------------------------------------------------------------------------------------------
-
-_OGC_UOM = "http://www.opengis.net/def/uom/OGC/1.0/"
-_EPSG_UOM = "http://www.opengis.net/def/uom/EPSG/0/"
-_QUDT = "http://qudt.org/vocab/unit/"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A unit of measure for distances and buffers.
-
-    Attributes:
-        iri: The unit's IRI.
-        kind: ``length`` (computed on the ellipsoid, in metres) or ``angle`` (planar, in degrees).
-        factor: Metres (length) or degrees (angle) in one unit.
-    """
-
-    iri: str
-    kind: Literal["length", "angle"]
-    factor: float
-
-
-def _units() -> dict[str, Unit]:
-    table: list[tuple[str, Literal["length", "angle"], float]] = [
-        (_OGC_UOM + "metre", "length", 1.0),
-        (_OGC_UOM + "degree", "angle", 1.0),
-        (_OGC_UOM + "radian", "angle", 180 / math.pi),
-        (_EPSG_UOM + "9001", "length", 1.0),
-        (_EPSG_UOM + "9036", "length", 1000.0),
-        (_EPSG_UOM + "9002", "length", 0.3048),
-        (_EPSG_UOM + "9102", "angle", 1.0),
-        (_EPSG_UOM + "9101", "angle", 180 / math.pi),
-        (_QUDT + "M", "length", 1.0),
-        (_QUDT + "KiloM", "length", 1000.0),
-        (_QUDT + "FT", "length", 0.3048),
-        (_QUDT + "MI", "length", 1609.344),
-        (_QUDT + "DEG", "angle", 1.0),
-        (_QUDT + "RAD", "angle", 180 / math.pi),
-    ]
-    return {iri: Unit(iri, kind, factor) for iri, kind, factor in table}
-
-
-UNITS: dict[str, Unit] = _units()
-"""Units IRIs accepted by geof:distance, geof:buffer, geof:area, geof:length: OGC (GeoSPARQL 1.0), EPSG, QUDT
-(GeoSPARQL 1.1)."""
-
-
-def unit(iri: object) -> Unit:
-    """The unit a units argument names.
-
-    Raises:
-        InvalidArgument: ``iri`` is not a constant IRI string, or not a unit in :data:`UNITS`.
-    """
-    if not isinstance(iri, str):
-        raise InvalidArgument("the units argument must be a constant IRI (uom:metre, uom:degree, uom:radian, ...)")
-    try:
-        return UNITS[iri]
-    except KeyError:
-        raise InvalidArgument(f"unsupported units IRI <{iri}>; known: {', '.join(sorted(UNITS))}") from None
-
-
 # -- SQL helpers -----------------------------------------------------------------------------------------------
-
-_GEOGRAPHY_CAST = Geography(geometry_type=None)  # renders as plain ``geography``
-_GEOMETRY_CAST = Geometry(geometry_type=None)  # renders as plain ``geometry``
-
-
-def _geography(g: Expr) -> Expr:
-    return sa.cast(g, _GEOGRAPHY_CAST)
-
-
-def _to_geometry(geog: Expr) -> Expr:
-    """A geography expression back to geometry (SRID 4326 is kept), typed as our geometries."""
-    return sa.type_coerce(sa.cast(geog, _GEOMETRY_CAST), GEOMETRY)
 
 
 def _double(name: str, *args: Any) -> Expr:
@@ -172,85 +105,12 @@ def _geometry(name: str, *args: Any) -> Expr:
     return sql_function(name, *args, type_=GEOMETRY)
 
 
-def _scaled(value: Expr, divisor: float) -> Expr:
-    """``value / divisor``, or ``value`` itself for 1."""
-    return value if divisor == 1 else value / sa.bindparam(None, divisor, type_=sa.Double(), unique=True)
-
-
-def _times(value: Expr, factor: float) -> Expr:
-    return value if factor == 1 else value * sa.bindparam(None, factor, type_=sa.Double(), unique=True)
-
-
-def _within(value: Expr, limit: float) -> Expr:
-    """``value`` where it is a finite number of magnitude at most ``limit``, else NULL: an expression error.
-
-    The check is in SQL because the value may be computed there (``?x * 1e308``, ``"NaN"^^xsd:double`` read from
-    data): GEOS crashes the backend on a NaN radius. PostGIS functions are STRICT, so a NULL argument never
-    reaches GEOS, even when the planner folds a constant expression. In PostgreSQL NaN sorts above every number,
-    so ``abs(value) <= limit`` is false for NaN and both infinities.
-    """
-    bound: Expr = sa.bindparam(None, limit, type_=sa.Double(), unique=True)
-    return case((sa.func.abs(value) <= bound, value), else_=sa.null()).cast(sa.Double())
-
-
 def _has_z(g: Expr) -> Expr:
     # ST_Zmflag: 0 2D, 1 M, 2 Z, 3 ZM
     return sql_function("ST_Zmflag", g, type_=sa.SmallInteger()).in_([2, 3])
 
 
-MAX_BUFFER_METRES = 1.0e7
-"""The largest buffer radius on the spheroid: 10,000 km, about a quarter of a meridian. PostGIS buffers geography
-in a projection chosen for the geometry; past this the result stops meaning anything (its area shrinks) and
-then fails ("Point outside of projection domain")."""
-MAX_BUFFER_DEGREES = 360.0
-"""The largest planar buffer radius in degrees of longitude/latitude (2π radians)."""
-
 # -- builders --------------------------------------------------------------------------------------------------
-
-
-def distance(a: Expr, b: Expr, units: Unit) -> Expr:
-    """geof:distance: the shortest distance between ``a`` and ``b`` in ``units``.
-
-    Length units: ``ST_Distance(a::geography, b::geography)`` (on the WGS 84 spheroid) divided by the unit.
-    Angle units: planar ``ST_Distance(a, b)`` in degrees of longitude/latitude (radians: times π/180).
-    """
-    if units.kind == "length":
-        return _scaled(_double("ST_Distance", _geography(a), _geography(b)), units.factor)
-    return _scaled(_double("ST_Distance", a, b), units.factor)
-
-
-def buffer(g: Expr, radius: Expr, units: Unit) -> Expr:
-    """geof:buffer: the points within ``radius`` (in ``units``) of ``g``.
-
-    Length units: ``ST_Buffer(g::geography, metres)::geometry`` (PostGIS buffers in a suitable planar projection
-    and transforms back). Angle units: planar ``ST_Buffer(g, degrees)`` in longitude/latitude.
-    """
-    if units.kind == "length":
-        metres = _within(_times(radius, units.factor), MAX_BUFFER_METRES)
-        return _to_geometry(sql_function("ST_Buffer", _geography(g), metres))
-    return _geometry("ST_Buffer", g, _within(_times(radius, units.factor), MAX_BUFFER_DEGREES))
-
-
-def area(g: Expr, units: Unit | None = None) -> Expr:
-    """geof:area: the area of ``g``; square metres on the spheroid by default, else in square ``units``
-    (angle units: planar square degrees)."""
-    if units is None or units.kind == "length":
-        return _scaled(_double("ST_Area", _geography(g)), (units.factor if units else 1.0) ** 2)
-    return _scaled(_double("ST_Area", g), units.factor**2)
-
-
-def length(g: Expr, units: Unit | None = None) -> Expr:
-    """geof:length: the length of ``g`` (curves; 0 for points and surfaces), metres on the spheroid by default."""
-    if units is None or units.kind == "length":
-        return _scaled(_double("ST_Length", _geography(g)), units.factor if units else 1.0)
-    return _scaled(_double("ST_Length", g), units.factor)
-
-
-def perimeter(g: Expr, units: Unit | None = None) -> Expr:
-    """geof:perimeter: the boundary length of the surfaces of ``g``, metres on the spheroid by default."""
-    if units is None or units.kind == "length":
-        return _scaled(_double("ST_Perimeter", _geography(g)), units.factor if units else 1.0)
-    return _scaled(_double("ST_Perimeter", g), units.factor)
 
 
 def get_srid(g: Expr) -> Expr:
@@ -384,8 +244,8 @@ def _specs() -> list[FunctionSpec]:
     add((GEOF + "area",), area, (G, U), R.DOUBLE, optional=1)
     add((GEOF + "length",), length, (G, U), R.DOUBLE, optional=1)
     add((GEOF + "perimeter",), perimeter, (G, U), R.DOUBLE, optional=1)
-    add((GEOF + "metricDistance",), lambda a, b: distance(a, b, UNITS[_OGC_UOM + "metre"]), (G, G), R.DOUBLE)
-    add((GEOF + "metricBuffer",), lambda g, r: buffer(g, r, UNITS[_OGC_UOM + "metre"]), (G, N), R.GEOMETRY)
+    add((GEOF + "metricDistance",), lambda a, b: distance(a, b, UNITS[METRE]), (G, G), R.DOUBLE)
+    add((GEOF + "metricBuffer",), lambda g, r: buffer(g, r, UNITS[METRE]), (G, N), R.GEOMETRY)
     add((GEOF + "metricArea",), area, (G,), R.DOUBLE)
     add((GEOF + "metricLength",), length, (G,), R.DOUBLE)
     add((GEOF + "metricPerimeter",), perimeter, (G,), R.DOUBLE)
@@ -420,6 +280,7 @@ def _specs() -> list[FunctionSpec]:
     add((GEOF + "isSimple", GEO + "isSimple"), _unary("ST_IsSimple", sa.Boolean()), (G,), R.BOOLEAN)
     add((GEOF + "asWKT", GEO + "asWKT", GEO + "hasSerialization"), as_wkt, (G,), R.WKT)
     add((GEOF + "asGeoJSON", GEO + "asGeoJSON"), as_geojson, (G,), R.GEOJSON)
+    add((GEOF + "asGML", GEO + "asGML"), as_gml, (G,), R.GML)
     return specs
 
 
@@ -427,7 +288,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {spec.iri: spec for spec in _specs()}
 """Every translated GeoSPARQL function and property, by IRI."""
 
 _AGGREGATE = "an aggregate, not a scalar function: the SPARQL aggregate translation does not handle it"
-_SERIALIZATION = "only WKT and GeoJSON serializations are produced"
+_SERIALIZATION = "only WKT, GeoJSON and GML serializations are produced"
 
 UNSUPPORTED: dict[str, str] = {
     GEOF + "transform": "geometries in SQL are always CRS84; a geometry in another CRS has no term representation",
@@ -435,10 +296,8 @@ UNSUPPORTED: dict[str, str] = {
     GEOF + "boundingCircle": "PostGIS 3.3's ST_MinimumBoundingCircle returns rings that are not exactly closed",
     GEOF + "union2": "not defined precisely by the standard",
     GEOF + "concatLines": "not defined precisely by the standard",
-    GEOF + "asGML": _SERIALIZATION,
     GEOF + "asKML": _SERIALIZATION,
     GEOF + "asDGGS": _SERIALIZATION,
-    GEO + "asGML": _SERIALIZATION,
     GEO + "asKML": _SERIALIZATION,
     GEO + "asDGGS": _SERIALIZATION,
     **{

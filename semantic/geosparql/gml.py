@@ -42,7 +42,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from semantic.geosparql.errors import InvalidGeometryLiteral
-from semantic.geosparql.geometry import CRS84, CRS84_IRIS, GeometryValue, checked, short, transform_for
+from semantic.geosparql.geometry import CRS84, GeometryValue, checked, short, transform_for
 
 GML_LITERAL = "http://www.opengis.net/ont/geosparql#gmlLiteral"
 
@@ -55,11 +55,18 @@ GML_32 = "http://www.opengis.net/gml/3.2"
 _GML_NAMESPACE = re.compile(r"https?://(?:www\.)?opengis\.net/(?:ont/)?gml(?:/[0-9][0-9.]*)?/?")
 _UNDECLARED_PREFIX = re.compile(r"\A(\s*(?:<\?xml[^>]*\?>\s*)?<gml:[A-Za-z]+)")
 
-_CRS84_URNS = frozenset({"urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "urn:ogc:def:crs:OGC:2:84"})
-_AUTHORITY_ORDER = re.compile(
-    r"urn:(?:x-)?ogc:def:crs:EPSG:(?:[0-9.]*:)?([0-9]+)|https?://www\.opengis\.net/def/crs/EPSG/0/([0-9]+)"
+# srsName patterns, written so that PostgreSQL reads them too (semantic/sparql/geo.py: geof:getSRID in SQL)
+CRS84_SRS_NAME = (
+    r"^(?:https?://www\.opengis\.net/def/crs/OGC/(?:1\.3|0)/CRS84|urn:ogc:def:crs:OGC:(?:1\.3)?:CRS84"
+    r"|urn:ogc:def:crs:OGC:2:84)$"
 )
-_XY_ORDER = re.compile(r"EPSG:([0-9]+)|https?://www\.opengis\.net/gml/srs/epsg\.xml#([0-9]+)", re.IGNORECASE)
+"""An ``srsName`` of OGC CRS84."""
+EPSG_SRS_NAME = (
+    r"^(?:urn:(?:x-)?ogc:def:crs:EPSG:(?:[0-9.]*:)?|https?://www\.opengis\.net/def/crs/EPSG/0/|EPSG:"
+    r"|https?://www\.opengis\.net/gml/srs/epsg\.xml#)([0-9]+)$"
+)
+"""An ``srsName`` of an EPSG CRS; group 1 is the code."""
+_XY_FORMS = re.compile(r"EPSG:|https?://www\.opengis\.net/gml/srs/epsg\.xml#")
 
 _CURVED = frozenset(
     "Arc ArcString ArcByBulge ArcStringByBulge ArcByCenterPoint CircleByCenterPoint Circle Clothoid CubicSpline "
@@ -78,14 +85,12 @@ class _Context:
 def _crs(srs_name: str) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None]:
     """The CRS IRI an ``srsName`` stands for and the transform of its coordinates to longitude/latitude."""
     name = srs_name.strip()
-    if name in CRS84_IRIS or name in _CRS84_URNS:
+    if re.match(CRS84_SRS_NAME, name):
         return CRS84, None
-    if m := _AUTHORITY_ORDER.fullmatch(name):
-        iri = f"http://www.opengis.net/def/crs/EPSG/0/{m[1] or m[2]}"
-        return iri, transform_for(iri)
-    if m := _XY_ORDER.fullmatch(name):
-        iri = f"http://www.opengis.net/def/crs/EPSG/0/{m[1] or m[2]}"
-        return iri, transform_for(iri, xy=True)
+    if m := re.match(EPSG_SRS_NAME, name):
+        iri = f"http://www.opengis.net/def/crs/EPSG/0/{m[1]}"
+        # the legacy forms are easting/longitude first whatever the CRS defines (the module's docstring)
+        return iri, transform_for(iri, xy=_XY_FORMS.match(name) is not None)
     raise InvalidGeometryLiteral(
         f"unsupported srsName {name!r}: use an EPSG URN (urn:ogc:def:crs:EPSG::4326), an EPSG IRI or EPSG:<code>"
     )

@@ -23,6 +23,7 @@ from sqlalchemy.sql.functions import Function
 from semantic.geosparql.errors import GeoSparqlError, InvalidArgument, InvalidGeometryLiteral, UnsupportedFunction
 from semantic.geosparql.geometry import CRS84, CRS84_IRIS, EPSG_4326, GeometryValue, checked, short, transform_for
 from semantic.geosparql.gml import GML_LITERAL, parse_gml_literal
+from semantic.sql import case
 
 __all__ = [
     "CRS84",
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidGeometryLiteral",
     "UnsupportedFunction",
     "as_geojson",
+    "as_gml",
     "as_wkt",
     "geometry_param",
     "literal_geometry",
@@ -199,6 +201,26 @@ GEOJSON_DECIMALS = 15
 def as_wkt(geom: Any) -> sa.ColumnElement[str]:
     """The geo:wktLiteral lexical form of a geometry expression: ``ST_AsText``, CRS84 implied, no IRI prefix."""
     return sql_function("ST_AsText", geom, type_=sa.Text())
+
+
+GML_WRITTEN_NAMESPACE = "http://www.opengis.net/gml"
+"""The namespace of the GML ``ST_AsGML(3, ...)`` writes (GML 3.1.1), declared on the root element."""
+_GML_OPTIONS = 4  # ST_AsGML option: <LineString> rather than <Curve> for lines, as GML 2, 3.1 and 3.2 all read
+_GML_ROOT = r'^<gml:([A-Za-z]+)( srsName="[^"]*")?'
+
+
+def as_gml(geom: Any) -> sa.ColumnElement[str]:
+    """The geo:gmlLiteral lexical form of a geometry expression: GML 3.1.1 (``ST_AsGML(3, g, 15, 4)``).
+
+    PostGIS writes neither a namespace declaration nor a CRS IRI (``srsName="EPSG:4326"``); the root element gets
+    both, the CRS84 IRI since coordinates are longitude/latitude, so :func:`~semantic.geosparql.gml.parse_gml_literal`
+    and any namespace-aware reader read it back. An empty geometry (for which ``ST_AsGML`` gives NULL) is the empty
+    string: an empty gmlLiteral is the empty geometry (GeoSPARQL 1.0 Req 16, /req/geometry-extension/gml-literal-empty).
+    """
+    gml = sql_function("ST_AsGML", 3, geom, GEOJSON_DECIMALS, _GML_OPTIONS, type_=sa.Text())
+    root = rf'<gml:\1 xmlns:gml="{GML_WRITTEN_NAMESPACE}" srsName="{CRS84}"'
+    declared = sql_function("regexp_replace", gml, _GML_ROOT, root, type_=sa.Text())
+    return case((sql_function("ST_IsEmpty", geom, type_=sa.Boolean()), ""), else_=declared)
 
 
 def as_geojson(geom: Any) -> sa.ColumnElement[str]:

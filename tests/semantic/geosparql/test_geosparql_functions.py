@@ -519,7 +519,7 @@ def test_every_registered_function_runs_in_postgis(engine: sa.Engine) -> None:
         assert iri not in UNSUPPORTED
     with engine.connect() as conn:
         row = select(conn, **exprs)
-    kinds = {"boolean": bool, "double": float, "integer": int, "iri": str, "wkt": str, "geojson": str}
+    kinds = {"boolean": bool, "double": float, "integer": int, "iri": str, "wkt": str, "geojson": str, "gml": str}
     for i, spec in enumerate(FUNCTIONS.values()):
         value = row[f"f{i}"]
         if spec.iri.endswith(("minZ", "maxZ")):
