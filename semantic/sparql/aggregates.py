@@ -16,8 +16,9 @@ from sqlalchemy.ext.compiler import compiles
 
 from semantic.errors import UnsupportedFeature
 from semantic.sparql.expressions import Compiler, numeric_val, string_val
-from semantic.sparql.terms import FIELDS, LITERAL, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER, TermCols
+from semantic.sparql.terms import FIELDS, TermCols
 from semantic.sql import case
+from semantic.vocab import LITERAL, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER
 
 
 def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozenset()) -> TermCols:

@@ -14,8 +14,9 @@ from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan
 from semantic.sparql.render import Rel, Renderer
 from semantic.sparql.signature import QuadSignature
-from semantic.sparql.terms import IRI, XSD_DOUBLE, XSD_INTEGER, label
+from semantic.sparql.terms import label
 from semantic.sparql.translate import parse, to_ir
+from semantic.vocab import IRI, XSD_DOUBLE, XSD_INTEGER
 
 
 def _check_strings(params: dict[str, Any]) -> None:

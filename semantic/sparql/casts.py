@@ -12,21 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from semantic.sparql.expressions import Compiler, Val, boolean_val, numeric_val, string_val
-from semantic.sparql.terms import (
-    INTEGER_TYPES,
-    IRI,
-    LITERAL,
-    NUMERIC_TYPES,
-    XSD_BOOLEAN,
-    XSD_DECIMAL,
-    XSD_DOUBLE,
-    XSD_FLOAT,
-    XSD_INTEGER,
-    XSD_STRING,
-)
+from semantic.sparql.terms import INTEGER_TYPES, NUMERIC_TYPES
 from semantic.sql import case
+from semantic.vocab import IRI, LITERAL, XSD, XSD_BOOLEAN, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER, XSD_STRING
 
-XSD = "http://www.w3.org/2001/XMLSchema#"
 _INTEGER = r"^\s*[+-]?[0-9]+\s*$"
 _DECIMAL = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*$"
 _DOUBLE = r"^\s*([+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?INF|NaN)\s*$"

@@ -23,19 +23,8 @@ from typing import Any
 from rdflib import Literal, URIRef
 from rdflib.term import Node
 
-from semantic.sparql.terms import (
-    INTEGER_TYPES,
-    IRI,
-    LITERAL,
-    XSD_DECIMAL,
-    XSD_DOUBLE,
-    XSD_FLOAT,
-    XSD_INTEGER,
-    XSD_STRING,
-    canonical_double,
-    canonical_number,
-    to_rdflib,
-)
+from semantic.sparql.terms import INTEGER_TYPES, canonical_double, canonical_number, to_rdflib
+from semantic.vocab import IRI, LITERAL, XSD_DECIMAL, XSD_DOUBLE, XSD_FLOAT, XSD_INTEGER, XSD_STRING
 
 AS_TEXT = -2  # the index of ``num`` when the number is the lexical form's own (an integer or double column's text)
 DOUBLE_TEXT = -3  # the index of ``num`` when ``v`` is the database's text of a computed double (its shortest

@@ -1,13 +1,13 @@
 """Property paths: the pairs of terms a path connects, as subqueries (``a__*``, ``b__*`` columns, and ``g``, the
 graph, inside ``GRAPH ?variable``): a link of the quad table (and the mapped tables, in the default graph), its
 inverse, sequences as joins, alternatives as unions, negated property sets, and ``*``/``+`` as recursive CTEs
-(UNION, so cycles end). :class:`semantic.sparql.render.Renderer` renders path patterns here, passing itself as the
-:class:`PathHost`.
+(UNION, so cycles end). The renderer renders path patterns here, passing itself: paths use only the public
+interface of SQL generation (:class:`semantic.sparql.sqlgen.SqlWriter`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from rdflib.term import Node, Variable
@@ -16,28 +16,12 @@ from semantic.errors import UnsupportedFeature
 from semantic.sparql import ir
 from semantic.sparql.expressions import term_equal
 from semantic.sparql.rel import QUADS, Rel
-from semantic.sparql.terms import FIELDS, IRI, LITERAL, TermCols, constant, label
+from semantic.sparql.sqlgen import SqlWriter
+from semantic.sparql.terms import FIELDS, TermCols, constant, label
+from semantic.vocab import IRI, LITERAL
 
 
-class PathHost(Protocol):
-    """What paths need of the renderer: fresh names, the graph rules and the mapped tables, binding and finishing."""
-
-    mapped: Any
-
-    def _name(self, prefix: str) -> str: ...
-
-    def _virtual(self, graph: Node | None) -> bool: ...
-
-    def _graph_condition(self, alias: Any, graph: Node | None, env: dict[str, TermCols], where: list[Any]) -> None: ...
-
-    def _bind(self, var: str, cols: TermCols, env: dict[str, TermCols], where: list[Any]) -> None: ...
-
-    def _select(self, columns: list[tuple[str, TermCols]], order: Any = None) -> Any: ...
-
-    def _finish(self, columns: list[tuple[str, TermCols]], stmt: Any, maybe: set[str]) -> Rel: ...
-
-
-def path_pattern(host: PathHost, node: ir.PathPattern) -> Rel:
+def path_pattern(host: SqlWriter, node: ir.PathPattern) -> Rel:
     """The solutions of a property path pattern: the pairs its path connects, bound to its subject and object
     (and, inside ``GRAPH ?g``, the graph they are in)."""
     constants = [t for t in (node.subject, node.object) if not isinstance(t, Variable)]
@@ -49,11 +33,11 @@ def path_pattern(host: PathHost, node: ir.PathPattern) -> Rel:
         env[str(node.graph)] = TermCols(sa.literal(IRI, sa.SmallInteger()), connected.c.g)
     for term, cols in ((node.subject, start), (node.object, end)):
         if isinstance(term, Variable):
-            host._bind(str(term), cols, env, where)
+            host.bind(str(term), cols, env, where)
         else:
             where.append(term_equal(constant(term), cols))
     columns = list(env.items())
-    return host._finish(columns, host._select(columns).select_from(connected).where(*where), set())
+    return host.finish(columns, host.select(columns).select_from(connected).where(*where), set())
 
 
 def _pairs_select(start: TermCols, end: TermCols, graph: Any = None) -> Any:
@@ -78,13 +62,13 @@ def _same_graph(x: Any, y: Any, by_graph: bool) -> Any:
     return x.c.g == y.c.g if by_graph else sa.true()
 
 
-def _graph_where(host: PathHost, alias: Any, graph: Node | None) -> list[Any]:
+def _graph_where(host: SqlWriter, alias: Any, graph: Node | None) -> list[Any]:
     where: list[Any] = []
-    host._graph_condition(alias, graph, {}, where)
+    host.graph_condition(alias, graph, {}, where)
     return where
 
 
-def pairs(host: PathHost, path: Any, graph: Node | None, constants: list[Node]) -> Any:
+def pairs(host: SqlWriter, path: Any, graph: Node | None, constants: list[Node]) -> Any:
     """A subquery of ``(a, b)`` term pairs connected by ``path`` (inside ``GRAPH ?variable``: within one named
     graph, ``g``)."""
     from rdflib.paths import AlternativePath, InvPath, MulPath, NegatedPath, SequencePath
@@ -96,18 +80,18 @@ def pairs(host: PathHost, path: Any, graph: Node | None, constants: list[Node]) 
         return _g(sub, by_graph)
 
     if isinstance(path, URIRef):
-        q = QUADS.alias(host._name("q"))
+        q = QUADS.alias(host.name("q"))
         stmt = _pairs_select(_subject(q), _object(q), _quad_graph(q, by_graph)).where(
             q.c.p == str(path), *_graph_where(host, q, graph)
         )
-        if host._virtual(graph):  # the mapped tables' triples with this predicate too
+        if host.virtual(graph):  # the mapped tables' triples with this predicate too
             # each binds ?a then ?b, the column order of the quad-table select
             mapped = [sel for sel, _ in host.mapped.selects((Variable("a"), path, Variable("b")))]
             stmt = sa.union_all(stmt, *mapped) if mapped else stmt
-        return stmt.subquery(host._name("l"))
+        return stmt.subquery(host.name("l"))
     if isinstance(path, InvPath):
         inner = pairs(host, path.arg, graph, constants)
-        return _pairs_select(_ends(inner, "b"), _ends(inner, "a"), g(inner)).subquery(host._name("i"))
+        return _pairs_select(_ends(inner, "b"), _ends(inner, "a"), g(inner)).subquery(host.name("i"))
     if isinstance(path, SequencePath):
         acc = pairs(host, path.args[0], graph, constants)
         for arg in path.args[1:]:
@@ -116,75 +100,75 @@ def pairs(host: PathHost, path: Any, graph: Node | None, constants: list[Node]) 
                 nxt, sa.and_(term_equal(_ends(acc, "b"), _ends(nxt, "a")), _same_graph(acc, nxt, by_graph))
             )
             linked = _pairs_select(_ends(acc, "a"), _ends(nxt, "b"), g(acc))
-            acc = linked.select_from(joined).subquery(host._name("s"))
+            acc = linked.select_from(joined).subquery(host.name("s"))
         return acc
     if isinstance(path, AlternativePath):
         alternatives = [
             _pairs_select(_ends(r, "a"), _ends(r, "b"), g(r)).select_from(r)
             for r in (pairs(host, a, graph, constants) for a in path.args)
         ]
-        return sa.union_all(*alternatives).subquery(host._name("alt"))
+        return sa.union_all(*alternatives).subquery(host.name("alt"))
     if isinstance(path, NegatedPath):
-        if host._virtual(graph):
+        if host.virtual(graph):
             raise UnsupportedFeature("negated property sets over the mapped catalogue tables")
         forward = [str(a) for a in path.args if isinstance(a, URIRef)]
         backward = [str(a.arg) for a in path.args if isinstance(a, InvPath)]
         parts: list[Any] = []
         if forward or not backward:
-            q = QUADS.alias(host._name("q"))
+            q = QUADS.alias(host.name("q"))
             parts.append(
                 _pairs_select(_subject(q), _object(q), _quad_graph(q, by_graph)).where(
                     q.c.p.not_in(forward) if forward else sa.true(), *_graph_where(host, q, graph)
                 )
             )
         if backward:
-            q = QUADS.alias(host._name("q"))
+            q = QUADS.alias(host.name("q"))
             parts.append(
                 _pairs_select(_object(q), _subject(q), _quad_graph(q, by_graph)).where(
                     q.c.p.not_in(backward), q.c.o_kind != LITERAL, *_graph_where(host, q, graph)
                 )
             )
         combined: Any = parts[0] if len(parts) == 1 else sa.union_all(*parts)
-        return combined.subquery(host._name("neg"))
+        return combined.subquery(host.name("neg"))
     if isinstance(path, MulPath):
         step = pairs(host, path.path, graph, constants)
         selects = []
         if path.mod in ("*", "?"):
-            if host._virtual(graph) and not constants:
+            if host.virtual(graph) and not constants:
                 raise UnsupportedFeature("zero-length paths between two variables over the mapped catalogue tables")
             selects.append(_zero_length(host, graph, constants))
         if path.mod == "?":
             selects.append(_pairs_select(_ends(step, "a"), _ends(step, "b"), g(step)).select_from(step))
         else:
             selects.append(_closure(host, step, by_graph))
-        return sa.union(*selects).subquery(host._name("m"))
+        return sa.union(*selects).subquery(host.name("m"))
     raise UnsupportedFeature(f"property path {type(path).__name__}")
 
 
-def _closure(host: PathHost, step: Any, by_graph: bool = False) -> Any:
+def _closure(host: SqlWriter, step: Any, by_graph: bool = False) -> Any:
     """Pairs connected by one or more steps: a recursive CTE (UNION, so cycles end); ``by_graph``: steps
     within one graph (``g``)."""
     base = _pairs_select(_ends(step, "a"), _ends(step, "b"), _g(step, by_graph)).select_from(step)
-    cte = base.cte(host._name("closure"), recursive=True)
-    nxt = step.alias(host._name("st"))
+    cte = base.cte(host.name("closure"), recursive=True)
+    nxt = step.alias(host.name("st"))
     on = term_equal(_ends(cte, "b"), _ends(nxt, "a"))
     joined = cte.join(nxt, sa.and_(on, _same_graph(cte, nxt, by_graph)))
     cte = cte.union(_pairs_select(_ends(cte, "a"), _ends(nxt, "b"), _g(cte, by_graph)).select_from(joined))
     return _pairs_select(_ends(cte, "a"), _ends(cte, "b"), _g(cte, by_graph)).select_from(cte)  # the union's own
 
 
-def _zero_length(host: PathHost, graph: Node | None, constants: list[Node]) -> Any:
+def _zero_length(host: SqlWriter, graph: Node | None, constants: list[Node]) -> Any:
     """Every node of the active graph (and the pattern's constants) connected to itself; inside ``GRAPH
     ?variable``, of every named graph, with it."""
     by_graph = isinstance(graph, Variable)
-    q1, q2 = QUADS.alias(host._name("q")), QUADS.alias(host._name("q"))
+    q1, q2 = QUADS.alias(host.name("q")), QUADS.alias(host.name("q"))
     selects = [
         _pairs_select(_subject(q1), _subject(q1), _quad_graph(q1, by_graph)).where(*_graph_where(host, q1, graph)),
         _pairs_select(_object(q2), _object(q2), _quad_graph(q2, by_graph)).where(*_graph_where(host, q2, graph)),
     ]
     if by_graph and constants:  # a constant is connected to itself in every named graph
-        q3 = QUADS.alias(host._name("q"))
-        graphs = sa.select(q3.c.graph).where(*_graph_where(host, q3, graph)).distinct().subquery(host._name("gs"))
+        q3 = QUADS.alias(host.name("q"))
+        graphs = sa.select(q3.c.graph).where(*_graph_where(host, q3, graph)).distinct().subquery(host.name("gs"))
         selects += [_pairs_select(constant(c), constant(c), graphs.c.graph).select_from(graphs) for c in constants]
     else:
         selects += [_pairs_select(constant(c), constant(c)) for c in constants]

@@ -9,11 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from semantic.sparql.terms import FIELDS, SQL_TYPES, UNKNOWN, TermCols, label
+from semantic.vocab import QUAD_COLUMNS, QUAD_TABLE
 
-QUADS = sa.table(
-    "rdf_quad",
-    *(sa.column(c) for c in ("graph", "s_kind", "s", "p", "o_kind", "o", "o_dt", "o_lang", "o_num", "o_ts", "o_geom")),
-)
+QUADS = sa.table(QUAD_TABLE, *(sa.column(c) for c in QUAD_COLUMNS))
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,25 @@ import sqlalchemy as sa
 from rdflib import XSD, BNode, Literal, URIRef
 from rdflib.term import Node
 
-IRI, BLANK, LITERAL = 1, 2, 3
-RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-XSD_STRING = str(XSD.string)
-XSD_BOOLEAN = str(XSD.boolean)
-XSD_INTEGER = str(XSD.integer)
-XSD_DECIMAL = str(XSD.decimal)
-XSD_FLOAT = str(XSD.float)
-XSD_DOUBLE = str(XSD.double)
-XSD_DATETIME = str(XSD.dateTime)
-XSD_DATE = str(XSD.date)
+# the vocabulary, also importable from here (semantic/sparql/geo.py and mapped.py read names here)
+from semantic.vocab import (  # noqa: F401
+    BLANK,
+    GEO_GEOJSON_LITERAL,
+    GEO_GML_LITERAL,
+    GEO_WKT_LITERAL,
+    IRI,
+    LITERAL,
+    RDF_LANGSTRING,
+    XSD_BOOLEAN,
+    XSD_DATE,
+    XSD_DATETIME,
+    XSD_DECIMAL,
+    XSD_DOUBLE,
+    XSD_FLOAT,
+    XSD_INTEGER,
+    XSD_STRING,
+)
+
 INTEGER_TYPES = {
     str(XSD[t])
     for t in (
@@ -199,10 +208,7 @@ def constant_values(term: Node) -> tuple[Any, ...] | None:
     raise TypeError(f"not an RDF term: {term!r}")
 
 
-_GEOMETRY_TYPES = (
-    "http://www.opengis.net/ont/geosparql#wktLiteral",
-    "http://www.opengis.net/ont/geosparql#geoJSONLiteral",
-)
+_GEOMETRY_TYPES = (GEO_WKT_LITERAL, GEO_GEOJSON_LITERAL, GEO_GML_LITERAL)
 
 
 def _geometry(lexical: str, datatype: str) -> Any:
