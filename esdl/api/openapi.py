@@ -128,10 +128,26 @@ def explain_operation(post: bool) -> dict[str, Any]:
             "parameters": {"type": "object"},
             "max_rows": {"type": "integer"},
             "timeout_s": {"type": "number"},
+            "stages": {
+                "type": "array",
+                "description": "with stages=1: the query after each stage of the rewrite (algebra, ir, sql)",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "title", "text"],
+                    "properties": {"name": {"type": "string"}, "title": {"type": "string"}, "text": {"type": "string"}},
+                },
+            },
         },
     }
+    stages = {
+        "name": "stages",
+        "in": "query",
+        "required": False,
+        "description": "1 or true: add the query after each stage of the rewrite (400 for another value)",
+        "schema": {"type": "string", "enum": ["1", "true", "0", "false"]},
+    }
     operation: dict[str, Any] = {
-        "parameters": [PARAMETERS[0]],
+        "parameters": [PARAMETERS[0], stages],
         "responses": {
             "200": {"description": "the SQL and its parameters", "content": {"application/json": {"schema": sql}}},
             **ERRORS,

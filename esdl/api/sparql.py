@@ -18,6 +18,7 @@ invalid regular expression, a number out of range), 406 ``not-acceptable`` (with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -159,6 +160,25 @@ def _jsonable(value: Any) -> Any:
 def _one(params: Params, name: str) -> str | None:
     values = params.get(name)
     return values[-1] if values else None
+
+
+FLAGS = {"1": True, "true": True, "0": False, "false": False, "": False}
+"""The values a yes/no parameter (``stages=1``) may take."""
+
+
+def _flag(params: Params, name: str) -> bool:
+    """The yes/no parameter ``name`` (absent: no).
+
+    Raises:
+        BadRequest: A value other than ``1``/``true``/``0``/``false``, or more than one.
+    """
+    values = params.get(name) or []
+    if len(values) > 1:
+        raise BadRequest(f"{name} given more than once")
+    value = values[0].strip().lower() if values else ""
+    if value not in FLAGS:
+        raise BadRequest(f"{name}={values[0]!r}: expected 1, true, 0 or false")
+    return FLAGS[value]
 
 
 def service_description(endpoint: str, functions: list[str], settings: SparqlSettings) -> Graph:
@@ -346,8 +366,9 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         return describe(request, await protocol_params(request, settings.max_body_bytes))
 
     async def sparql_explain(request: Request) -> Response:
-        text = query_text(await protocol_params(request, settings.max_body_bytes))
-        return await admission.run(explain, text)
+        params = await protocol_params(request, settings.max_body_bytes)
+        text = query_text(params)
+        return await admission.run(explain, text, _flag(params, "stages"))
 
     for method in ("GET", "POST"):  # one operation each, with ids of their own (OpenAPI wants them unique)
         app.add_api_route(
@@ -359,9 +380,9 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
             openapi_extra=explain_operation(post=method == "POST"),
         )
 
-    def explain(text: str) -> Response:
+    def explain(text: str, with_stages: bool = False) -> Response:
         translation = sparql.translate(text)
-        body = {
+        body: dict[str, Any] = {
             "form": translation.query.form,
             "variables": [str(v) for v in translation.query.variables] or list(translation.variables),
             "sql": translation.sql,
@@ -369,6 +390,10 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
             "max_rows": settings.max_rows,
             "timeout_s": settings.timeout_s,
         }
+        if with_stages:  # the query after each stage of the rewrite (semantic.sparql.stages)
+            from semantic.sparql.stages import query_stages
+
+            body["stages"] = [dataclasses.asdict(s) for s in query_stages(text, translation)]
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
     return app

@@ -122,6 +122,29 @@ def _print_table(result: Any, truncated: bool, max_rows: int) -> None:
     console.print(count + (f", cut off at {max_rows} (ESDL_SPARQL_MAX_ROWS)" if truncated else ""), highlight=False)
 
 
+@sparql.command("explain")
+@click.argument("query", metavar="QUERY|FILE")
+@click.option(
+    "--stages",
+    "show_stages",
+    is_flag=True,
+    help="Print the query after each stage of the rewrite: rdflib's algebra, esdl's IR, the SQL.",
+)
+@guard
+def explain_cmd(query: str, show_stages: bool) -> None:
+    """Print the SQL QUERY (SPARQL text, a file holding it, or - for standard input) is rewritten into, with its
+    parameters; run nothing. With --stages, the query after each stage of the rewrite (docs/sparql.md)."""
+    from semantic.sparql.engine import SparqlEngine
+    from semantic.sparql.stages import query_stages, text
+    from semantic.store.db import open_catalog
+
+    source = _read_query(query)
+    sparql = SparqlEngine(open_catalog(), cache_size=1)
+    sparql.sql(source)  # syntax and unsupported features fail here (with the quad signature read first)
+    steps = query_stages(source, sparql.translate(source))
+    click.echo(text(steps) if show_stages else steps[-1].text)
+
+
 @sparql.command("query")
 @click.argument("query", metavar="QUERY|FILE")
 @click.option(
