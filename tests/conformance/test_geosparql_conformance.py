@@ -20,9 +20,10 @@ Comparison rules:
   - a literal of xsd:double, xsd:float or xsd:decimal: the actual term is a literal of the same datatype whose
     value is within ``REL_TOL`` (relative) or ``ABS_TOL`` (absolute) of it — computed measures such as
     distances are not bit-exact across geodesic implementations;
-  - a geo:wktLiteral or geo:geoJSONLiteral: the actual term has the same datatype and the same point set
-    (shapely's topological equality; both empty counts as equal) — the standard fixes the geometry a function
-    returns, not its vertex order or start point. Cases that check a literal's exact text select ``STR()``.
+  - a geo:wktLiteral, geo:geoJSONLiteral or geo:gmlLiteral: the actual term has the same datatype and the same
+    point set (shapely's topological equality; both empty counts as equal) — the standard fixes the geometry a
+    function returns, not its vertex order or start point. GML is read by GDAL (a reader independent of the
+    engine's). Cases that check a literal's exact text select ``STR()``.
 * ASK: the same boolean. CONSTRUCT: isomorphic graphs.
 
 ``KNOWN_FAILURES`` lists, with the reason, every case the engine does not pass yet; such a case must still fail
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,7 @@ from pathlib import Path
 import pytest
 import shapely
 import sqlalchemy as sa
+from osgeo import ogr
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.term import Identifier
 from shapely.geometry.base import BaseGeometry
@@ -73,6 +76,7 @@ DOUBLE, FLOAT, DECIMAL, INTEGER = (URIRef(_XSD + t) for t in ("double", "float",
 GEO = "http://www.opengis.net/ont/geosparql#"
 WKT = URIRef(GEO + "wktLiteral")
 GEOJSON = URIRef(GEO + "geoJSONLiteral")
+GML = URIRef(GEO + "gmlLiteral")
 NUMERIC = frozenset({DOUBLE, FLOAT, DECIMAL})
 CRS84_IRIS = frozenset({"http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/OGC/0/CRS84"})
 EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -107,10 +111,26 @@ class Verdict:
     diff: str = ""
 
 
+_LAT_LON_GML = re.compile(r'srsName="(?:urn:ogc:def:crs:EPSG::4326|http://www\.opengis\.net/def/crs/EPSG/0/4326)"')
+
+
+def _gml_geometry(text: str) -> BaseGeometry | None:
+    """A gmlLiteral's geometry as GDAL reads it; the lat/lon forms of EPSG:4326 swapped (GDAL keeps the order)."""
+    if not text:
+        return shapely.GeometryCollection()
+    read = ogr.CreateGeometryFromGML(text)
+    if read is None:
+        return None
+    geom = shapely.from_wkt(read.ExportToIsoWkt())
+    return shapely.transform(geom, lambda xy: xy[:, ::-1]) if _LAT_LON_GML.search(text) else geom
+
+
 def _geometry(term: Literal) -> BaseGeometry | None:
-    """The longitude/latitude geometry of a wktLiteral or geoJSONLiteral (``None``: unreadable here)."""
+    """The longitude/latitude geometry of a wktLiteral, geoJSONLiteral or gmlLiteral (``None``: unreadable)."""
     text = str(term).strip()
     try:
+        if term.datatype == GML:
+            return _gml_geometry(text)
         if term.datatype == GEOJSON:
             return shapely.from_geojson(text) if text else shapely.GeometryCollection()
         crs = None
@@ -158,7 +178,7 @@ def same_term(expected: Identifier, actual: Identifier) -> bool:
     if isinstance(expected, Literal) and isinstance(actual, Literal) and not expected.language:
         if expected.datatype in NUMERIC:
             return same_number(expected, actual)
-        if expected.datatype in (WKT, GEOJSON):
+        if expected.datatype in (WKT, GEOJSON, GML):
             return same_geometry(expected, actual)
     return canonical_term(expected) == canonical_term(actual)
 
@@ -322,6 +342,12 @@ def test_comparator_rules() -> None:
     assert not same_term(square, Literal("POLYGON((0 0, 2 0, 2 2, 0 2, 0 0))", datatype=WKT))
     assert not same_term(square, Literal(str(square)))  # a plain string is not a geometry
     assert same_term(Literal("", datatype=WKT), Literal("POINT EMPTY", datatype=WKT))
+    gml = '<gml:Point xmlns:gml="http://www.opengis.net/gml/3.2"{}><gml:pos>{}</gml:pos></gml:Point>'
+    assert same_term(Literal(gml.format("", "10 45"), datatype=GML), Literal(gml.format("", "10.0 45.0"), datatype=GML))
+    lat_lon = gml.format(f' srsName="{EPSG_4326}"', "45 10")
+    assert same_term(Literal(gml.format("", "10 45"), datatype=GML), Literal(lat_lon, datatype=GML))
+    assert not same_term(Literal(gml.format("", "10 45"), datatype=GML), Literal(gml.format("", "45 10"), datatype=GML))
+    assert not same_term(Literal(gml.format("", "10 45"), datatype=GML), Literal("POINT(10 45)", datatype=WKT))
     point = Literal('{"type": "Point", "coordinates": [10, 45]}', datatype=GEOJSON)
     assert same_term(point, Literal('{"coordinates":[10.0,45.0],"type":"Point"}', datatype=GEOJSON))
     exp = ResultTable(("x", "y"), [{"x": BNode("a"), "y": BNode("a")}, {"x": BNode("b"), "y": URIRef("http://e/1")}])
