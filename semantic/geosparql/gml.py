@@ -1,25 +1,13 @@
 """geo:gmlLiteral: GML geometries read into longitude/latitude geometries (GeoSPARQL 1.0 Req 15-17).
 
-The GML profile read here (Req 17, /req/geometry-extension/gml-profile, asks for it to be documented; so does
-docs/sparql.md): the linear geometries of GML 3.2, 3.1 and 2 as datasets write them:
-
-- ``Point``, ``LineString``, ``LinearRing``, ``Polygon`` (``exterior``/``interior``, GML 2's
-  ``outerBoundaryIs``/``innerBoundaryIs``; rings as ``LinearRing`` or as a ``Ring`` of straight curves),
-  ``Curve`` of ``LineStringSegment``s, ``Surface`` of ``PolygonPatch``es, ``Envelope`` and GML 2's ``Box``;
-- ``MultiPoint``, ``MultiCurve``/``MultiLineString``, ``MultiSurface``/``MultiPolygon``, ``MultiGeometry``
-  (``...Member`` and ``...Members``);
-- coordinates as ``pos``, ``posList`` (``srsDimension`` and ``count``), GML 2's ``coordinates`` (with ``decimal``,
-  ``cs``, ``ts``) and ``coord``; Z is dropped, as for WKT.
-
-Any GML namespace is accepted: ``http://www.opengis.net/gml`` (2, 3.1), ``http://www.opengis.net/gml/3.2``, and the
-``http://www.opengis.net/ont/gml`` of GeoSPARQL's own examples; a literal that uses the ``gml:`` prefix without
-declaring it is read in GML 3.2. ``srsName`` is inherited by the elements inside the one that carries it:
-
-- none: OGC CRS84, longitude/latitude (as for WKT);
-- ``urn:ogc:def:crs:EPSG::4326``, ``urn:x-ogc:def:crs:EPSG:4326``, ``http://www.opengis.net/def/crs/EPSG/0/4326``
-  (and the OGC URN/URL of CRS84): the axis order the CRS defines, so EPSG:4326 is latitude/longitude;
-- ``EPSG:4326`` and ``http://www.opengis.net/gml/srs/epsg.xml#4326``: longitude/latitude (easting first) whatever
-  the CRS defines, as the software that wrote these legacy forms (GML 2, WFS 1.0, PostGIS, GDAL) does.
+The GML profile read here (Req 17, /req/geometry-extension/gml-profile; docs/sparql.md, "GML"): the linear
+geometries of GML 3.2, 3.1 and 2 (``Point``, ``LineString``, ``LinearRing``, ``Polygon`` with GML 3 or GML 2
+boundaries, ``Curve`` of ``LineStringSegment``s, ``Surface`` of ``PolygonPatch``es, ``Envelope``, ``Box``, the
+``Multi*`` types and ``MultiGeometry``), coordinates as ``pos``, ``posList``, ``coordinates`` and ``coord``, in
+any GML namespace (GeoSPARQL's own examples write ``http://www.opengis.net/ont/gml``). ``srsName`` is inherited:
+none is CRS84; the URN and URL forms of an EPSG CRS follow the axis order the CRS defines (EPSG:4326 is
+latitude/longitude); the legacy ``EPSG:4326`` and ``.../gml/srs/epsg.xml#4326`` forms are longitude/latitude
+(easting first) whatever the CRS defines, as the software that writes them (GML 2, WFS 1.0, PostGIS, GDAL) does.
 
 Curved segments (arcs, circles, splines) have no straight-edge representation in GEOS and are an error, as are
 solids, composites and xlink references. The XML is parsed without DTDs (so without entity expansion or
