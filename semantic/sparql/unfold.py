@@ -66,7 +66,7 @@ class PatternRenderer(SqlWriter):
 
     def _virtual_combinations(self, node: ir.Quads) -> Rel | None:
         """The BGP as a union of plain joins, one per combination of sources (see ``VirtualBGP``)."""
-        from semantic.sparql.mapped import VirtualBGP
+        from semantic.sparql.join_plan import VirtualBGP
 
         planner = VirtualBGP(self.mapped, self._quad_source, self._quads_may_match)
         combinations = planner.combinations(node.triples)
@@ -169,7 +169,7 @@ class PatternRenderer(SqlWriter):
             return None
         if not (self.virtual(left.graph) and self.virtual(right.graph)):
             return None
-        from semantic.sparql.mapped import VirtualBGP
+        from semantic.sparql.join_plan import VirtualBGP
 
         planner = VirtualBGP(self.mapped, self._quad_source, self._quads_may_match)
         lc, rc = planner.combinations(left.triples), planner.combinations(right.triples)
