@@ -353,9 +353,10 @@ def _parse_xml(text: str, what: str) -> ET.Element:
             else:
                 depth -= 1
     except defusedxml.DefusedXmlException as err:
-        raise InvalidGeometryLiteral(f"{what}: DTDs and entities are not allowed in a gmlLiteral ({err})") from err
+        raise InvalidGeometryLiteral(f"{what}: DTDs and entities are not allowed in a gmlLiteral") from err
     except ET.ParseError as err:
-        raise InvalidGeometryLiteral(f"{what}: not well-formed XML ({err})") from err
+        line, column = err.position
+        raise InvalidGeometryLiteral(f"{what}: not well-formed XML (line {line}, column {column})") from err
     assert root is not None  # a well-formed document has a root element
     return root
 
