@@ -17,7 +17,6 @@ deeper than :data:`MAX_GML_DEPTH` elements is refused before it is read.
 
 from __future__ import annotations
 
-import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -341,24 +340,20 @@ def _parse_xml(text: str, what: str) -> ET.Element:
     if "xmlns:gml" not in text and (m := _UNDECLARED_PREFIX.match(text)):
         # the gml: prefix used without a declaration, as some datasets write it: read as GML 3.2
         text = f'{m[1]} xmlns:gml="{GML_32}"{text[m.end() :]}'
-    depth = 0
-    root: ET.Element | None = None
     try:
-        for event, elem in SafeET.iterparse(io.BytesIO(text.encode("utf-8")), ("start", "end"), forbid_dtd=True):
-            if event == "start":
-                depth += 1
-                root = elem if root is None else root
-                if depth > MAX_GML_DEPTH:
-                    raise InvalidGeometryLiteral(f"{what}: nested deeper than {MAX_GML_DEPTH} elements")
-            else:
-                depth -= 1
+        # the C parser builds the tree without recursion (and frees it the same way), so depth is checked after
+        root = SafeET.fromstring(text, forbid_dtd=True)
     except defusedxml.DefusedXmlException as err:
         raise InvalidGeometryLiteral(f"{what}: DTDs and entities are not allowed in a gmlLiteral") from err
     except ET.ParseError as err:
         line, column = err.position
         raise InvalidGeometryLiteral(f"{what}: not well-formed XML (line {line}, column {column})") from err
-    assert root is not None  # a well-formed document has a root element
-    return root
+    level = [root]
+    for _ in range(MAX_GML_DEPTH):
+        level = [child for elem in level for child in elem]
+        if not level:
+            return root
+    raise InvalidGeometryLiteral(f"{what}: nested deeper than {MAX_GML_DEPTH} elements")
 
 
 def parse_gml_literal(lexical: str) -> GeometryValue:

@@ -213,7 +213,13 @@ EXTERNAL_ENTITY = (
         (BILLION_LAUGHS, "DTDs and entities are not allowed"),
         (EXTERNAL_ENTITY, "DTDs and entities are not allowed"),
         (f"<gml:Point {GML32}><gml:pos>" + "1 " * (MAX_GML_CHARS // 2 + 1) + "</gml:pos></gml:Point>", "longer than"),
-        ("<gml:MultiGeometry " + GML32 + ">" + "<gml:geometryMember>" * MAX_GML_DEPTH, "nested deeper"),
+        (
+            f"<gml:MultiGeometry {GML32}>"
+            + "<gml:geometryMember>" * MAX_GML_DEPTH
+            + "</gml:geometryMember>" * MAX_GML_DEPTH
+            + "</gml:MultiGeometry>",
+            "nested deeper",
+        ),
         ('<foo:Point xmlns:foo="http://example.org/gml"><foo:pos>1 2</foo:pos></foo:Point>', "not in a GML namespace"),
         ("<Point><pos>1 2</pos></Point>", "not in a GML namespace"),
         (
