@@ -280,3 +280,14 @@ def test_bad_and_hostile_literals_raise_a_named_error(lexical: str, message: str
         parse_geometry_literal(lexical, GML_LITERAL)
     assert isinstance(info.value, SemanticError)
     assert len(str(info.value)) < 400  # the message quotes the literal shortened, never whole
+
+
+def test_default_namespace_and_inherited_attributes() -> None:
+    # a default namespace instead of a prefix; srsName and srsDimension set on the root hold for the posList
+    lexical = (
+        '<MultiCurve xmlns="http://www.opengis.net/gml/3.2" srsName="urn:ogc:def:crs:EPSG::4326" srsDimension="3">'
+        "<curveMember><LineString><posList>45 10 100 46 11 200</posList></LineString></curveMember></MultiCurve>"
+    )
+    value = parse_gml_literal(lexical)
+    assert value.crs == EPSG.format(4326)
+    assert _same(value.geometry, "MULTILINESTRING((10 45, 11 46))")
