@@ -8,6 +8,8 @@ import re
 
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Transformer
 
 from semantic.errors import SemanticError
@@ -291,3 +293,45 @@ def test_default_namespace_and_inherited_attributes() -> None:
     value = parse_gml_literal(lexical)
     assert value.crs == EPSG.format(4326)
     assert _same(value.geometry, "MULTILINESTRING((10 45, 11 46))")
+
+
+FRAGMENTS = [
+    f"<gml:Point {GML32}>",
+    f"<gml:LineString {GML32}>",
+    f'<gml:Polygon {GML3} srsName="EPSG:4326">',
+    "<gml:exterior>",
+    "<gml:LinearRing>",
+    "<gml:posList>",
+    "</gml:posList>",
+    "<gml:pos>",
+    "</gml:pos>",
+    '<gml:posList srsDimension="3">',
+    "<gml:coordinates>",
+    "</gml:coordinates>",
+    "0 0 1 1 ",
+    "1,2 3,4",
+    "NaN ",
+    "1e400 ",
+    "\ud800",
+    "&amp;",
+    "&lol;",
+    "<!DOCTYPE x>",
+    "</gml:Point>",
+    "</gml:LinearRing></gml:exterior></gml:Polygon>",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.lists(st.sampled_from(FRAGMENTS), max_size=12).map("".join),
+        st.tuples(st.sampled_from(FRAGMENTS), st.text(max_size=20)).map(lambda t: t[0] + t[1]),
+    )
+)
+def test_any_text_is_read_or_refused_with_the_named_error(text: str) -> None:
+    try:
+        value = parse_gml_literal(text)
+    except InvalidGeometryLiteral:
+        return
+    assert value.geometry.is_valid
