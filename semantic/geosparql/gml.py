@@ -348,7 +348,7 @@ def _parse_xml(text: str, what: str) -> ET.Element:
     except ET.ParseError as err:
         line, column = err.position
         raise InvalidGeometryLiteral(f"{what}: not well-formed XML (line {line}, column {column})") from err
-    except UnicodeError as err:  # a lone surrogate (an RDF literal may carry one; XML may not)
+    except UnicodeEncodeError as err:  # a lone surrogate (an RDF literal may carry one; XML may not)
         raise InvalidGeometryLiteral(f"{what}: not XML text ({err.reason})") from err
     level = [root]
     for _ in range(MAX_GML_DEPTH):
