@@ -61,6 +61,7 @@ from semantic.sparql.pool import TranslatorsBusy
 STATIC = Path(__file__).parent / "static"
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
+ENTAILMENT_RDFS = "http://www.w3.org/ns/entailment/RDFS"
 LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -181,8 +182,10 @@ def _flag(params: Params, name: str) -> bool:
     return FLAGS[value]
 
 
-def service_description(endpoint: str, functions: list[str], settings: SparqlSettings) -> Graph:
-    """The SPARQL 1.1 Service Description of the endpoint at ``endpoint``."""
+def service_description(endpoint: str, functions: list[str], settings: SparqlSettings, rdfs: bool = True) -> Graph:
+    """The SPARQL 1.1 Service Description of the endpoint at ``endpoint`` (``rdfs``: basic graph patterns of the
+    default graph are matched under RDFS entailment, with the shipped ontology and the loaded data's axioms; the
+    engine of the virtual graph does, one over the quad table alone does not)."""
     graph = Graph()
     graph.bind("sd", SD)
     service = BNode()
@@ -194,6 +197,10 @@ def service_description(endpoint: str, functions: list[str], settings: SparqlSet
     # the GeoSPARQL 1.1 functions: Simple Features, Egenhofer and RCC8 relations, and the non-topological ones
     for conf in ("geometry-extension", "geometry-topology-extension"):
         graph.add((service, SD.feature, URIRef(GEOSPARQL_CONF + conf)))
+    if rdfs:  # GeoSPARQL's RDFS entailment and query-rewrite extensions (docs/sparql.md, "Entailment")
+        graph.add((service, SD.defaultEntailmentRegime, URIRef(ENTAILMENT_RDFS)))
+        for conf in ("rdfs-entailment-extension", "query-rewrite-extension"):
+            graph.add((service, SD.feature, URIRef(GEOSPARQL_CONF + conf)))
     for function in sorted(functions):
         graph.add((service, SD.extensionFunction, URIRef(function)))
         graph.add((URIRef(function), RDF.type, SD.Function))
@@ -325,7 +332,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
 
     def describe(request: Request, params: Params) -> Response:  # sd:endpoint: configured, never the Host header
         chosen = negotiate("CONSTRUCT", request.headers.get("accept"), _one(params, "format"))
-        graph = service_description(endpoint, list(sparql.functions), settings)
+        graph = service_description(endpoint, list(sparql.functions), settings, rdfs=sparql.mapped is not None)
         return Response(serialize(graph, chosen), media_type=chosen.content_type, headers={"Vary": "Accept"})
 
     @app.get("/", include_in_schema=False)

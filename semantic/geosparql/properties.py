@@ -2,8 +2,8 @@
 PostGIS value wherever the geometry has one, in the mapped tables (T-mappings derive them from ``geo:asWKT`` on a
 geometry column) and in the quad table (from the loaded serialisations' ``o_geom``).
 
-``geo:hasSerialization`` needs nothing here: ``geo:asWKT`` and ``geo:asGeoJSON`` are its subproperties in the
-ontology.
+``geo:hasSerialization`` needs nothing here: ``geo:asWKT``, ``geo:asGML`` and ``geo:asGeoJSON`` are its
+subproperties in the ontology. :data:`GEOMETRY_VALUE` is the rewrite rule's view of a geometry.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ from semantic.sql import case
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 AS_WKT = GEO + "asWKT"
-# the properties whose WKT or GeoJSON literals the loader stores as geometries (``o_geom``)
-SERIALIZATIONS = (GEO + "asWKT", GEO + "asGeoJSON", GEO + "hasSerialization")
+HAS_SERIALIZATION = GEO + "hasSerialization"
+# the properties whose geometry literals (WKT, GML, GeoJSON) the loader stores as geometries (``o_geom``)
+SERIALIZATIONS = (GEO + "asWKT", GEO + "asGML", GEO + "asGeoJSON", HAS_SERIALIZATION)
+
+GEOMETRY_VALUE = "urn:esdl:geometry"
+"""An internal property (no vocabulary publishes it) from a geometry to its value, a ``geo:wktLiteral`` whose SQL
+geometry is the one every serialisation of it reads into: GeoSPARQL's query-rewrite rule reads a geometry through
+any serialisation, and through this property a geometry with several serialisations of one value (a WKT and a
+GeoJSON literal, a column mapped both ways) is one geometry, not one per serialisation. The T-mappings derive it
+once per mapped geometry column; in the quad table it is an entailed view over the loaded serialisations."""
 
 
 def _dimension(g: Any) -> Any:
@@ -56,4 +64,4 @@ def lexical(datatype: str, value: Any) -> Any:
     return value.cast(sa.Text())
 
 
-__all__ = ["AS_WKT", "GEOMETRY_PROPERTIES", "SERIALIZATIONS", "lexical"]
+__all__ = ["AS_WKT", "GEOMETRY_PROPERTIES", "GEOMETRY_VALUE", "HAS_SERIALIZATION", "SERIALIZATIONS", "lexical"]

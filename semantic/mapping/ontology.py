@@ -120,6 +120,27 @@ class Ontology:
     facts: tuple[tuple[Node, Node, Node], ...] = ()
     ignored: tuple[IgnoredAxiom, ...] = ()
 
+    def merged(self, other: Ontology) -> Ontology:
+        """Both ontologies' axioms (``other``: the data's own, say). A range ``other`` gives as a class that is a
+        datatype range here (``geo:asWKT rdfs:range geo:wktLiteral`` in data that does not declare the datatype)
+        stays a datatype range: literals are in no class."""
+        datatypes = {dt for _, dt in self.datatype_ranges}
+        ranges = {r for r in other.ranges if r[1] not in datatypes}
+        return Ontology(
+            self.sub_classes | other.sub_classes,
+            self.sub_properties | other.sub_properties,
+            self.domains | other.domains,
+            self.ranges | frozenset(ranges),
+            self.datatype_ranges | other.datatype_ranges | (other.ranges - ranges),
+            self.inverses | other.inverses,
+            self.disjoint_classes | other.disjoint_classes,
+            self.disjoint_properties | other.disjoint_properties,
+            self.classes | other.classes,
+            self.properties | other.properties,
+            self.facts + other.facts,
+            self.ignored + other.ignored,
+        )
+
 
 def _n3(node: Node) -> str:
     return f"<{node}>" if isinstance(node, URIRef) else node.n3()

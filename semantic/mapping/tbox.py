@@ -66,6 +66,8 @@ class TBox:
         self._concept_succ = concept_succ
         self._super_roles: dict[Role, frozenset[Role]] = {}
         self._super_concepts: dict[object, frozenset[str]] = {}
+        self._class_pairs: tuple[tuple[str, str], ...] | None = None
+        self._typing_roles: tuple[tuple[Role, str], ...] | None = None
 
     def super_roles(self, role: Role) -> frozenset[Role]:
         """Every role ``role`` is included in, itself included."""
@@ -106,6 +108,24 @@ class TBox:
         props |= {p for pair in (*self.ontology.sub_properties, *self.ontology.inverses) for p in pair}
         roles = {Role(p, inv) for p in props for inv in (False, True)}
         return frozenset(r for r in roles if iri in self.classes_of_role(r))
+
+    def entailed_class_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Every ``(sub, super)`` pair of distinct named classes where the instances of ``sub`` are instances of
+        ``super`` (``?x a ?c`` with the class a variable: an asserted type also gives each pair's super class)."""
+        if self._class_pairs is None:
+            named = {c for pair in self.ontology.sub_classes for c in pair}
+            self._class_pairs = tuple(sorted((c, sup) for c in named for sup in self.super_classes(c) if sup != c))
+        return self._class_pairs
+
+    def typing_roles(self) -> tuple[tuple[Role, str], ...]:
+        """Every ``(role, class)`` pair where the subjects of ``role`` are instances of ``class`` (domains; ranges
+        for an inverse role), through super properties and super classes."""
+        if self._typing_roles is None:
+            props = {p for pairs in (self.ontology.domains, self.ontology.ranges) for p, _ in pairs}
+            props |= {p for pair in (*self.ontology.sub_properties, *self.ontology.inverses) for p in pair}
+            roles = sorted({Role(p, inv) for p in props for inv in (False, True)})
+            self._typing_roles = tuple((r, c) for r in roles for c in sorted(self.classes_of_role(r)))
+        return self._typing_roles
 
 
 __all__ = ["Role", "TBox"]

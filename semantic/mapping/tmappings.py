@@ -27,7 +27,8 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
-from semantic.geosparql.properties import AS_WKT, GEOMETRY_PROPERTIES
+from semantic.geosparql.literals import GEO
+from semantic.geosparql.properties import AS_WKT, GEOMETRY_PROPERTIES, GEOMETRY_VALUE, HAS_SERIALIZATION
 from semantic.mapping.ontology import Ontology
 from semantic.mapping.r2rml import (
     RDF_TYPE,
@@ -130,11 +131,12 @@ class TMappings:
     def __init__(self, mappings: MappingSet, ontology: Ontology, foreign_keys: Iterable[ForeignKey] = ()) -> None:
         self.mappings = mappings
         self.ontology = ontology
+        self.foreign_keys = frozenset(foreign_keys)  # (kept: the data's own axioms recompile with them)
         self.tbox = TBox(ontology)
         produced: list[Assertion] = []
         for tm in mappings:
             produced.extend(self._compile(tm))
-        self.assertions: tuple[Assertion, ...] = _prune_included(_prune(produced), frozenset(foreign_keys))
+        self.assertions: tuple[Assertion, ...] = _prune_included(_prune(produced), self.foreign_keys)
         by_class: dict[str, list[Assertion]] = defaultdict(list)
         by_property: dict[str, list[Assertion]] = defaultdict(list)
         for a in self.assertions:
@@ -185,6 +187,11 @@ class TMappings:
                         yield from self._class(tm, tm.subject, om.value, graphs, None, (), entailed=False)
                     else:
                         yield from self._property(tm, pm.value, om, graphs)
+                        if self._is_serialization(pm.value) and isinstance(om, TermMap) and om.kind is TermKind.COLUMN:
+                            # the geometry value the query-rewrite rule reads: one per column, however many
+                            # serialisations map it (the duplicates are pruned)
+                            value = TermMap(TermKind.COLUMN, om.value, TermType.LITERAL, GEO + "wktLiteral")
+                            yield from self._property(tm, GEOMETRY_VALUE, value, graphs)
                         if pm.value == AS_WKT and isinstance(om, TermMap) and om.kind is TermKind.COLUMN:
                             # a geometry column: GeoSPARQL's geometry properties, computed from it
                             for prop, (datatype, _) in GEOMETRY_PROPERTIES.items():
@@ -192,6 +199,9 @@ class TMappings:
                                     TermKind.COLUMN, om.value, TermType.LITERAL, datatype, geometry_property=prop
                                 )
                                 yield from self._property(tm, prop, derived, graphs)
+
+    def _is_serialization(self, predicate: str) -> bool:
+        return Role(HAS_SERIALIZATION) in self.tbox.super_roles(Role(predicate))
 
     def _class(
         self,

@@ -20,8 +20,10 @@ from semantic.sparql import ir
 from semantic.sparql.build import Translation, build_translation
 from semantic.sparql.deadline import TimeLimitExceeded, time_limit
 from semantic.sparql.decode import decode_rows
+from semantic.sparql.geometry_values import rewrite_for
+from semantic.sparql.rdfs import read_signature, with_axioms
 from semantic.sparql.render import QUADS
-from semantic.sparql.signature import QuadSignature, read_signature
+from semantic.sparql.signature import QuadSignature
 from semantic.sparql.terms import to_rdflib
 
 BYTES_PER_SQL_BYTE = 80
@@ -146,7 +148,7 @@ class SparqlEngine:
                 translation = pool.translate(text, base, signature, limit, self.translate_wait_s)
             else:
                 with self._time_limit(timeout_s):
-                    translation = self._build(text, base, signature, hit, version)
+                    translation = self._build(text, base, signature)
         except RecursionError:  # nesting deeper than the parser or the rewriter can follow
             raise QueryTooComplex(
                 "the query is nested too deeply to translate (Python's recursion limit); split it or flatten it"
@@ -168,19 +170,20 @@ class SparqlEngine:
                 "simplify it or split it"
             ) from None
 
-    def _build(
-        self, text: str, base: str | None, signature: QuadSignature | None, hit: Translation | None, version: Any
-    ) -> Translation:
-        return build_translation(
-            text,
-            base,
-            signature,
-            functions=self.functions,
-            mapped=self.mapped,
-            dialect=self.engine.dialect,
-            max_sql_bytes=self.max_sql_bytes,
-            query=hit.query if hit is not None else None,
-        )
+    def _build(self, text: str, base: str | None, signature: QuadSignature | None) -> Translation:
+        # (the IR is translated again, not reused from ``hit``: whether the query-rewrite rule needs a DISTINCT
+        # depends on the sources, which a load changes)
+        mapped = with_axioms(self.mapped, signature.axioms) if signature is not None else self.mapped
+        with rewrite_for(mapped, signature):
+            return build_translation(
+                text,
+                base,
+                signature,
+                functions=self.functions,
+                mapped=mapped,
+                dialect=self.engine.dialect,
+                max_sql_bytes=self.max_sql_bytes,
+            )
 
     def _keep(self, key: tuple[str, str | None], translation: Translation) -> None:
         """Cache ``translation``, dropping the least recently used past the cache's entries or bytes."""

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from rdflib import BNode, Literal, URIRef
 from rdflib.term import Node, Variable
 
-from semantic.geosparql.properties import GEOMETRY_PROPERTIES, SERIALIZATIONS
+from semantic.geosparql.properties import GEOMETRY_PROPERTIES, GEOMETRY_VALUE, SERIALIZATIONS
 from semantic.geosparql.properties import lexical as property_lexical
 from semantic.mapping.r2rml import Column, RefObjectMap, TermKind, TermMap, TermType
 from semantic.mapping.tmappings import Assertion, TMappings
@@ -295,6 +295,15 @@ def entailed_quads(tbox: Any, quads: Any, predicate: Node, obj: Node) -> Any | N
         swapped = {"s_kind": q.c.o_kind, "s": q.c.o, "o_kind": q.c.s_kind, "o": q.c.s, "p": target_p}
         return select(q, **swapped, **{k: sa.null() for k in nulls}).where(q.c.p == role.iri, q.c.o_kind != LITERAL)
 
+    if str(predicate) == RDF_TYPE and isinstance(obj, Variable):  # every type, entailed ones included
+        from semantic.sparql.rdfs import type_branches
+
+        typed = type_branches(tbox, quads, select, RDF_TYPE)
+        return sa.union(*typed).subquery() if len(typed) > 1 else None
+    if str(predicate) == GEOMETRY_VALUE:  # the query-rewrite rule's geometries
+        from semantic.sparql.geometry_values import geometry_value_quads
+
+        return sa.union(geometry_value_quads(tbox, quads, select)).subquery()
     if str(predicate) == RDF_TYPE and isinstance(obj, URIRef):
         target = str(obj)
         subclasses = sorted(tbox.sub_classes(target))

@@ -83,6 +83,8 @@ def _serve(conn: Any, spec_bytes: bytes) -> None:
     from semantic.sparql.build import build_translation
     from semantic.sparql.casts import CASTS
     from semantic.sparql.geo import GEO_FUNCTIONS
+    from semantic.sparql.geometry_values import rewrite_for
+    from semantic.sparql.rdfs import with_axioms
 
     spec: WorkerSpec = pickle.loads(spec_bytes)
     os.nice(spec.nice)
@@ -94,15 +96,17 @@ def _serve(conn: Any, spec_bytes: bytes) -> None:
         except (EOFError, OSError):  # the server closed the pipe, or is gone
             return
         try:
-            tr = build_translation(
-                text,
-                base,
-                signature,
-                functions=functions,
-                mapped=spec.mapped,
-                dialect=dialect,
-                max_sql_bytes=spec.max_sql_bytes,
-            )
+            mapped = with_axioms(spec.mapped, signature.axioms) if signature is not None else spec.mapped
+            with rewrite_for(mapped, signature):
+                tr = build_translation(
+                    text,
+                    base,
+                    signature,
+                    functions=functions,
+                    mapped=mapped,
+                    dialect=dialect,
+                    max_sql_bytes=spec.max_sql_bytes,
+                )
             # what running and explaining it need: not SQLAlchemy's statement nor the algebra (large, and rdflib's
             # expressions do not unpickle)
             tr.statement = None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from rdflib import URIRef
 from rdflib.term import Node
 
-from semantic.geosparql.properties import GEOMETRY_PROPERTIES, SERIALIZATIONS
+from semantic.geosparql.properties import GEOMETRY_PROPERTIES, GEOMETRY_VALUE, HAS_SERIALIZATION, SERIALIZATIONS
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
@@ -34,11 +34,14 @@ class QuadSignature:
         version: ``rdf_signature_state.version`` it was read at.
         predicates: Predicates of the default graph's quads.
         classes: Classes of the default graph's ``rdf:type`` quads with an IRI object.
+        axioms: The RDFS axioms the default graph's quads state (``semantic.sparql.rdfs.read_axioms``, read by
+            the engine with the signature): they join the shipped ontology in the T-mappings.
     """
 
     version: int
     predicates: frozenset[str]
     classes: frozenset[str]
+    axioms: frozenset[tuple[str, str, str]] = frozenset()
 
     def may_match(self, tbox: Any, predicate: Node, obj: Node) -> bool:
         """Whether the default graph's quads can match a pattern with this predicate and object once the ontology
@@ -49,11 +52,14 @@ class QuadSignature:
             return True
         if str(predicate) == RDF_TYPE:
             if not isinstance(obj, URIRef):
-                return RDF_TYPE in self.predicates
+                # (an entailed type of any class: asserted types, or subjects of properties with a domain/range)
+                return RDF_TYPE in self.predicates or any(r.iri in self.predicates for r, _ in tbox.typing_roles())
             target = str(obj)
             if not self.classes.isdisjoint(tbox.sub_classes(target)):
                 return True
             return any(role.iri in self.predicates for role in tbox.roles_of_class(target))
+        if str(predicate) == GEOMETRY_VALUE:  # the rewrite rule's geometries: any serialisation's
+            return any(r.iri in self.predicates for r in tbox.sub_roles(HAS_SERIALIZATION))
         if str(predicate) in GEOMETRY_PROPERTIES and not self.predicates.isdisjoint(SERIALIZATIONS):
             return True  # computed from a loaded geometry (see entailed_quads)
         return any(role.iri in self.predicates for role in tbox.sub_roles(str(predicate)))

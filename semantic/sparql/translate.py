@@ -20,6 +20,7 @@ from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import BNode, URIRef, Variable
 
 from semantic.errors import QuerySyntaxError, QueryTooComplex, SemanticError, UnsupportedFeature
+from semantic.geosparql.properties import GEOMETRY_VALUE
 from semantic.sparql import ir
 from semantic.sparql.inline import lift, restore
 
@@ -171,14 +172,25 @@ def _is_topology(predicate: Any) -> bool:
 
 def _geometry_options(x: Any, wkt: Variable) -> tuple[tuple[tuple[Any, Any, Any], ...], ...]:
     """The ways ``x`` has a geometry: its own serialisation (a geometry), or its default geometry's (a feature)
-    — GeoSPARQL's query-rewrite extension."""
-    as_wkt, default = URIRef(GEO + "asWKT"), URIRef(GEO + "hasDefaultGeometry")
+    — GeoSPARQL's query-rewrite extension.
+
+    The geometry is read as its value (:data:`~semantic.geosparql.properties.GEOMETRY_VALUE`), which every
+    serialisation gives: ``geo:asWKT``, ``geo:asGML``, ``geo:asGeoJSON``, ``geo:hasSerialization`` and its
+    subproperties in the ontology or the data (1.1's rule reads any geometry literal); one geometry with several
+    serialisations is one value.
+    """
+    value, default = URIRef(GEOMETRY_VALUE), URIRef(GEO + "hasDefaultGeometry")
     hop = Variable(f"_geom_{wkt}")
-    return (((x, as_wkt, wkt),), ((x, default, hop), (hop, as_wkt, wkt)))
+    return (((x, value, wkt),), ((x, default, hop), (hop, value, wkt)))
 
 
 # numbering of the hidden variables of topology patterns, restarted for every query (so its SQL is stable)
 _topology_names: ContextVar[Iterator[int]] = ContextVar("topology_names")
+# the sources the translation is for, set by the engine around a translation: where they give each entailed pair
+# once, the rewrite needs no DISTINCT (semantic.sparql.geometry_values.RewriteSources)
+rewrite_sources: ContextVar[Any] = ContextVar("rewrite_sources", default=None)
+RELATIONS = tuple(sorted(GEO + r for r in _TOPOLOGY))
+"""The topology relation properties the query-rewrite rule derives."""
 
 
 def _with_topology(plain: tuple[Any, ...], topology: list[Any], graph: Any) -> Any:
@@ -216,7 +228,17 @@ def _with_topology(plain: tuple[Any, ...], topology: list[Any], graph: Any) -> A
     out = parts[0]
     for part in parts[1:]:
         out = ir.Union(out, part)
-    return out
+    sources = rewrite_sources.get()
+    if sources is not None and sources.gives_sets():
+        return out
+    # entailed triples are a set: a relation that several geometries (or the data and the rule) give is one
+    # triple, so the pattern's solutions are distinct over its own variables (the hidden ones projected away)
+    visible: dict[Variable, None] = {}
+    for t in (*plain, *topology):
+        visible.update((x, None) for x in t if isinstance(x, Variable))
+    if isinstance(graph, Variable):
+        visible[graph] = None
+    return ir.Distinct(ir.Project(out, tuple(visible)))
 
 
 def _construct_where(algebra: Any) -> tuple[Any, ...]:

@@ -260,6 +260,9 @@ def test_service_description(client: TestClient) -> None:
         assert "http://www.w3.org/ns/formats/SPARQL_Results_TSV" in formats and len(formats) == 6
         functions = set(graph.objects(service, URIRef(sd + "extensionFunction")))
         assert URIRef("http://www.opengis.net/def/function/geosparql/sfIntersects") in functions
+        # the virtual graph's engine: RDFS entailment with the ontology and the data's own axioms
+        regime = graph.value(service, URIRef(sd + "defaultEntailmentRegime"))
+        assert regime == URIRef("http://www.w3.org/ns/entailment/RDFS")
     nt = client.get("/sparql/description", headers={"Accept": "application/n-triples"})
     assert nt.headers["content-type"] == "application/n-triples"
 

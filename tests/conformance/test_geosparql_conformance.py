@@ -81,23 +81,7 @@ NUMERIC = frozenset({DOUBLE, FLOAT, DECIMAL})
 CRS84_IRIS = frozenset({"http://www.opengis.net/def/crs/OGC/1.3/CRS84", "http://www.opengis.net/def/crs/OGC/0/CRS84"})
 EPSG_4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 
-_NO_RDFS = (
-    "RDFS entailment uses the shipped ontology (esdl + GeoSPARQL) for the catalogue tables and the quad table "
-    "alike, but rdfs: statements in the loaded data itself are not read as axioms"
-)
-KNOWN_FAILURES: dict[str, str] = {
-    "rdfs-domain-range": _NO_RDFS,
-    "rdfs-subclass": _NO_RDFS,
-    "rdfs-wkt-geometry-types": _NO_RDFS + " (the Simple Features class hierarchy is in the ontology)",
-    "rewrite-entailed-triples-are-a-set": (
-        "the rewrite joins every serialisation of both sides, so a geometry with two WKT literals gives the "
-        "relation twice: a bag of solutions instead of one entailed triple"
-    ),
-    "rewrite-geojson-serialization": (
-        "the query-rewrite extension reads geometries through geo:asWKT only (translate._geometry_of), not "
-        "geo:asGeoJSON or other serialisations"
-    ),
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 # -- comparison ----------------------------------------------------------------------------------------------
