@@ -20,7 +20,7 @@ from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import BNode, URIRef, Variable
 
 from semantic.errors import QuerySyntaxError, QueryTooComplex, SemanticError, UnsupportedFeature
-from semantic.geosparql.properties import GEOMETRY_VALUE
+from semantic.geosparql.properties import GEOMETRY_VALUE, SERIALIZATIONS
 from semantic.sparql import ir
 from semantic.sparql.inline import lift, restore
 
@@ -170,18 +170,25 @@ def _is_topology(predicate: Any) -> bool:
     return isinstance(predicate, URIRef) and str(predicate).startswith(GEO) and str(predicate)[len(GEO) :] in _TOPOLOGY
 
 
-def _geometry_options(x: Any, wkt: Variable) -> tuple[tuple[tuple[Any, Any, Any], ...], ...]:
-    """The ways ``x`` has a geometry: its own serialisation (a geometry), or its default geometry's (a feature)
-    — GeoSPARQL's query-rewrite extension.
+def _geometry_options(x: Any, wkt: Variable) -> tuple[tuple[tuple[tuple[Any, Any, Any], ...], tuple[Any, ...]], ...]:
+    """The ways ``x`` has a geometry, as triples and filters: its own serialisation (a geometry), or its default
+    geometry's (a feature) — GeoSPARQL's query-rewrite extension.
 
     The geometry is read as its value (:data:`~semantic.geosparql.properties.GEOMETRY_VALUE`), which every
     serialisation gives: ``geo:asWKT``, ``geo:asGML``, ``geo:asGeoJSON``, ``geo:hasSerialization`` and its
     subproperties in the ontology or the data (1.1's rule reads any geometry literal); one geometry with several
-    serialisations is one value.
+    serialisations is one value. Over the quad table alone (no ontology, so no such view) it is read through the
+    serialisation properties themselves, a predicate variable among them.
     """
-    value, default = URIRef(GEOMETRY_VALUE), URIRef(GEO + "hasDefaultGeometry")
+    default = URIRef(GEO + "hasDefaultGeometry")
     hop = Variable(f"_geom_{wkt}")
-    return (((x, value, wkt),), ((x, default, hop), (hop, value, wkt)))
+    sources = rewrite_sources.get()
+    if sources is None or sources.mapped is not None:
+        value = URIRef(GEOMETRY_VALUE)
+        return ((((x, value, wkt),), ()), (((x, default, hop), (hop, value, wkt)), ()))
+    p = Variable(f"_ser_{wkt}")
+    among = CompValue("RelationalExpression", expr=p, op="IN", other=[URIRef(s) for s in SERIALIZATIONS])
+    return ((((x, p, wkt),), (among,)), (((x, default, hop), (hop, p, wkt)), (among,)))
 
 
 # numbering of the hidden variables of topology patterns, restarted for every query (so its SQL is stable)
@@ -215,9 +222,9 @@ def _with_topology(plain: tuple[Any, ...], topology: list[Any], graph: Any) -> A
         grown = []
         for triples, filters in branches:
             grown.append(((*triples, (s, rel, o)), filters))
-            for ga in _geometry_options(s, wa):
-                for gb in _geometry_options(o, wb):
-                    grown.append(((*triples, *ga, *gb), (*filters, function)))
+            for ga, fa in _geometry_options(s, wa):
+                for gb, fb in _geometry_options(o, wb):
+                    grown.append(((*triples, *ga, *gb), (*filters, *fa, *fb, function)))
         branches = grown
     parts: list[Any] = []
     for triples, filters in branches:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from esdl_testing.catalogue import insert_catalogue
 from semantic.mapping import load_ontology, parse_ontology
 from semantic.mapping.tbox import Role, TBox
 from semantic.rdf.load import load_rdf
@@ -103,6 +104,25 @@ def test_compiled_tmappings_are_kept_per_set_of_axioms(catalog_engine: sa.Engine
     )
     assert with_region.tmappings.assertions_for_class(EX + "Area")
     assert not first.tmappings.assertions_for_class(EX + "Area")
+
+
+def test_data_axioms_reach_the_mapped_tables(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+    """``esdl:Region rdfs:subClassOf ex:Area`` in the data: the catalogue's regions (rows, not quads) are areas,
+    and so is a loaded resource typed with a subclass of it."""
+    with catalog_engine.begin() as conn:
+        insert_catalogue(conn, "demo cube", [(3, "t", "K")], ["north", "south", "far"])
+    sparql = SparqlEngine(catalog_engine)
+    query = f"SELECT ?x WHERE {{ ?x a <{EX}Area> }}"
+    assert sparql.query(query).rows == []
+    esdl = "https://w3id.org/esdl/ontology#"
+    _load(
+        catalog_engine,
+        tmp_path,
+        "axiom",
+        f"<{esdl}Region> rdfs:subClassOf ex:Area .\nex:Lake rdfs:subClassOf <{esdl}Region> .\nex:erie a ex:Lake .",
+    )
+    got = sorted(str(row["x"]) for row in sparql.query(query).rows)
+    assert got == sorted([EX + "erie", *(f"https://w3id.org/esdl/region/{i}" for i in (1, 2, 5))])
 
 
 def test_data_ranges_that_are_datatypes_stay_datatype_ranges() -> None:
