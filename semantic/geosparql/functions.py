@@ -43,8 +43,7 @@ from semantic.geosparql.measures import area, buffer, distance, length, perimete
 from semantic.geosparql.relations import RELATE, RELATION_LIST, Relation, relate
 from semantic.geosparql.units import METRE, UNITS, unit
 from semantic.sql import case
-
-XSD = "http://www.w3.org/2001/XMLSchema#"
+from semantic.vocab import XSD_BOOLEAN, XSD_DOUBLE, XSD_INTEGER, XSD_STRING
 
 Expr = sa.ColumnElement[Any]
 
@@ -79,14 +78,14 @@ class ResultKind(StrEnum):
 
 
 RESULT_DATATYPES: dict[ResultKind, str | None] = {
-    ResultKind.BOOLEAN: XSD + "boolean",
+    ResultKind.BOOLEAN: XSD_BOOLEAN,
     # a geometry value is written in the serialisation of the function's first argument (semantic/sparql/geo.py);
     # this is the datatype where that is not known (a computed geometry)
     ResultKind.GEOMETRY: WKT_LITERAL,
-    ResultKind.DOUBLE: XSD + "double",
-    ResultKind.INTEGER: XSD + "integer",
+    ResultKind.DOUBLE: XSD_DOUBLE,
+    ResultKind.INTEGER: XSD_INTEGER,
     ResultKind.IRI: None,  # an IRI, not a literal
-    ResultKind.STRING: XSD + "string",
+    ResultKind.STRING: XSD_STRING,
     ResultKind.WKT: WKT_LITERAL,
     ResultKind.GEOJSON: GEOJSON_LITERAL,
     ResultKind.GML: GML_LITERAL,

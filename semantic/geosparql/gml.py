@@ -31,8 +31,6 @@ from shapely.geometry.base import BaseGeometry
 from semantic.geosparql.errors import InvalidGeometryLiteral
 from semantic.geosparql.geometry import CRS84, GeometryValue, checked, short, transform_for
 
-GML_LITERAL = "http://www.opengis.net/ont/geosparql#gmlLiteral"
-
 MAX_GML_CHARS = 4_000_000
 """The longest gmlLiteral read (characters): about 150,000 vertices in a ``posList``."""
 MAX_GML_DEPTH = 32

@@ -22,8 +22,12 @@ from sqlalchemy.sql.functions import Function
 
 from semantic.geosparql.errors import GeoSparqlError, InvalidArgument, InvalidGeometryLiteral, UnsupportedFunction
 from semantic.geosparql.geometry import CRS84, CRS84_IRIS, EPSG_4326, GeometryValue, checked, short, transform_for
-from semantic.geosparql.gml import GML_LITERAL, parse_gml_literal
+from semantic.geosparql.gml import parse_gml_literal
 from semantic.sql import case
+from semantic.vocab import GEO, GEOF
+from semantic.vocab import GEO_GEOJSON_LITERAL as GEOJSON_LITERAL
+from semantic.vocab import GEO_GML_LITERAL as GML_LITERAL
+from semantic.vocab import GEO_WKT_LITERAL as WKT_LITERAL
 
 __all__ = [
     "CRS84",
@@ -52,10 +56,6 @@ __all__ = [
     "to_ewkb",
 ]
 
-GEO = "http://www.opengis.net/ont/geosparql#"
-GEOF = "http://www.opengis.net/def/function/geosparql/"
-WKT_LITERAL = GEO + "wktLiteral"
-GEOJSON_LITERAL = GEO + "geoJSONLiteral"
 
 _GEOJSON_CRS84 = frozenset({"urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", *CRS84_IRIS})
 _GEOJSON_TYPES = frozenset(

@@ -29,19 +29,15 @@ from typing import Any
 
 import numpy as np
 import shapely
-from rdflib import RDF, XSD, BNode, Literal, URIRef
+from rdflib import XSD, BNode, Literal, URIRef
 from rdflib.term import Node
 
 from semantic.geosparql.errors import InvalidGeometryLiteral
-from semantic.geosparql.gml import GML_LITERAL, parse_gml_literal
-
-IRI, BLANK, LITERAL = 1, 2, 3
-
-XSD_STRING = str(XSD.string)
-RDF_LANGSTRING = str(RDF.langString)
-GEO = "http://www.opengis.net/ont/geosparql#"
-WKT_LITERAL = GEO + "wktLiteral"
-GEOJSON_LITERAL = GEO + "geoJSONLiteral"
+from semantic.geosparql.gml import parse_gml_literal
+from semantic.vocab import BLANK, IRI, LITERAL, RDF_LANGSTRING, XSD_DATE, XSD_DECIMAL, XSD_STRING
+from semantic.vocab import GEO_GEOJSON_LITERAL as GEOJSON_LITERAL
+from semantic.vocab import GEO_GML_LITERAL as GML_LITERAL
+from semantic.vocab import GEO_WKT_LITERAL as WKT_LITERAL
 
 # inclusive bounds of the integer datatypes (None: unbounded)
 INTEGER_RANGES: dict[str, tuple[int | None, int | None]] = {
@@ -59,11 +55,9 @@ INTEGER_RANGES: dict[str, tuple[int | None, int | None]] = {
     str(XSD.unsignedShort): (0, 2**16 - 1),
     str(XSD.unsignedByte): (0, 2**8 - 1),
 }
-XSD_DECIMAL = str(XSD.decimal)
 FLOAT_TYPES = frozenset({str(XSD.float), str(XSD.double)})
 NUMERIC_TYPES = frozenset(INTEGER_RANGES) | {XSD_DECIMAL} | FLOAT_TYPES
 DATETIME_TYPES = frozenset({str(XSD.dateTime), str(XSD.dateTimeStamp)})
-XSD_DATE = str(XSD.date)
 GEOMETRY_TYPES = frozenset({WKT_LITERAL, GEOJSON_LITERAL, GML_LITERAL})
 
 # the lexical spaces of XML Schema 1.1 (no surrounding whitespace: RDF lexical forms are taken as written)

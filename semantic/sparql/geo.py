@@ -34,9 +34,10 @@ from semantic.geosparql.literals import (
 )
 from semantic.sparql.expressions import Compiler, Val, boolean_val, numeric_val, string_val
 from semantic.sparql.terms import IRI, LITERAL, UNKNOWN, XSD_DOUBLE, XSD_INTEGER, TermCols, static
+from semantic.sparql.values import KIND
 from semantic.sql import case
+from semantic.vocab import XSD_ANY_URI
 
-_K = sa.SmallInteger()
 _GEOMETRY_LITERALS = (WKT_LITERAL, GEOJSON_LITERAL, GML_LITERAL)
 _WRITERS: dict[str, Callable[[Any], Any]] = {WKT_LITERAL: as_wkt, GEOJSON_LITERAL: as_geojson, GML_LITERAL: as_gml}
 
@@ -81,7 +82,7 @@ def _result(spec: FunctionSpec, value: Any, geometry_datatype: Any = WKT_LITERAL
     if kind == ResultKind.BOOLEAN:
         return boolean_val(value)
     if kind == ResultKind.GEOMETRY:
-        k = case((value.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+        k = case((value.is_not(None), sa.literal(LITERAL, KIND)), else_=sa.null())
         lexical, datatype = _serialised(value, geometry_datatype)
         return Val(TermCols(k, lexical, datatype, None, None, None, value))
     if kind == ResultKind.DOUBLE:
@@ -89,7 +90,7 @@ def _result(spec: FunctionSpec, value: Any, geometry_datatype: Any = WKT_LITERAL
     if kind == ResultKind.INTEGER:
         return numeric_val(value.cast(sa.Numeric()), sa.literal(XSD_INTEGER, sa.Text()))
     if kind == ResultKind.IRI:
-        return Val(TermCols(case((value.is_not(None), sa.literal(IRI, _K)), else_=sa.null()), value))
+        return Val(TermCols(case((value.is_not(None), sa.literal(IRI, KIND)), else_=sa.null()), value))
     if kind in (ResultKind.WKT, ResultKind.GEOJSON, ResultKind.GML):
         return string_val(value, sa.literal(spec.datatype, sa.Text()))
     return string_val(value)
@@ -102,7 +103,7 @@ def _function(spec: FunctionSpec) -> Callable[[Compiler, list[Any]], Val]:
             if kind == ArgKind.UNITS and isinstance(arg, URIRef) and not _known_unit(arg):
                 # an unknown units IRI: an expression error (unbound in BIND, false in FILTER), as the standard
                 # has it, not a failed query
-                return Val(TermCols(sa.null().cast(_K), sa.null().cast(sa.Text())))
+                return Val(TermCols(sa.null().cast(KIND), sa.null().cast(sa.Text())))
         values: list[Any] = []
         first: Any = None  # the datatype of the first geometry argument
         for i, arg in enumerate(args):
@@ -116,9 +117,6 @@ def _function(spec: FunctionSpec) -> Callable[[Compiler, list[Any]], Val]:
         return _result(spec, spec(*values), WKT_LITERAL if first is None else first)
 
     return build
-
-
-_ANY_URI = "http://www.w3.org/2001/XMLSchema#anyURI"
 
 
 def _known_unit(iri: URIRef) -> bool:
@@ -139,7 +137,7 @@ def _get_srid(compiler: Compiler, args: list[Any]) -> Val:
     (arg,) = args
     if isinstance(arg, Literal) and str(arg.datatype) in _GEOMETRY_LITERALS:
         crs: Any = sa.literal(parse_geometry_literal(str(arg), str(arg.datatype)).crs, sa.Text())
-        return string_val(crs, sa.literal(_ANY_URI, sa.Text()))
+        return string_val(crs, sa.literal(XSD_ANY_URI, sa.Text()))
     t = compiler(arg).term
     named = sa.func.substring(t.get("v"), r"^\s*<([^>]+)>")
     literal = t.get("k") == LITERAL
@@ -149,7 +147,7 @@ def _get_srid(compiler: Compiler, args: list[Any]) -> Val:
         (literal & (t.get("dt") == GML_LITERAL), _gml_srid(t.get("v"))),
         else_=sa.literal(CRS84, sa.Text()),
     )
-    return string_val(crs, sa.literal(_ANY_URI, sa.Text()))
+    return string_val(crs, sa.literal(XSD_ANY_URI, sa.Text()))
 
 
 def _gml_srid(lexical: Any) -> Any:

@@ -14,7 +14,8 @@ from pyproj import Transformer
 
 from semantic.errors import SemanticError
 from semantic.geosparql import CRS84, InvalidGeometryLiteral, UnsupportedFunction, parse_geometry_literal
-from semantic.geosparql.gml import GML_LITERAL, MAX_GML_CHARS, MAX_GML_DEPTH, parse_gml_literal
+from semantic.geosparql.gml import MAX_GML_CHARS, MAX_GML_DEPTH, parse_gml_literal
+from semantic.vocab import GEO_GML_LITERAL as GML_LITERAL
 
 GML32 = 'xmlns:gml="http://www.opengis.net/gml/3.2"'
 GML3 = 'xmlns:gml="http://www.opengis.net/gml"'
