@@ -146,6 +146,9 @@ class TMappings:
             by_property[a.predicate].append(a)
         self._by_class = {k: tuple(v) for k, v in by_class.items()}
         self._by_property = {k: tuple(v) for k, v in by_property.items()}
+        # the rewrite rule's internal geometry values are looked up by their predicate only: a pattern with a
+        # variable predicate (``?g ?p ?o``) reads ``assertions`` and must not answer with them
+        self.assertions = tuple(a for a in self.assertions if a.predicate != GEOMETRY_VALUE)
 
     def assertions_for_class(self, iri: str) -> tuple[Assertion, ...]:
         """The assertions giving instances of class ``iri`` (``?x a <iri>``), entailed ones included."""

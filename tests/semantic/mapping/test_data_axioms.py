@@ -181,5 +181,7 @@ def test_geometry_value_is_derived_once_per_column() -> None:
     keys = [(a.triples_map.logical_table.key, a.object.value) for a in values]  # type: ignore[union-attr]
     assert len(keys) == len(set(keys))
     assert all(str(a.object.datatype) == GEO + "wktLiteral" for a in values)  # type: ignore[union-attr]
+    # internal: looked up by its predicate only, never an answer to a variable predicate
+    assert GEOMETRY_VALUE not in {a.predicate for a in tmappings.assertions}
     # (both serialisations are mapped, so the check above is not vacuous)
     assert any(a.predicate == GEO + "asGeoJSON" for a in tmappings.assertions)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from esdl_testing.catalogue import insert_catalogue
+from semantic.geosparql.properties import GEOMETRY_VALUE
 from semantic.rdf.load import load_rdf
 from semantic.sparql.engine import SelectResult, SparqlEngine
 
@@ -39,3 +41,15 @@ def test_the_rule_gives_each_relation_once(catalog_engine: sa.Engine, tmp_path: 
     # its default geometries; the square within itself; the far point outside
     got = sorted(str(row["x"]) for row in answer.rows)
     assert got == sorted(EX + x for x in ("p1", "p2", "square", "town"))
+
+
+def test_geometry_values_are_no_answer_to_a_variable_predicate(catalog_engine: sa.Engine) -> None:
+    """The rule's internal property stays internal: a mapped geometry's triples are its serialisations and
+    GeoSPARQL's geometry properties, not the value the rewrite reads."""
+    with catalog_engine.begin() as conn:
+        insert_catalogue(conn, "demo cube", [(3, "t", "K")], ["north", "south", "far"])
+    answer = SparqlEngine(catalog_engine).query("SELECT ?p WHERE { <https://w3id.org/esdl/region/1/geometry> ?p ?o }")
+    assert isinstance(answer, SelectResult)
+    predicates = {str(row["p"]) for row in answer.rows}
+    assert {GEO + "asWKT", GEO + "asGeoJSON", GEO + "dimension"} <= predicates
+    assert GEOMETRY_VALUE not in predicates
