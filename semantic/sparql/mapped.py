@@ -21,28 +21,24 @@ from semantic.geosparql.properties import GEOMETRY_PROPERTIES, GEOMETRY_VALUE, S
 from semantic.geosparql.properties import lexical as property_lexical
 from semantic.mapping.r2rml import Column, RefObjectMap, TermKind, TermMap, TermType
 from semantic.mapping.tmappings import Assertion, TMappings
-from semantic.sparql.terms import (
+from semantic.sparql.terms import UNKNOWN, Lift, TermCols, constant, static
+from semantic.sparql.values import KIND
+from semantic.sql import case
+from semantic.vocab import (
+    BLANK,
     IRI,
     LITERAL,
     RDF_LANGSTRING,
-    UNKNOWN,
+    RDF_TYPE,
     XSD_BOOLEAN,
     XSD_DATETIME,
     XSD_DECIMAL,
     XSD_DOUBLE,
     XSD_INTEGER,
     XSD_STRING,
-    Lift,
-    TermCols,
-    constant,
-    static,
 )
-from semantic.sql import case
+from semantic.vocab import GEO_GEOJSON_LITERAL as GEOJSON
 
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-WKT = "http://www.opengis.net/ont/geosparql#wktLiteral"
-GEOJSON = "http://www.opengis.net/ont/geosparql#geoJSONLiteral"
-_K = sa.SmallInteger()
 _TS_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS'
 _TS_IRI_FORMAT = 'YYYY-MM-DD"T"HH24"%3A"MI"%3A"SS"Z"'
 
@@ -125,25 +121,25 @@ class MappedSources:
             parts = [self._iri_part(p, table) if isinstance(p, Column) else sa.literal(p, sa.Text()) for p in tm.parts]
             lex: Any = sa.func.concat(*parts)
             if tm.term_type is TermType.LITERAL:
-                return TermCols(sa.literal(LITERAL, _K), lex, tm.datatype or XSD_STRING, tm.language)
+                return TermCols(sa.literal(LITERAL, KIND), lex, tm.datatype or XSD_STRING, tm.language)
             if tm.term_type is TermType.IRI:
-                return TermCols(sa.literal(IRI, _K), lex, lift=self._lift(tm, table, parts))
-            return TermCols(sa.literal(2, _K), lex)
+                return TermCols(sa.literal(IRI, KIND), lex, lift=self._lift(tm, table, parts))
+            return TermCols(sa.literal(BLANK, KIND), lex)
         col = table.source.c[tm.value]
         sql_type = table.types.get(tm.value, "text")
         if tm.geometry_property is not None:  # geo:dimension ... of a geometry column
             datatype, compute = GEOMETRY_PROPERTIES[tm.geometry_property]
             value = compute(col)
-            k = case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+            k = case((col.is_not(None), sa.literal(LITERAL, KIND)), else_=sa.null())
             if datatype == XSD_INTEGER:  # an integer whose text is its lexical form
                 return TermCols(k, value.cast(sa.Text()), datatype, None, value.cast(sa.Numeric()), shape=_INTEGER)
             return TermCols(k, property_lexical(datatype, value), datatype)
         if tm.term_type is not TermType.LITERAL:
-            return TermCols(sa.literal(IRI if tm.term_type is TermType.IRI else 2, _K), col.cast(sa.Text()))
+            return TermCols(sa.literal(IRI if tm.term_type is TermType.IRI else BLANK, KIND), col.cast(sa.Text()))
         if tm.language:
-            return TermCols(sa.literal(LITERAL, _K), col.cast(sa.Text()), RDF_LANGSTRING, tm.language.lower())
+            return TermCols(sa.literal(LITERAL, KIND), col.cast(sa.Text()), RDF_LANGSTRING, tm.language.lower())
         datatype = tm.datatype or _natural_datatype(sql_type)
-        k = case((col.is_not(None), sa.literal(LITERAL, _K)), else_=sa.null())
+        k = case((col.is_not(None), sa.literal(LITERAL, KIND)), else_=sa.null())
         if sql_type.startswith("geometry"):
             lex = sa.func.ST_AsGeoJSON(col, 15) if datatype == GEOJSON else sa.func.ST_AsText(col)  # type: ignore[assignment]
             return TermCols(k, lex, datatype, None, None, None, col)
@@ -166,7 +162,7 @@ class MappedSources:
         literal has a constant kind there (``col IS NOT NULL``, not ``CASE WHEN col IS NOT NULL THEN 3 END IS
         NOT NULL``), so later nodes and the decoder know it."""
         if tm.kind is TermKind.COLUMN and tm.term_type is TermType.LITERAL:
-            return cols.with_(k=sa.literal(LITERAL, _K)), table.source.c[tm.value].is_not(None)
+            return cols.with_(k=sa.literal(LITERAL, KIND)), table.source.c[tm.value].is_not(None)
         return cols, not_null(cols)
 
     def _lift(self, tm: TermMap, table: MappedTable, sql_parts: list[Any]) -> Lift:

@@ -17,8 +17,7 @@ from rdflib import URIRef
 from rdflib.term import Node
 
 from semantic.geosparql.properties import GEOMETRY_PROPERTIES, GEOMETRY_VALUE, HAS_SERIALIZATION, SERIALIZATIONS
-
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+from semantic.vocab import RDF_TYPE
 
 _READ = sa.text(
     "SELECT st.version, s.p, s.cls FROM rdf_signature_state AS st "
