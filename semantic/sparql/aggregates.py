@@ -28,11 +28,11 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
     pattern that always binds them): an aggregate of such a variable's numbers is never the empty case.
     """
     name = agg.name.removeprefix("Aggregate_")
-    always = isinstance(agg.get("vars"), Variable) and str(agg.vars) in bound
-    distinct = bool(agg.get("distinct"))
+    always = isinstance(agg.vars, Variable) and str(agg.vars) in bound
+    distinct = bool(agg.distinct)
     n: Any
     if name == "Count":
-        if agg.vars == "*" or agg.get("vars") is None:
+        if agg.vars == "*" or agg.vars is None:
             n = sa.func.count()
         else:
             t = compiler(agg.vars).term
@@ -105,8 +105,8 @@ def aggregate(agg: CompValue, compiler: Compiler, bound: frozenset[str] = frozen
             case((num.is_(None), extreme(t.get("ts"))), else_=sa.null()),
         )
     if name == "GroupConcat":
-        sep = agg.get("separator")
-        sep = " " if sep is None else str(sep)
+        # (agg.get("separator") would answer "separator" itself: CompValue.get's default is the key)
+        sep = " " if agg.separator is None else str(agg.separator)
         text = sa.func.string_agg(sa.distinct(t.get("v")) if distinct else t.get("v"), sa.literal(sep, sa.Text()))
         return string_val(sa.func.coalesce(text, "")).term
     raise UnsupportedFeature(f"aggregate {name}")

@@ -253,7 +253,7 @@ def restore(parsed: Any, blocks: list[Block]) -> None:
     def visit(node: Any) -> None:
         nonlocal found
         if isinstance(node, CompValue):
-            if node.name == "values" and len(node.get("res") or ()) == 1:
+            if node.name == "values" and len(node.res or ()) == 1:
                 (only,) = node["res"]
                 block = next((wanted[v] for v in only.values() if isinstance(v, URIRef) and v in wanted), None)
                 if block is not None:

@@ -134,7 +134,7 @@ class ModifierRenderer(SqlWriter):
         # with GROUP BY keys no group is empty: a variable the child always binds has a value in each
         bound = frozenset(v for v in child.variables if v not in child.maybe) if node.keys else frozenset()
         for var, agg in node.aggregates:
-            target = agg.get("vars")
+            target = agg.vars
             if agg.name == "Aggregate_Sample" and isinstance(target, Variable) and str(target) in keys:
                 # a group key: one value per group (its template's columns are not grouping keys: no Lift)
                 columns.append((str(var), keys[str(target)].with_(geom=None, lift=None)))

@@ -68,23 +68,23 @@ def to_ir(parsed: Any) -> ir.Query:
         raise UnsupportedFeature(algebra.name)
     default_graphs: list[str] = []
     named_graphs: list[str] = []
-    for clause in algebra.get("datasetClause") or []:
-        # a CompValue's get() of a missing key returns the key itself: test membership
+    # (a CompValue's get() of a missing key answers the key's own name; its attribute of one answers None)
+    for clause in algebra.datasetClause or []:
         if "named" in clause:
             named_graphs.append(str(clause["named"]))
         else:
             default_graphs.append(str(clause["default"]))
     _topology_names.set(count())
-    root = node(algebra.p) if algebra.get("p") is not None else ir.Quads(())
+    root = node(algebra.p) if algebra.p is not None else ir.Quads(())
     if algebra.name != "SelectQuery" and isinstance(root, ir.Project):
         # rdflib projects CONSTRUCT/DESCRIBE variables as a set: a fixed order keeps their SQL stable
         root = ir.Project(root.child, tuple(sorted(root.variables, key=str)))
     return ir.Query(
         form=form[algebra.name],
         root=root,
-        variables=tuple(algebra.get("PV") or ()),
-        template=tuple(algebra.get("template") or _construct_where(algebra)),
-        describe=tuple(algebra.get("PV") or ()) if algebra.name == "DescribeQuery" else (),
+        variables=tuple(algebra.PV or ()),
+        template=tuple(algebra.template or _construct_where(algebra)),
+        describe=tuple(algebra.PV or ()) if algebra.name == "DescribeQuery" else (),
         default_graphs=tuple(default_graphs),
         named_graphs=tuple(named_graphs),
         dataset=bool(default_graphs or named_graphs),
@@ -108,7 +108,7 @@ def node(p: Any, graph: Any = None) -> Any:
     if name == "Join":
         return ir.Join(node(p.p1, graph), node(p.p2, graph))
     if name == "LeftJoin":
-        expr = p.get("expr")
+        expr = p.expr
         return ir.LeftJoin(node(p.p1, graph), node(p.p2, graph), None if _trivial(expr) else expr)
     if name == "Union":
         return ir.Union(node(p.p1, graph), node(p.p2, graph))

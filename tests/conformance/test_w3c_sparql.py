@@ -15,7 +15,7 @@ from semantic.store.db import make_engine
 
 SUITE = default_suite()
 CASES = SUITE.cases
-PASS_FLOOR = 295  # measured: 295 of 338 cases pass; rdflib's own engine passes 289
+PASS_FLOOR = 300  # measured: 300 of 338 cases pass; rdflib's own engine passes 289
 
 ACCEPTS_INVALID = "invalid query accepted: rdflib's parser allows it and the rewriter adds no extra checks"
 EXPECTED_FAILURES: dict[str, str] = {
@@ -23,11 +23,6 @@ EXPECTED_FAILURES: dict[str, str] = {
     "aggregates/agg-avg-distinct": "wrong result: expected 4 rows, got 4",
     "aggregates/agg-empty-group-count-graph": "wrong result: expected 2 rows, got 1",
     "aggregates/agg-err-01": "wrong result: expected 3 rows, got 3",
-    "aggregates/agg-groupconcat-01": "wrong result: expected True, got False",
-    "aggregates/agg-groupconcat-02": "wrong result: expected 1 rows, got 1",
-    "aggregates/agg-groupconcat-04": "wrong result: expected True, got False",
-    "aggregates/agg-groupconcat-05": "wrong result: expected True, got False",
-    "aggregates/agg-groupconcat-distinct": "wrong result: expected True, got False",
     "aggregates/agg-min-02": "wrong result: expected 5 rows, got 5",
     "aggregates/agg-sum-distinct": "wrong result: expected 4 rows, got 4",
     "aggregates/agg08": ACCEPTS_INVALID,

@@ -711,6 +711,11 @@ def test_str_of_every_term_is_its_lexical_form(sparql: SparqlEngine) -> None:
         PREFIXES + "SELECT (GROUP_CONCAT(STR(?o); separator='|') AS ?all) WHERE { ?s ex:p ?o FILTER(isLiteral(?o)) }"
     ).rows
     assert sorted(str(row["all"]).split("|")) == ["1", "2", "2", "3.5", "x", "y"]
+    # without a separator: one space (SPARQL 1.1 section 18.5.1.7), not the word "separator"
+    (row,) = sparql.query(
+        PREFIXES + "SELECT (GROUP_CONCAT(STR(?o)) AS ?all) WHERE { ?s ex:p ?o FILTER(isLiteral(?o)) }"
+    ).rows
+    assert sorted(str(row["all"]).split(" ")) == ["1", "2", "2", "3.5", "x", "y"]
 
 
 GRAPHS_DATA = """
