@@ -10,10 +10,10 @@ Start-up sequence of the SPARQL endpoint::
 
 from __future__ import annotations
 
+from semantic.errors import MappingError
 from semantic.mapping.ontology import IgnoredAxiom, Ontology, OntologyWarning, load_ontology, parse_ontology
 from semantic.mapping.r2rml import (
     LogicalTable,
-    MappingError,
     MappingSet,
     PredicateObjectMap,
     RefObjectMap,
@@ -22,10 +22,9 @@ from semantic.mapping.r2rml import (
     TermType,
     TriplesMap,
     iri_safe,
-    load_mappings,
-    parse_mappings,
     parse_template,
 )
+from semantic.mapping.r2rml_read import load_mappings, parse_mappings
 from semantic.mapping.tbox import Role, TBox
 from semantic.mapping.tmappings import Assertion, ForeignKey, TMappings, compile_tmappings
 from semantic.mapping.validate import read_foreign_keys, validate_mappings

@@ -26,7 +26,7 @@ from pathlib import Path
 from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, URIRef
 from rdflib.term import Node
 
-from semantic.mapping.r2rml import MappingError
+from semantic.errors import MappingError
 
 _DECLARATIONS = frozenset(
     {

@@ -27,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
+from semantic.errors import MappingError
 from semantic.geosparql.literals import GEO
 from semantic.geosparql.properties import AS_WKT, GEOMETRY_PROPERTIES, GEOMETRY_VALUE, HAS_SERIALIZATION
 from semantic.mapping.ontology import Ontology
 from semantic.mapping.r2rml import (
     RDF_TYPE,
-    MappingError,
     MappingSet,
     ObjectMap,
     RefObjectMap,

@@ -11,7 +11,8 @@ import difflib
 
 import sqlalchemy as sa
 
-from semantic.mapping.r2rml import LogicalTable, MappingError, MappingSet, RefObjectMap, TermMap, TriplesMap
+from semantic.errors import MappingError
+from semantic.mapping.r2rml import LogicalTable, MappingSet, RefObjectMap, TermMap, TriplesMap
 from semantic.mapping.tmappings import ForeignKey
 
 ColumnTypes = dict[tuple[str, str], str]

@@ -335,7 +335,7 @@ def _fetch_started(conn: sa.Connection, sql: str, params: dict[str, Any]) -> tup
 def _mapped_sources(engine: sa.Engine) -> Any:
     """The shipped mappings, validated against the database and compiled with the ontology (T-mappings)."""
     from semantic.mapping.ontology import load_ontology
-    from semantic.mapping.r2rml import load_mappings
+    from semantic.mapping.r2rml_read import load_mappings
     from semantic.mapping.tmappings import compile_tmappings
     from semantic.mapping.validate import read_foreign_keys, validate_mappings
     from semantic.sparql.mapped import MappedSources
