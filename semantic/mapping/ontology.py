@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, URIRef
 from rdflib.term import Node
 
-from semantic.errors import MappingError
+from semantic.mapping.turtle import shipped, turtle_files, turtle_graph
 
 _DECLARATIONS = frozenset(
     {
@@ -289,14 +288,7 @@ def parse_ontology(source: str | Graph, *, warn: bool = True) -> Ontology:
     Raises:
         MappingError: The text is not Turtle.
     """
-    if isinstance(source, Graph):
-        graph = source
-    else:
-        graph = Graph()
-        try:
-            graph.parse(data=source, format="turtle")
-        except Exception as err:  # rdflib raises several unrelated types for bad Turtle
-            raise MappingError(f"the ontology is not valid Turtle: {err}") from err
+    graph = turtle_graph(source, "ontology")
     ontology = _Reader(graph).read()
     if warn and ontology.ignored:
         listed = "\n".join(f"  {axiom}" for axiom in ontology.ignored)
@@ -306,8 +298,7 @@ def parse_ontology(source: str | Graph, *, warn: bool = True) -> Ontology:
 
 def default_ontology_paths() -> tuple[Path, ...]:
     """The shipped ontology files (``semantic/ontology/*.ttl``)."""
-    folder = Path(str(resources.files("semantic") / "ontology"))
-    return tuple(sorted(folder.glob("*.ttl")))
+    return shipped("ontology")
 
 
 def load_ontology(*paths: str | Path, warn: bool = True) -> Ontology:
@@ -316,10 +307,4 @@ def load_ontology(*paths: str | Path, warn: bool = True) -> Ontology:
     Raises:
         MappingError: A file is missing or is not Turtle.
     """
-    graph = Graph()
-    for path in paths or default_ontology_paths():
-        try:
-            graph.parse(str(path), format="turtle")
-        except Exception as err:  # rdflib raises several unrelated types for bad Turtle
-            raise MappingError(f"{path}: cannot read the ontology: {err}") from err
-    return parse_ontology(graph, warn=warn)
+    return parse_ontology(turtle_files(paths or default_ontology_paths(), "ontology"), warn=warn)

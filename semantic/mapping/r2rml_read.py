@@ -9,7 +9,6 @@ parent triples map.
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 from rdflib import RDF, BNode, Graph, Literal, URIRef
@@ -30,6 +29,7 @@ from semantic.mapping.r2rml import (
     parse_template,
     unquote_identifier,
 )
+from semantic.mapping.turtle import shipped, turtle_files, turtle_graph
 
 _LANGUAGE = re.compile(r"[a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})*")
 
@@ -294,21 +294,12 @@ def parse_mappings(source: str | Graph, *, base: str | None = None) -> MappingSe
     Raises:
         MappingError: Not Turtle, or not valid R2RML (the message names the triples map).
     """
-    if isinstance(source, Graph):
-        graph = source
-    else:
-        graph = Graph()
-        try:
-            graph.parse(data=source, format="turtle", publicID=base)
-        except Exception as err:  # rdflib raises several unrelated types for bad Turtle
-            raise MappingError(f"mappings are not valid Turtle: {err}") from err
-    return _Parser(graph).parse()
+    return _Parser(turtle_graph(source, "mappings", base=base)).parse()
 
 
 def default_mapping_paths() -> tuple[Path, ...]:
     """The shipped mapping files (``semantic/mappings/*.ttl``)."""
-    folder = Path(str(resources.files("semantic") / "mappings"))
-    return tuple(sorted(folder.glob("*.ttl")))
+    return shipped("mappings")
 
 
 def load_mappings(*paths: str | Path) -> MappingSet:
@@ -317,10 +308,4 @@ def load_mappings(*paths: str | Path) -> MappingSet:
     Raises:
         MappingError: A file is missing, is not Turtle, or is not valid R2RML.
     """
-    graph = Graph()
-    for path in paths or default_mapping_paths():
-        try:
-            graph.parse(str(path), format="turtle")
-        except Exception as err:  # rdflib raises several unrelated types for bad Turtle
-            raise MappingError(f"{path}: cannot read the mappings: {err}") from err
-    return parse_mappings(graph)
+    return parse_mappings(turtle_files(paths or default_mapping_paths(), "mappings"))

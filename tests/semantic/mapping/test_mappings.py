@@ -283,7 +283,7 @@ MAPPING_ERRORS = {
         "ex:M rr:logicalTable [ rr:sqlQuery 'SELECT 1;' ] ; rr:subject ex:s .",
         "rr:sqlQuery must be one SQL query without a final ;",
     ),
-    "not turtle": ("ex:M rr:logicalTable [", "mappings are not valid Turtle"),
+    "not turtle": ("ex:M rr:logicalTable [", "the mappings text is not valid Turtle"),
 }
 
 
