@@ -388,7 +388,8 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         )
 
     def explain(text: str, with_stages: bool = False) -> Response:
-        translation = sparql.translate(text)
+        # with stages: translated here, its IR whole, so that the IR shown is the one the SQL shown is rendered from
+        translation = sparql.translate_here(text) if with_stages else sparql.translate(text)
         body: dict[str, Any] = {
             "form": translation.query.form,
             "variables": [str(v) for v in translation.query.variables] or list(translation.variables),

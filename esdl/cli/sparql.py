@@ -141,7 +141,7 @@ def explain_cmd(query: str, show_stages: bool) -> None:
     source = _read_query(query)
     sparql = SparqlEngine(open_catalog(), cache_size=1)
     sparql.sql(source)  # syntax and unsupported features fail here (with the quad signature read first)
-    steps = query_stages(source, sparql.translate(source))
+    steps = query_stages(source, sparql.translate_here(source))
     click.echo(text(steps) if show_stages else steps[-1].text)
 
 

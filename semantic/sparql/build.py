@@ -12,6 +12,8 @@ from rdflib.term import Variable
 from semantic.errors import QueryDataError, QueryTooComplex
 from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan
+from semantic.sparql.geometry_values import rewrite_for
+from semantic.sparql.rdfs import with_axioms
 from semantic.sparql.render import Rel, Renderer
 from semantic.sparql.signature import QuadSignature
 from semantic.sparql.terms import label
@@ -46,6 +48,37 @@ class Translation:
     sql: str = ""  # the statement compiled once for the engine's driver (its parameters: ``params``)
     params: dict[str, Any] = field(default_factory=dict)
     plan: Plan = ()  # how to read each variable's term from a row (see ``_final``)
+
+
+def translate_for(
+    text: str,
+    base: str | None,
+    signature: QuadSignature | None,
+    *,
+    functions: dict[str, Any],
+    mapped: Any,
+    dialect: Any,
+    max_sql_bytes: int,
+) -> Translation:
+    """:func:`build_translation` for the sources as they stand: the loaded data's RDFS axioms joined to ``mapped``
+    (:func:`~semantic.sparql.rdfs.with_axioms`) and the query-rewrite rule told what it reads
+    (:func:`~semantic.sparql.geometry_values.rewrite_for`). The one way the engine, its translator processes and
+    ``explain --stages`` translate, so that what is printed is what is rendered.
+
+    Raises:
+        As :func:`build_translation`.
+    """
+    mapped = with_axioms(mapped, signature.axioms) if signature is not None else mapped
+    with rewrite_for(mapped, signature):
+        return build_translation(
+            text,
+            base,
+            signature,
+            functions=functions,
+            mapped=mapped,
+            dialect=dialect,
+            max_sql_bytes=max_sql_bytes,
+        )
 
 
 def build_translation(
@@ -160,4 +193,4 @@ def _final(rel: Rel) -> tuple[Any, Plan]:
     return (stmt.order_by(rel.order) if rel.ordered else stmt), tuple(plan)
 
 
-__all__ = ["Translation", "build_translation"]
+__all__ = ["Translation", "build_translation", "translate_for"]

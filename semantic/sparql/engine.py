@@ -17,11 +17,10 @@ from rdflib.term import Node, Variable
 
 from semantic.errors import QueryTooComplex, UnsupportedFeature
 from semantic.sparql import ir
-from semantic.sparql.build import Translation, build_translation
+from semantic.sparql.build import Translation, translate_for
 from semantic.sparql.deadline import TimeLimitExceeded, time_limit
 from semantic.sparql.decode import decode_rows
-from semantic.sparql.geometry_values import rewrite_for
-from semantic.sparql.rdfs import read_signature, with_axioms
+from semantic.sparql.rdfs import read_signature
 from semantic.sparql.render import QUADS
 from semantic.sparql.signature import QuadSignature
 from semantic.sparql.terms import to_rdflib
@@ -170,20 +169,20 @@ class SparqlEngine:
                 "simplify it or split it"
             ) from None
 
+    def translate_here(self, text: str, base: str | None = None) -> Translation:
+        """``text`` translated in this thread as :meth:`translate` would (same sources, same time limit), not
+        cached and with its IR whole (a translator process's answer keeps no tree): what ``explain --stages``
+        prints, the IR it shows the one its SQL was rendered from."""
+        with self._time_limit():
+            return self._build(text, base, self._signature)
+
     def _build(self, text: str, base: str | None, signature: QuadSignature | None) -> Translation:
         # (the IR is translated again, not reused from ``hit``: whether the query-rewrite rule needs a DISTINCT
         # depends on the sources, which a load changes)
-        mapped = with_axioms(self.mapped, signature.axioms) if signature is not None else self.mapped
-        with rewrite_for(mapped, signature):
-            return build_translation(
-                text,
-                base,
-                signature,
-                functions=self.functions,
-                mapped=mapped,
-                dialect=self.engine.dialect,
-                max_sql_bytes=self.max_sql_bytes,
-            )
+        functions, dialect, most = self.functions, self.engine.dialect, self.max_sql_bytes
+        return translate_for(
+            text, base, signature, functions=functions, mapped=self.mapped, dialect=dialect, max_sql_bytes=most
+        )
 
     def _keep(self, key: tuple[str, str | None], translation: Translation) -> None:
         """Cache ``translation``, dropping the least recently used past the cache's entries or bytes."""

@@ -80,11 +80,9 @@ def _serve(conn: Any, spec_bytes: bytes) -> None:
     end when the pipe closes or after answering with ``retire``."""
     import sqlalchemy as sa
 
-    from semantic.sparql.build import build_translation
+    from semantic.sparql.build import translate_for
     from semantic.sparql.casts import CASTS
     from semantic.sparql.geo import GEO_FUNCTIONS
-    from semantic.sparql.geometry_values import rewrite_for
-    from semantic.sparql.rdfs import with_axioms
 
     spec: WorkerSpec = pickle.loads(spec_bytes)
     os.nice(spec.nice)
@@ -96,17 +94,15 @@ def _serve(conn: Any, spec_bytes: bytes) -> None:
         except (EOFError, OSError):  # the server closed the pipe, or is gone
             return
         try:
-            mapped = with_axioms(spec.mapped, signature.axioms) if signature is not None else spec.mapped
-            with rewrite_for(mapped, signature):
-                tr = build_translation(
-                    text,
-                    base,
-                    signature,
-                    functions=functions,
-                    mapped=mapped,
-                    dialect=dialect,
-                    max_sql_bytes=spec.max_sql_bytes,
-                )
+            tr = translate_for(
+                text,
+                base,
+                signature,
+                functions=functions,
+                mapped=spec.mapped,
+                dialect=dialect,
+                max_sql_bytes=spec.max_sql_bytes,
+            )
             # what running and explaining it need: not SQLAlchemy's statement nor the algebra (large, and rdflib's
             # expressions do not unpickle)
             tr.statement = None

@@ -52,18 +52,24 @@ def stages(algebra: Any, query: Any, sql: str, params: dict[str, Any]) -> list[S
 
 
 def query_stages(text: str, translation: Any, base: str | None = None) -> list[Stage]:
-    """The stages of ``text``'s rewrite: rdflib's algebra and esdl's IR as the engine's translation makes them
-    (``translate.parse``, ``translate.to_ir``: made again here, since a translation from a translator process
-    keeps no IR tree), and the SQL of ``translation`` (``SparqlEngine.translate``), which has passed the
-    engine's limits already.
+    """The stages of ``text``'s rewrite: rdflib's algebra (parsed again, to be shown as parsed), and the IR and
+    SQL of ``translation``, the IR the one its SQL was rendered from (translated for the same sources: whether
+    the query-rewrite rule adds a DISTINCT depends on them).
+
+    Args:
+        text: The query.
+        translation: Its translation with its IR whole (``SparqlEngine.translate_here``).
+        base: The base IRI it was translated with.
 
     Raises:
         QuerySyntaxError: Not a SPARQL query (the translation would have raised it first).
+        ValueError: ``translation`` keeps no IR (one from a translator process).
     """
-    from semantic.sparql.translate import parse, to_ir
+    from semantic.sparql.translate import parse
 
-    # parsed twice: to_ir may read rdflib's tree destructively, and the algebra is shown as parsed
-    return stages(parse(text, base), to_ir(parse(text, base)), translation.sql, translation.params)
+    if translation.query.root is None:
+        raise ValueError("the translation keeps no IR (a translator process's): use SparqlEngine.translate_here")
+    return stages(parse(text, base), translation.query, translation.sql, translation.params)
 
 
 def show(node: Any) -> str:

@@ -119,3 +119,19 @@ def test_explain_stages_on_the_command_line(graph_db: sa.Engine, tmp_path: Path)
         result = runner.invoke(main, ["sparql", "explain", bad, "--stages"])
         assert result.exit_code == 2
         assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+TOPOLOGY = """PREFIX geo: <http://www.opengis.net/ont/geosparql#>
+SELECT ?f WHERE { <http://ex/well> geo:sfWithin ?f }"""
+
+
+def test_the_ir_shown_is_the_one_rendered(client: TestClient) -> None:
+    """The IR stage is the IR the SQL was rendered from, translated for the same sources: a topology triple's
+    query-rewrite needs a DISTINCT only where the sources may give a pair twice (here they cannot: no geometry
+    and no stated relation is loaded), and the IR shows one exactly when the SQL has one (a stage built outside
+    the engine's sources showed a DISTINCT that the SQL left out)."""
+    body = client.get("/sparql/explain", params={"query": TOPOLOGY, "stages": "1"}).json()
+    ir, sql = body["stages"][1]["text"], body["sql"]
+    assert body["stages"][2]["text"].startswith(sql)
+    assert "Union" in ir and "sfWithin" in ir  # the rule's union: the stated triple and the relation function
+    assert " DISTINCT " not in sql and "Distinct" not in ir
