@@ -335,4 +335,6 @@ def entailed_quads(tbox: Any, quads: Any, predicate: Node, obj: Node) -> Any | N
                     q.c.p.in_(SERIALIZATIONS), q.c.o_geom.is_not(None), q.c.o_kind == LITERAL
                 )
             )
-    return sa.union(*branches).subquery()  # UNION: an entailed triple is one triple, however it is derived
+    # UNION (DISTINCT for one branch): an entailed triple is one triple, however it is derived — an instance typed
+    # with two subclasses of the class is one instance of it
+    return (sa.union(*branches) if len(branches) > 1 else branches[0].distinct()).subquery()

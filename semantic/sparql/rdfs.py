@@ -10,7 +10,8 @@ With a constant class the entailed view lists the class's subclasses and the pro
 below it (``mapped.entailed_quads``). With a variable class every entailed type has to be produced: each asserted
 type quad with its class's super classes (rdfs9, rdfs11), and each subject (object) of a property with a domain
 (range) with the domain's (range's) classes and their super classes (rdfs2, rdfs3, through rdfs7). The ontology's
-pairs are joined as a ``VALUES`` list, so that a type is entailed by one join however many classes there are.
+pairs are joined as a ``VALUES`` list, so that a type is entailed by one join however many classes there are (or,
+for a deep hierarchy, as the closure of the direct pairs computed by a recursive CTE: :data:`MAX_LISTED_PAIRS`).
 """
 
 from __future__ import annotations
@@ -86,6 +87,25 @@ def with_axioms(mapped: Any, axioms: Axioms) -> Any:
     return out
 
 
+MAX_LISTED_PAIRS = 2_000
+"""Above this many ``(sub, super)`` class pairs the closure is computed in the query (a recursive CTE over the direct
+pairs) instead of listed: a chain of n classes has n(n-1)/2 pairs, 124,750 for 500 — megabytes of ``VALUES``."""
+
+
+def _class_pairs(tbox: Any, pairs: tuple[tuple[str, str], ...]) -> Any:
+    """The ``(sub, sup)`` pairs of distinct classes where ``sub`` is included in ``sup``, as a FROM item: listed, or
+    the transitive closure of the ontology's direct inclusions (``UNION``: it ends on a cycle of inclusions)."""
+    columns = (sa.column("sub", _TEXT), sa.column("sup", _TEXT))
+    if len(pairs) <= MAX_LISTED_PAIRS:
+        return sa.values(*columns, name="rdfs_sup").data(list(pairs))
+    direct = sorted({(sub, sup) for sub, sup in tbox.ontology.sub_classes if sub != sup})
+    edges = sa.select(sa.values(*columns, name="rdfs_edge").data(direct)).cte("rdfs_edges")
+    closure = sa.select(edges.c.sub, edges.c.sup).cte("rdfs_closure", recursive=True)
+    step = sa.select(closure.c.sub, edges.c.sup).join(edges, closure.c.sup == edges.c.sub)
+    closure = closure.union(step)
+    return sa.select(closure.c.sub, closure.c.sup).where(closure.c.sub != closure.c.sup).subquery("rdfs_sup")
+
+
 def type_branches(tbox: Any, quads: Any, select: Callable[..., Any], rdf_type: str) -> list[Any]:
     """The selects whose union is every type triple, asserted or entailed, of the quad table.
 
@@ -105,7 +125,7 @@ def type_branches(tbox: Any, quads: Any, select: Callable[..., Any], rdf_type: s
     pairs = tbox.entailed_class_pairs()
     if pairs:
         q = quads.alias()
-        sup = sa.values(sa.column("sub", _TEXT), sa.column("sup", _TEXT), name="rdfs_sup").data(list(pairs))
+        sup = _class_pairs(tbox, pairs)
         branches.append(
             select(q, o=sup.c.sup)
             .select_from(q.join(sup, q.c.o == sup.c.sub))
