@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from rdflib.plugins.sparql.parserutils import CompValue
 
-from semantic.errors import UnsupportedFeature
 from semantic.sparql.string_functions import STRING_FUNCTIONS
 from semantic.sparql.terms import TermCols
 from semantic.sparql.values import (
@@ -291,16 +290,6 @@ def _Builtin_SHA512(c: Compiling, e: CompValue) -> Val:
     return _digest(c, e, "sha512")
 
 
-def _Builtin_EXISTS(c: Compiling, e: CompValue) -> Val:
-    if c.exists is None:
-        raise UnsupportedFeature("EXISTS here")
-    return boolean_val(c.exists(e.graph, c.env))
-
-
-def _Builtin_NOTEXISTS(c: Compiling, e: CompValue) -> Val:
-    return boolean_val(sa.not_(_Builtin_EXISTS(c, e).boolean))
-
-
 BUILTINS: dict[str, Callable[[Any, CompValue], Val]] = {
     **STRING_FUNCTIONS,
     "Builtin_BOUND": _Builtin_BOUND,
@@ -338,8 +327,6 @@ BUILTINS: dict[str, Callable[[Any, CompValue], Val]] = {
     "Builtin_SHA256": _Builtin_SHA256,
     "Builtin_SHA384": _Builtin_SHA384,
     "Builtin_SHA512": _Builtin_SHA512,
-    "Builtin_EXISTS": _Builtin_EXISTS,
-    "Builtin_NOTEXISTS": _Builtin_NOTEXISTS,
     "Builtin_isURI": _Builtin_isIRI,
     "Builtin_URI": _Builtin_IRI,
 }

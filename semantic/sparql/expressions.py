@@ -17,6 +17,7 @@ from rdflib.term import Variable
 
 from semantic.errors import QueryTooComplex, UnsupportedFeature
 from semantic.sparql.builtin_functions import BUILTINS
+from semantic.sparql.ir import Exists
 from semantic.sparql.terms import FIELDS, TermCols, constant
 from semantic.sparql.values import (
     KIND,
@@ -90,7 +91,8 @@ class Compiler:
 
     Args:
         env: Term columns of each variable in scope.
-        exists: Renders ``EXISTS { pattern }`` given the pattern and the environment (set by the renderer).
+        exists: Renders ``EXISTS { pattern }`` given the pattern's IR (:class:`~semantic.sparql.ir.Exists`) and
+            the environment (set by the renderer).
         functions: Extension functions by IRI (GeoSPARQL), each taking this compiler and the raw arguments.
         base: The query's base IRI, which ``IRI()`` resolves relative references against.
         hoist: Turns a compiled sub-expression into one its parents can read as cheaply as columns (a
@@ -123,6 +125,11 @@ class Compiler:
             if isinstance(expr, Literal) and expr.datatype is not None and str(expr.datatype) == XSD_BOOLEAN:
                 return boolean_val(lit(bool(expr.toPython()) if expr.toPython() in (True, False) else None))
             return Val(constant(expr))
+        if isinstance(expr, Exists):  # (its pattern's IR, rendered by the renderer: see ``exists``)
+            if self.exists is None:
+                raise UnsupportedFeature("EXISTS here")
+            found = boolean_val(self.exists(expr.pattern, self.env))
+            return self._bounded(boolean_val(sa.not_(found.boolean)) if expr.negated else found)
         if isinstance(expr, CompValue):
             handler = _DISPATCH.get(expr.name)
             if handler is None:

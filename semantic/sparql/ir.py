@@ -1,8 +1,9 @@
 """The rewriter's intermediate form: a relational algebra over solution mappings.
 
 Built from rdflib's SPARQL algebra by :mod:`semantic.sparql.translate`, rendered into SQL by
-:mod:`semantic.sparql.render`. Expressions stay rdflib expression trees (``CompValue``, terms, variables);
-the nodes say how solutions are produced and combined.
+:mod:`semantic.sparql.render`. Expressions stay rdflib expression trees (``CompValue``, terms, variables) but for
+``EXISTS``/``NOT EXISTS``, which are :class:`Exists` nodes holding their pattern's IR; the nodes say how
+solutions are produced and combined.
 """
 
 from __future__ import annotations
@@ -136,6 +137,15 @@ class Slice:
     child: Any
     offset: int = 0
     limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Exists:
+    """``EXISTS { pattern }`` (``NOT EXISTS``: ``negated``) inside an expression, its pattern translated with the
+    rest of the query (the renderer never translates)."""
+
+    pattern: Any
+    negated: bool = False
 
 
 @dataclass(frozen=True)

@@ -187,9 +187,8 @@ class Renderer(PatternRenderer, ModifierRenderer):
     # -- EXISTS ---------------------------------------------------------------------------------------------
 
     def exists(self, pattern: Any, env: dict[str, TermCols]) -> Any:
-        from semantic.sparql.translate import node as to_ir
-
-        inner = self.render(to_ir(pattern))
+        """``EXISTS`` of ``pattern`` (IR, translated up front: :class:`~semantic.sparql.ir.Exists`) over ``env``."""
+        inner = self.render(pattern)
         conds = [compatible(env[v], inner.cols(v), True) for v in inner.variables if v in env]
         # every other FROM it reads is an outer one, also from inside a hoisted LATERAL (where SQLAlchemy's
         # automatic correlation would not look)

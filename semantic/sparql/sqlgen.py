@@ -204,7 +204,7 @@ class SqlWriter:
         return sa.select(*(cols or [sa.literal(1).label("one")]))
 
     def exists(self, pattern: Any, env: dict[str, TermCols]) -> Any:
-        """``EXISTS { pattern }`` over ``env``: the renderer's (it renders the pattern)."""
+        """``EXISTS { pattern }`` (the pattern's IR) over ``env``: the renderer's (it renders the pattern)."""
         raise NotImplementedError
 
 

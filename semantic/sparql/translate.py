@@ -109,15 +109,15 @@ def node(p: Any, graph: Any = None) -> Any:
         return ir.Join(node(p.p1, graph), node(p.p2, graph))
     if name == "LeftJoin":
         expr = p.expr
-        return ir.LeftJoin(node(p.p1, graph), node(p.p2, graph), None if _trivial(expr) else expr)
+        return ir.LeftJoin(node(p.p1, graph), node(p.p2, graph), None if _trivial(expr) else _expr(expr, graph))
     if name == "Union":
         return ir.Union(node(p.p1, graph), node(p.p2, graph))
     if name == "Minus":
         return ir.Minus(node(p.p1, graph), node(p.p2, graph))
     if name == "Filter":
-        return ir.Filter(node(p.p, graph), p.expr)
+        return ir.Filter(node(p.p, graph), _expr(p.expr, graph))
     if name == "Extend":
-        return ir.Extend(node(p.p, graph), p.var, p.expr)
+        return ir.Extend(node(p.p, graph), p.var, _expr(p.expr, graph))
     if name == "Graph":
         return node(p.p, p.term)
     if name == "Project":
@@ -130,9 +130,9 @@ def node(p: Any, graph: Any = None) -> Any:
         conditions = []
         for c in p.expr:
             if isinstance(c, CompValue) and c.name == "OrderCondition":
-                conditions.append((c.expr, c.order == "DESC"))
+                conditions.append((_expr(c.expr, graph), c.order == "DESC"))
             else:
-                conditions.append((c, False))
+                conditions.append((_expr(c, graph), False))
         return ir.OrderBy(node(p.p, graph), tuple(conditions))
     if name == "ToMultiSet":
         if isinstance(p.p, list) and not p.p:
@@ -149,14 +149,30 @@ def node(p: Any, graph: Any = None) -> Any:
         group = p.p
         if group.name != "Group":
             raise UnsupportedFeature(f"aggregate over {group.name}")
-        keys = tuple(group.expr or ())
-        aggregates = tuple((a.res, a) for a in p.A)
+        keys = tuple(_expr(k, graph) for k in group.expr or ())
+        aggregates = tuple((a.res, _expr(a, graph)) for a in p.A)
         return ir.Group(node(group.p, graph), keys, aggregates)
     if name == "SelectQuery":  # a subquery
         return node(p.p, graph)
     raise UnsupportedFeature(name)
 
 
+def _expr(e: Any, graph: Any) -> Any:
+    """``e`` with its ``EXISTS``/``NOT EXISTS`` translated up front into :class:`ir.Exists` (their patterns under
+    the same ``GRAPH`` as the expression); rdflib's tree is changed in place (it is parsed for this translation)."""
+    if isinstance(e, CompValue):
+        if e.name in _EXISTS:
+            # (rdflib keeps the pattern's algebra as an attribute: the key holds the parse tree)
+            return ir.Exists(node(e.graph, graph), e.name == "Builtin_NOTEXISTS")
+        for key, value in e.items():
+            if not key.startswith("_") and isinstance(value, CompValue | list):
+                e[key] = _expr(value, graph)
+    elif isinstance(e, list):
+        e[:] = [_expr(x, graph) for x in e]
+    return e
+
+
+_EXISTS = ("Builtin_EXISTS", "Builtin_NOTEXISTS")
 GEO = "http://www.opengis.net/ont/geosparql#"
 GEOF = "http://www.opengis.net/def/function/geosparql/"
 _TOPOLOGY = {

@@ -280,7 +280,6 @@ class Compiling(Protocol):
     (:class:`semantic.sparql.expressions.Compiler`)."""
 
     env: dict[str, TermCols]
-    exists: Callable[[Any, dict[str, TermCols]], Any] | None
     base: str | None
 
     def __call__(self, expr: Any) -> Val: ...

@@ -39,3 +39,23 @@ def test_the_quad_tables_columns_are_the_store_models() -> None:
     model = [c.name for c in RdfQuad.__table__.columns if c.name not in ("id", "source")]
     assert list(QUADS.c.keys()) == model
     assert QUADS.name == RdfQuad.__tablename__
+
+
+RENDERING = (
+    "render.py",
+    "sqlgen.py",
+    "unfold.py",
+    "paths.py",
+    "modifiers.py",
+    "expressions.py",
+    "builtin_functions.py",
+)
+
+
+def test_rendering_never_calls_back_into_translation() -> None:
+    """EXISTS patterns are translated with the rest of the query (``ir.Exists``): no module that renders the IR
+    imports the translation, at its top or inside a function (``render.exists`` used to translate there)."""
+    for name in RENDERING:
+        tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module is not None}
+        assert "semantic.sparql.translate" not in imported, name
