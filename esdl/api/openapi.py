@@ -130,7 +130,7 @@ def explain_operation(post: bool) -> dict[str, Any]:
             "timeout_s": {"type": "number"},
             "stages": {
                 "type": "array",
-                "description": "with stages=1: the query after each stage of the rewrite (algebra, ir, sql)",
+                "description": "with stages=1: the query after each stage of the rewrite (algebra, ir, rewritten, sql)",
                 "items": {
                     "type": "object",
                     "required": ["name", "title", "text"],

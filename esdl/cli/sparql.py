@@ -128,7 +128,7 @@ def _print_table(result: Any, truncated: bool, max_rows: int) -> None:
     "--stages",
     "show_stages",
     is_flag=True,
-    help="Print the query after each stage of the rewrite: rdflib's algebra, esdl's IR, the SQL.",
+    help="Print the query after each stage of the rewrite: rdflib's algebra, esdl's IR, the rewritten IR, the SQL.",
 )
 @guard
 def explain_cmd(query: str, show_stages: bool) -> None:

@@ -13,6 +13,7 @@ from semantic.errors import QueryDataError, QueryTooComplex
 from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan
 from semantic.sparql.geometry_values import rewrite_for
+from semantic.sparql.query_rewrite import rewritten
 from semantic.sparql.rdfs import with_axioms
 from semantic.sparql.render import Rel, Renderer
 from semantic.sparql.signature import QuadSignature
@@ -93,13 +94,14 @@ def build_translation(
     query: ir.Query | None = None,
 ) -> Translation:
     """Parse and translate ``text`` for the quad ``signature`` (``mapped``: the virtual graph's sources, or
-    ``None``), compiled for ``dialect``; ``query``: its IR, already parsed.
+    ``None``), compiled for ``dialect``; ``query``: its IR, already parsed (rewritten here by
+    :func:`~semantic.sparql.query_rewrite.rewritten` unless it has been).
 
     Raises:
         QuerySyntaxError, UnsupportedFeature, QueryTooComplex, QueryDataError: As :meth:`SparqlEngine.translate`.
         RecursionError: Nested past the recursion limit.
     """
-    query = query if query is not None else to_ir(parse(text, base))
+    query = rewritten(query if query is not None else to_ir(parse(text, base)))  # GeoSPARQL's rule: its own stage
     renderer = Renderer(
         query.default_graphs,
         query.named_graphs,

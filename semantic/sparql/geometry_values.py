@@ -8,7 +8,7 @@ that two serialisations of one geometry (a WKT literal in CRS84 and one in EPSG:
 are one row of the caller's ``UNION``: one geometry, not one per serialisation.
 
 A relation the rule entails is one triple however many geometries give it, so the rewrite makes its solutions
-distinct (``translate._with_topology``), which costs a grouping and the IRI lifting of the outermost SELECT. It is
+distinct (``query_rewrite._with_topology``), which costs a grouping and the IRI lifting of the outermost SELECT. It is
 left out where no pair can come twice (:class:`RewriteSources`): the quad table can match none of the rule's
 triples (the signature), and in the mapped tables every geometry value and default geometry is single-valued:
 one assertion per subject template, that template over a unique key of its table, the object on the same row.
@@ -105,8 +105,8 @@ class RewriteSources:
 
 @contextmanager
 def rewrite_for(mapped: Any, signature: Any) -> Iterator[None]:
-    """Translations in this block are for these sources (``translate.rewrite_sources``)."""
-    from semantic.sparql.translate import RELATIONS, rewrite_sources
+    """Translations in this block are for these sources (``query_rewrite.rewrite_sources``)."""
+    from semantic.sparql.query_rewrite import RELATIONS, rewrite_sources
 
     token = rewrite_sources.set(RewriteSources(mapped, signature, RELATIONS))
     try:

@@ -165,6 +165,8 @@ class Query:
             as SPARQL 1.1 section 13.2 says; otherwise the stored default graph (with the mapped tables) and
             every named graph.
         base: The base IRI (``BASE``, or the one the query was given), which ``IRI()`` resolves against.
+        topology: Whether a basic graph pattern holds a topology relation triple that the rewrite stage
+            (:mod:`semantic.sparql.query_rewrite`) has yet to rewrite.
     """
 
     form: str
@@ -177,3 +179,4 @@ class Query:
     dataset: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
     base: str | None = None
+    topology: bool = False

@@ -1,7 +1,8 @@
 """The rewriter's stages, printable (``esdl sparql explain --stages``, ``/sparql/explain?stages=1``).
 
 Only the stages that exist as steps of their own are shown: rdflib's algebra (parse), esdl's IR after
-translation (:mod:`semantic.sparql.ir`), and the final SQL with its parameters. Unfolding the mappings, the
+translation (:mod:`semantic.sparql.ir`), the IR after GeoSPARQL's query-rewrite rule
+(:mod:`semantic.sparql.query_rewrite`), and the final SQL with its parameters. Unfolding the mappings, the
 ontology and signature pruning happen while the IR is rendered (:mod:`semantic.sparql.unfold`), not as a pass
 with an output of its own, so they have no stage here.
 """
@@ -34,27 +35,34 @@ class Stage:
     text: str
 
 
-def stages(algebra: Any, query: Any, sql: str, params: dict[str, Any]) -> list[Stage]:
+def stages(algebra: Any, translated: Any, rewritten: Any, sql: str, params: dict[str, Any]) -> list[Stage]:
     """The stages of one query's rewrite.
 
     Args:
         algebra: rdflib's parsed query (``semantic.sparql.translate.parse``), its ``algebra`` shown.
-        query: esdl's IR of it (``ir.Query``).
+        translated: esdl's IR of it (``ir.Query``) after translation proper.
+        rewritten: The IR after the query-rewrite rule: the one rendered.
         sql: The SQL it is rewritten into.
         params: The SQL's bound parameters.
     """
     parameters = "".join(f"\n-- {name} = {value!r}" for name, value in params.items())
     return [
         Stage("algebra", "rdflib's SPARQL algebra (parse + translateQuery)", show(algebra.algebra)),
-        Stage("ir", "esdl's IR after translation (semantic/sparql/ir.py)", show(query)),
+        Stage("ir", "esdl's IR after translation (semantic/sparql/ir.py)", show(translated)),
+        Stage(
+            "rewritten",
+            "the IR after GeoSPARQL's query-rewrite rule (semantic/sparql/query_rewrite.py)",
+            show(rewritten),
+        ),
         Stage("sql", "the SQL it is rewritten into (unfolded, pruned and optimised while rendered)", sql + parameters),
     ]
 
 
 def query_stages(text: str, translation: Any, base: str | None = None) -> list[Stage]:
-    """The stages of ``text``'s rewrite: rdflib's algebra (parsed again, to be shown as parsed), and the IR and
-    SQL of ``translation``, the IR the one its SQL was rendered from (translated for the same sources: whether
-    the query-rewrite rule adds a DISTINCT depends on them).
+    """The stages of ``text``'s rewrite: rdflib's algebra and esdl's IR after translation proper (parsed and
+    translated again: neither depends on the sources), and the rewritten IR and SQL of ``translation``, the IR
+    the one its SQL was rendered from (translated for the same sources: whether the query-rewrite rule adds a
+    DISTINCT depends on them).
 
     Args:
         text: The query.
@@ -65,11 +73,13 @@ def query_stages(text: str, translation: Any, base: str | None = None) -> list[S
         QuerySyntaxError: Not a SPARQL query (the translation would have raised it first).
         ValueError: ``translation`` keeps no IR (one from a translator process).
     """
-    from semantic.sparql.translate import parse
+    from semantic.sparql.translate import parse, to_ir
 
     if translation.query.root is None:
         raise ValueError("the translation keeps no IR (a translator process's): use SparqlEngine.translate_here")
-    return stages(parse(text, base), translation.query, translation.sql, translation.params)
+    # parsed twice: the rewrite changes rdflib's expression trees in place, and the algebra is shown as parsed
+    translated = to_ir(parse(text, base))
+    return stages(parse(text, base), translated, translation.query, translation.sql, translation.params)
 
 
 def show(node: Any) -> str:

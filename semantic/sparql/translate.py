@@ -1,14 +1,15 @@
 """Stages one and two: parse with rdflib, then turn rdflib's algebra into our IR (:mod:`semantic.sparql.ir`).
 
+Topology relations used as triple patterns stay triples here: GeoSPARQL's query-rewrite rule is the next stage
+(:mod:`semantic.sparql.query_rewrite`), which depends on the sources as translation does not.
+
 Anything without a translation raises :class:`~semantic.errors.UnsupportedFeature` naming it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from contextvars import ContextVar
-from itertools import count
 from typing import Any
 
 import pyparsing
@@ -17,12 +18,12 @@ from rdflib.paths import Path
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.plugins.sparql.parserutils import CompValue
-from rdflib.term import BNode, URIRef, Variable
+from rdflib.term import BNode, Variable
 
 from semantic.errors import QuerySyntaxError, QueryTooComplex, SemanticError, UnsupportedFeature
-from semantic.geosparql.properties import GEOMETRY_VALUE, SERIALIZATIONS
 from semantic.sparql import ir
 from semantic.sparql.inline import lift, restore
+from semantic.sparql.query_rewrite import is_topology
 
 LOG = logging.getLogger("semantic.sparql")
 
@@ -74,8 +75,12 @@ def to_ir(parsed: Any) -> ir.Query:
             named_graphs.append(str(clause["named"]))
         else:
             default_graphs.append(str(clause["default"]))
-    _topology_names.set(count())
-    root = node(algebra.p) if algebra.p is not None else ir.Quads(())
+    found: list[bool] = []
+    token = _topology.set(found)
+    try:
+        root = node(algebra.p) if algebra.p is not None else ir.Quads(())
+    finally:
+        _topology.reset(token)
     if algebra.name != "SelectQuery" and isinstance(root, ir.Project):
         # rdflib projects CONSTRUCT/DESCRIBE variables as a set: a fixed order keeps their SQL stable
         root = ir.Project(root.child, tuple(sorted(root.variables, key=str)))
@@ -89,7 +94,12 @@ def to_ir(parsed: Any) -> ir.Query:
         named_graphs=tuple(named_graphs),
         dataset=bool(default_graphs or named_graphs),
         base=None if parsed.prologue is None or parsed.prologue.base is None else str(parsed.prologue.base),
+        topology=bool(found),
     )
+
+
+# whether a basic graph pattern of the query being translated holds a topology relation triple
+_topology: ContextVar[list[bool]] = ContextVar("topology")
 
 
 def node(p: Any, graph: Any = None) -> Any:
@@ -97,10 +107,10 @@ def node(p: Any, graph: Any = None) -> Any:
     name = p.name
     if name == "BGP":
         triples = [tuple(_blank_as_variable(x) for x in t) for t in p.triples]
-        topology = [t for t in triples if _is_topology(t[1])]
-        triples = [t for t in triples if not _is_topology(t[1])]
-        plain = tuple(t for t in triples if not isinstance(t[1], Path))
-        out: Any = _with_topology(plain, topology, graph) if topology else ir.Quads(plain, graph)
+        found = _topology.get(None)
+        if found is not None and not found and any(is_topology(t[1]) for t in triples):
+            found.append(True)  # (kept as triples: the rewrite stage applies GeoSPARQL's rule to them)
+        out: Any = ir.Quads(tuple(t for t in triples if not isinstance(t[1], Path)), graph)
         extra = [ir.PathPattern(s, path, o, graph) for s, path, o in triples if isinstance(path, Path)]
         for step in extra:
             out = step if isinstance(out, ir.Quads) and not out.triples else ir.Join(out, step)
@@ -173,95 +183,6 @@ def _expr(e: Any, graph: Any) -> Any:
 
 
 _EXISTS = ("Builtin_EXISTS", "Builtin_NOTEXISTS")
-GEO = "http://www.opengis.net/ont/geosparql#"
-GEOF = "http://www.opengis.net/def/function/geosparql/"
-_TOPOLOGY = {
-    *(f"sf{r}" for r in ("Equals", "Disjoint", "Intersects", "Touches", "Within", "Contains", "Overlaps", "Crosses")),
-    *(f"eh{r}" for r in ("Equals", "Disjoint", "Meet", "Overlap", "Covers", "CoveredBy", "Inside", "Contains")),
-    *(f"rcc8{r}" for r in ("eq", "dc", "ec", "po", "tppi", "tpp", "ntpp", "ntppi")),
-}
-
-
-def _is_topology(predicate: Any) -> bool:
-    return isinstance(predicate, URIRef) and str(predicate).startswith(GEO) and str(predicate)[len(GEO) :] in _TOPOLOGY
-
-
-def _geometry_options(x: Any, wkt: Variable) -> tuple[tuple[tuple[tuple[Any, Any, Any], ...], tuple[Any, ...]], ...]:
-    """The ways ``x`` has a geometry, as triples and filters: its own serialisation (a geometry), or its default
-    geometry's (a feature) — GeoSPARQL's query-rewrite extension.
-
-    The geometry is read as its value (:data:`~semantic.geosparql.properties.GEOMETRY_VALUE`), which every
-    serialisation gives: ``geo:asWKT``, ``geo:asGML``, ``geo:asGeoJSON``, ``geo:hasSerialization`` and its
-    subproperties in the ontology or the data (1.1's rule reads any geometry literal); one geometry with several
-    serialisations is one value. Over the quad table alone (no ontology, so no such view) it is read through the
-    serialisation properties themselves, a predicate variable among them.
-    """
-    default = URIRef(GEO + "hasDefaultGeometry")
-    hop = Variable(f"_geom_{wkt}")
-    sources = rewrite_sources.get()
-    if sources is None or sources.mapped is not None:
-        value = URIRef(GEOMETRY_VALUE)
-        return ((((x, value, wkt),), ()), (((x, default, hop), (hop, value, wkt)), ()))
-    p = Variable(f"_ser_{wkt}")
-    among = CompValue("RelationalExpression", expr=p, op="IN", other=[URIRef(s) for s in SERIALIZATIONS])
-    return ((((x, p, wkt),), (among,)), (((x, default, hop), (hop, p, wkt)), (among,)))
-
-
-# numbering of the hidden variables of topology patterns, restarted for every query (so its SQL is stable)
-_topology_names: ContextVar[Iterator[int]] = ContextVar("topology_names")
-# the sources the translation is for, set by the engine around a translation: where they give each entailed pair
-# once, the rewrite needs no DISTINCT (semantic.sparql.geometry_values.RewriteSources)
-rewrite_sources: ContextVar[Any] = ContextVar("rewrite_sources", default=None)
-RELATIONS = tuple(sorted(GEO + r for r in _TOPOLOGY))
-"""The topology relation properties the query-rewrite rule derives."""
-
-
-def _with_topology(plain: tuple[Any, ...], topology: list[Any], graph: Any) -> Any:
-    """A basic graph pattern with topology relations as triple patterns (``?a geo:sfWithin ?b``): the union, for
-    each relation, of the triple stated in the data and of the relation function over both sides' geometries,
-    each side a geometry or a feature with a default geometry.
-
-    Every branch is one basic graph pattern (the other triples included) under a FILTER, so that the rewriter
-    sees the whole join at once: the geometries' tables join the other triples' rows and the relation becomes a
-    spatial join condition that PostGIS can answer from a GiST index.
-    """
-    names = _topology_names.get(None)
-    if names is None:
-        names = count()
-        _topology_names.set(names)
-    branches: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = [(plain, ())]
-    for s, rel, o in topology:
-        n = next(names)
-        wa, wb = Variable(f"_topo_{n}_a"), Variable(f"_topo_{n}_b")
-        relation = str(rel)
-        function = CompValue("Function", iri=URIRef(GEOF + relation[len(GEO) :]), expr=[wa, wb])
-        grown = []
-        for triples, filters in branches:
-            grown.append(((*triples, (s, rel, o)), filters))
-            for ga, fa in _geometry_options(s, wa):
-                for gb, fb in _geometry_options(o, wb):
-                    grown.append(((*triples, *ga, *gb), (*filters, *fa, *fb, function)))
-        branches = grown
-    parts: list[Any] = []
-    for triples, filters in branches:
-        part: Any = ir.Quads(triples, graph)
-        for f in filters:
-            part = ir.Filter(part, f)
-        parts.append(part)
-    out = parts[0]
-    for part in parts[1:]:
-        out = ir.Union(out, part)
-    sources = rewrite_sources.get()
-    if sources is not None and sources.gives_sets():
-        return out
-    # entailed triples are a set: a relation that several geometries (or the data and the rule) give is one
-    # triple, so the pattern's solutions are distinct over its own variables (the hidden ones projected away)
-    visible: dict[Variable, None] = {}
-    for t in (*plain, *topology):
-        visible.update((x, None) for x in t if isinstance(x, Variable))
-    if isinstance(graph, Variable):
-        visible[graph] = None
-    return ir.Distinct(ir.Project(out, tuple(visible)))
 
 
 def _construct_where(algebra: Any) -> tuple[Any, ...]:

@@ -1,6 +1,6 @@
 """``esdl sparql explain [--stages]`` and ``/sparql/explain?stages=1``: the query after each stage of the rewrite
-(rdflib's algebra, esdl's IR, the SQL), on a real catalogue with a small Turtle file loaded; bad input is a 4xx
-with a JSON body (HTTP) or a one-line error (CLI)."""
+(rdflib's algebra, esdl's IR, the rewritten IR, the SQL), on a real catalogue with a small Turtle file loaded; bad
+input is a 4xx with a JSON body (HTTP) or a one-line error (CLI)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def client(graph_db: sa.Engine) -> Iterator[TestClient]:
 
 def _check_stages(stages: list[dict[str, Any]], sql: str) -> None:
     """The three stages that exist, each showing this query at that point."""
-    assert [s["name"] for s in stages] == ["algebra", "ir", "sql"]
-    algebra, ir, final = (s["text"] for s in stages)
+    assert [s["name"] for s in stages] == ["algebra", "ir", "rewritten", "sql"]
+    algebra, ir, rewritten, final = (s["text"] for s in stages)
+    assert rewritten == ir  # no topology triple: nothing for GeoSPARQL's rule to rewrite
     # rdflib's algebra: its own node names, the FILTER above the BGP
     assert algebra.splitlines()[0].startswith("SelectQuery")
     assert "Filter expr=RelationalExpression(expr=?d, op='>'" in algebra
@@ -109,7 +110,7 @@ def test_explain_stages_on_the_command_line(graph_db: sa.Engine, tmp_path: Path)
     staged = runner.invoke(main, ["sparql", "explain", QUERY, "--stages"])
     assert staged.exit_code == 0, staged.output
     blocks = staged.stdout.split("\n\n== ")
-    assert [b.split(":")[0].removeprefix("== ") for b in blocks] == ["algebra", "ir", "sql"]
+    assert [b.split(":")[0].removeprefix("== ") for b in blocks] == ["algebra", "ir", "rewritten", "sql"]
     stages = [{"name": b.split(":")[0].removeprefix("== "), "text": b.split("\n", 1)[1].rstrip("\n")} for b in blocks]
     _check_stages(stages, plain.stdout.split("\n-- ")[0].rstrip("\n"))
     for bad, message in (
@@ -131,7 +132,8 @@ def test_the_ir_shown_is_the_one_rendered(client: TestClient) -> None:
     and no stated relation is loaded), and the IR shows one exactly when the SQL has one (a stage built outside
     the engine's sources showed a DISTINCT that the SQL left out)."""
     body = client.get("/sparql/explain", params={"query": TOPOLOGY, "stages": "1"}).json()
-    ir, sql = body["stages"][1]["text"], body["sql"]
-    assert body["stages"][2]["text"].startswith(sql)
+    translated, ir, sql = body["stages"][1]["text"], body["stages"][2]["text"], body["sql"]
+    assert body["stages"][3]["text"].startswith(sql)
+    assert "topology=True" in translated and "Union" not in translated  # translation keeps the triple
     assert "Union" in ir and "sfWithin" in ir  # the rule's union: the stated triple and the relation function
     assert " DISTINCT " not in sql and "Distinct" not in ir

@@ -14,8 +14,8 @@ from semantic.mapping.tbox import Role, TBox
 from semantic.rdf.load import load_rdf
 from semantic.sparql.engine import SelectResult, SparqlEngine
 from semantic.sparql.geometry_values import RewriteSources
+from semantic.sparql.query_rewrite import RELATIONS
 from semantic.sparql.rdfs import read_axioms, read_signature, with_axioms
-from semantic.sparql.translate import RELATIONS
 
 EX = "http://example.org/"
 GEO = "http://www.opengis.net/ont/geosparql#"

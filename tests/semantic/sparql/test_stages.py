@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rdflib import Literal, URIRef, Variable
 
+from semantic.sparql.query_rewrite import rewritten
 from semantic.sparql.stages import inline, show, stages, text
 from semantic.sparql.translate import parse, to_ir
 
@@ -49,10 +50,28 @@ def test_terms_print_in_n3_and_stages_in_order() -> None:
     assert inline(Literal(3)) == '"3"^^<http://www.w3.org/2001/XMLSchema#integer>'
     assert inline((Variable("s"), URIRef("http://ex/p"), Variable("o"))) == "?s <http://ex/p> ?o"
     parsed = parse(QUERY)
-    steps = stages(parsed, to_ir(parse(QUERY)), "SELECT 1", {"p_1": "http://ex/p"})
-    assert [s.name for s in steps] == ["algebra", "ir", "sql"]
-    assert steps[2].text == "SELECT 1\n-- p_1 = 'http://ex/p'"
+    query = to_ir(parse(QUERY))
+    steps = stages(parsed, query, rewritten(query), "SELECT 1", {"p_1": "http://ex/p"})
+    assert [s.name for s in steps] == ["algebra", "ir", "rewritten", "sql"]
+    assert steps[1].text == steps[2].text  # no topology triple: the rewrite stage leaves the IR as it is
+    assert steps[3].text == "SELECT 1\n-- p_1 = 'http://ex/p'"
     printed = text(steps)
     assert (
         printed.startswith("== algebra: ") and "\n\n== ir: " in printed and printed.endswith("-- p_1 = 'http://ex/p'")
     )
+
+
+def test_the_query_rewrite_rule_is_a_stage_of_its_own() -> None:
+    """Translation keeps a topology relation triple as a triple; the rewrite stage turns it into the union of the
+    stated triple and the relation function over both sides' geometries (4 geometry cases), EXISTS included, and
+    applied again changes nothing."""
+    text = """PREFIX geo: <http://www.opengis.net/ont/geosparql#>
+    SELECT ?f WHERE { ?f a <http://ex/C> FILTER NOT EXISTS { ?f geo:sfWithin <http://ex/r> } }"""
+    query = to_ir(parse(text))
+    assert query.topology and "Union" not in show(query)
+    assert "Quads triples=[?f <http://www.opengis.net/ont/geosparql#sfWithin> <http://ex/r>]" in show(query)
+    done = rewritten(query)
+    lines = show(done).splitlines()
+    assert not done.topology and sum("Union" in line for line in lines) == 4
+    assert sum("Function(iri=<http://www.opengis.net/def/function/geosparql/sfWithin>" in line for line in lines) == 4
+    assert lines[0].endswith("topology=False") and rewritten(done) is done
