@@ -4,6 +4,7 @@ sends back)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from semantic.errors import QueryDataError, QueryTooComplex
 from semantic.sparql import ir
 from semantic.sparql.decode import AS_TEXT, DOUBLE_TEXT, Plan
 from semantic.sparql.geometry_values import rewrite_for
+from semantic.sparql.mapped import table_names
 from semantic.sparql.query_rewrite import rewritten
 from semantic.sparql.rdfs import with_axioms
 from semantic.sparql.render import Rel, Renderer
@@ -111,7 +113,11 @@ def build_translation(
         base=query.base,
         dataset=query.dataset,
     )
-    rel = renderer.render(query.root)
+    token = table_names.set(count())
+    try:
+        rel = renderer.render(query.root)
+    finally:
+        table_names.reset(token)
     plan: Any = ()
     if query.form == "ASK":
         statement: Any = sa.select(sa.exists().select_from(rel.sub))

@@ -9,6 +9,8 @@ so filters and GiST indexes work on the column itself). Joining them into basic 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
@@ -39,6 +41,9 @@ from semantic.vocab import (
 )
 from semantic.vocab import GEO_GEOJSON_LITERAL as GEOJSON
 
+# the mapped tables' aliases (m0, m1 ...) numbered afresh in each translation (build_translation sets it), so a
+# query's SQL is the same text whenever and wherever it is translated (not numbered on from the engine's last one)
+table_names: ContextVar[Iterator[int] | None] = ContextVar("table_names", default=None)
 _TS_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS'
 _TS_IRI_FORMAT = 'YYYY-MM-DD"T"HH24"%3A"MI"%3A"SS"Z"'
 
@@ -103,7 +108,8 @@ class MappedSources:
     def _table(self, assertion: Assertion) -> MappedTable:
         lt = assertion.triples_map.logical_table
         types = {c: t for (k, c), t in self.column_types.items() if k == lt.key}
-        name = f"m{next(self._names)}"
+        names = table_names.get()
+        name = f"m{next(self._names if names is None else names)}"
         source: Any
         if lt.sql_query is not None:
             source = sa.text(lt.sql_query).columns(*(sa.column(c) for c in types)).subquery(name)

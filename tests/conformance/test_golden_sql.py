@@ -95,7 +95,7 @@ def test_every_case_has_its_sql() -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_golden_sql(name: str, catalogue: sa.Engine) -> None:
     text = (GOLDEN_DIR / f"{name}.rq").read_text(encoding="utf-8")
-    sparql = SparqlEngine(catalogue)  # a fresh engine: mapped-table aliases are numbered per engine
+    sparql = SparqlEngine(catalogue)  # a fresh engine (mapped-table aliases are numbered per translation)
     sql = normalise(sparql.sql(text))
     golden = GOLDEN_DIR / f"{name}.sql"
     if REGENERATE:

@@ -89,6 +89,18 @@ def test_one_query_joins_mapped_tables_and_loaded_rdf(catalogue: sa.Engine, tmp_
     assert rows == [{"name": "north", "note": "glacier catchment"}]
 
 
+def test_a_querys_sql_is_the_same_whenever_it_is_translated(catalogue: sa.Engine) -> None:
+    """The mapped tables' aliases are numbered afresh in each translation: translated again after other queries
+    (a load, an explain), a query is the same SQL text (they were numbered on from the engine's last translation:
+    ``m0`` the first time, ``m4`` after another query)."""
+    sparql = SparqlEngine(catalogue)
+    query = PREFIXES + "SELECT ?r ?name WHERE { ?r a esdl:Region ; rdfs:label ?name }"
+    first = sparql.translate_here(query).sql
+    assert re.search(r"\bregion AS m0\b", first)
+    sparql.translate_here(PREFIXES + "SELECT ?c WHERE { ?c a qb:DataSet ; rdfs:label ?l }")
+    assert sparql.translate_here(query).sql == first == sparql.translate(query).sql
+
+
 def test_mapped_terms_are_typed_literals(catalogue: sa.Engine) -> None:
     sparql = SparqlEngine(catalogue)
     rows = sparql.query(PREFIXES + f"SELECT ?p ?o WHERE {{ <{BASE}variable/3> ?p ?o }}").rows
