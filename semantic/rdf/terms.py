@@ -303,8 +303,9 @@ def ewkb(geom: Any) -> str:
     return str(shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True))
 
 
-def _literal_row(lexical: str, datatype: str | None, lang: str | None) -> TermRow:
-    """The term columns of a literal, without its geometry."""
+def literal_values(lexical: str, datatype: str | None, lang: str | None) -> TermRow:
+    """The term columns of a literal, without its geometry: the one encoding of literal values, for stored quads
+    and for a query's constants alike (:func:`semantic.sparql.terms.constant`)."""
     if lang:
         return TermRow(LITERAL, lexical, RDF_LANGSTRING, lang.lower())
     datatype = datatype or XSD_STRING
@@ -315,7 +316,7 @@ def _literal_row(lexical: str, datatype: str | None, lang: str | None) -> TermRo
 
 def literal_row(lexical: str, datatype: str | None = None, lang: str | None = None) -> TermRow:
     """The term columns of a literal (no ``datatype`` and no ``lang``: a simple literal, i.e. xsd:string)."""
-    row = _literal_row(lexical, datatype, lang)
+    row = literal_values(lexical, datatype, lang)
     if row.dt in GEOMETRY_TYPES and (value := geometry_value(lexical, row.dt)) is not None:
         row = replace(row, geom=ewkb(value))
     return row
@@ -336,7 +337,7 @@ def term_rows(terms: Sequence[Node]) -> list[TermRow]:
         elif isinstance(term, BNode):
             rows.append(TermRow(BLANK, str(term)))
         elif isinstance(term, Literal):
-            row = _literal_row(str(term), None if term.datatype is None else str(term.datatype), term.language)
+            row = literal_values(str(term), None if term.datatype is None else str(term.datatype), term.language)
             if row.dt in GEOMETRY_TYPES:
                 geometry.append(len(rows))
             rows.append(row)

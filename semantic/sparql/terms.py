@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import hashlib
 from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -141,35 +141,14 @@ def columns_of(source: Any, var: str) -> TermCols:
     return TermCols(*(source.c[label(var, f)] for f in FIELDS))
 
 
-def numeric_value(lexical: str, datatype: str) -> Decimal | None:
-    """The value of a numeric literal, ``None`` when ill-typed."""
-    text = lexical.strip()
-    try:
-        if datatype in (XSD_FLOAT, XSD_DOUBLE):
-            low = text.lower()
-            if low in ("inf", "+inf", "-inf", "nan"):
-                return Decimal(low.replace("inf", "Infinity").replace("nan", "NaN"))
-            return Decimal(repr(float(text)))
-        if datatype in INTEGER_TYPES and ("." in text or "e" in text.lower()):
-            return None
-        return Decimal(text)
-    except (InvalidOperation, ValueError):
-        return None
-
-
 def _literal_fields(term: Literal) -> tuple[str, str, str | None, Decimal | None, dt.datetime | None]:
-    """A constant literal's lexical form, datatype, language, numeric value and timestamp."""
-    lang = term.language.lower() if term.language else None
-    datatype = RDF_LANGSTRING if lang else str(term.datatype or XSD_STRING)
-    num = numeric_value(str(term), datatype) if datatype in NUMERIC_TYPES else None
-    ts = None
-    if datatype in (XSD_DATETIME, XSD_DATE):
-        value = term.toPython()
-        if isinstance(value, dt.datetime | dt.date):
-            if not isinstance(value, dt.datetime):
-                value = dt.datetime(value.year, value.month, value.day)
-            ts = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return str(term), datatype, lang, num, ts
+    """A constant literal's lexical form, datatype, language, numeric value and timestamp, read as the loader reads
+    a stored literal (:func:`semantic.rdf.terms.literal_values`): a constant and a stored literal of the same
+    lexical form and datatype have the same values, ill-typed ones (``"300"^^xsd:byte``) none."""
+    from semantic.rdf.terms import literal_values
+
+    row = literal_values(str(term), None if term.datatype is None else str(term.datatype), term.language)
+    return row.lex, str(row.dt), row.lang, row.num, row.ts
 
 
 def constant(term: Node) -> TermCols:
