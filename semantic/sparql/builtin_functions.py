@@ -6,6 +6,7 @@ An argument of the wrong kind or datatype is an error: SQL ``NULL``. The string 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,6 +141,10 @@ def _Builtin_ROUND(c: Compiling, e: CompValue) -> Val:
     return _math(c, e, lambda x: sa.func.floor(x + sa.literal(0.5, sa.Numeric())))
 
 
+_DATE_PARTS = {"YEAR": "year", "MONTH": "month", "DAY": "day", "HOURS": "hour", "MINUTES": "minute"}
+"""The date-part builtins (SECONDS is a decimal, its own function) and the ``date_part`` field each reads."""
+
+
 def _date_part(c: Compiling, e: CompValue, part: str) -> Val:
     ts = c(e.arg).term.get("ts")
     return numeric_val(sa.func.date_part(part, sa.func.timezone("UTC", ts)).cast(sa.Numeric()), XSD_INTEGER)
@@ -214,26 +219,6 @@ def _Builtin_BNODE(c: Compiling, e: CompValue) -> Val:
     return Val(TermCols(case((label.is_not(None), lit(BLANK, KIND)), else_=sa.null()), label, shape=_BNODE))
 
 
-def _Builtin_YEAR(c: Compiling, e: CompValue) -> Val:
-    return _date_part(c, e, "year")
-
-
-def _Builtin_MONTH(c: Compiling, e: CompValue) -> Val:
-    return _date_part(c, e, "month")
-
-
-def _Builtin_DAY(c: Compiling, e: CompValue) -> Val:
-    return _date_part(c, e, "day")
-
-
-def _Builtin_HOURS(c: Compiling, e: CompValue) -> Val:
-    return _date_part(c, e, "hour")
-
-
-def _Builtin_MINUTES(c: Compiling, e: CompValue) -> Val:
-    return _date_part(c, e, "minute")
-
-
 def _Builtin_SECONDS(c: Compiling, e: CompValue) -> Val:
     ts = c(e.arg).term.get("ts")
     return numeric_val(sa.func.date_part("second", sa.func.timezone("UTC", ts)).cast(sa.Numeric()), XSD_DECIMAL)
@@ -270,26 +255,6 @@ def _digest(c: Compiling, e: CompValue, fn: str) -> Val:
     return string_val(case(((t.get("k") == LITERAL) & (t.get("dt") == XSD_STRING), digest), else_=sa.null()))
 
 
-def _Builtin_MD5(c: Compiling, e: CompValue) -> Val:
-    return _digest(c, e, "md5")
-
-
-def _Builtin_SHA1(c: Compiling, e: CompValue) -> Val:
-    return _digest(c, e, "sha1")
-
-
-def _Builtin_SHA256(c: Compiling, e: CompValue) -> Val:
-    return _digest(c, e, "sha256")
-
-
-def _Builtin_SHA384(c: Compiling, e: CompValue) -> Val:
-    return _digest(c, e, "sha384")
-
-
-def _Builtin_SHA512(c: Compiling, e: CompValue) -> Val:
-    return _digest(c, e, "sha512")
-
-
 BUILTINS: dict[str, Callable[[Any, CompValue], Val]] = {
     **STRING_FUNCTIONS,
     "Builtin_BOUND": _Builtin_BOUND,
@@ -312,21 +277,13 @@ BUILTINS: dict[str, Callable[[Any, CompValue], Val]] = {
     "Builtin_TIMEZONE": _Builtin_TIMEZONE,
     "Builtin_IRI": _Builtin_IRI,
     "Builtin_BNODE": _Builtin_BNODE,
-    "Builtin_YEAR": _Builtin_YEAR,
-    "Builtin_MONTH": _Builtin_MONTH,
-    "Builtin_DAY": _Builtin_DAY,
-    "Builtin_HOURS": _Builtin_HOURS,
-    "Builtin_MINUTES": _Builtin_MINUTES,
+    **{f"Builtin_{name}": partial(_date_part, part=part) for name, part in _DATE_PARTS.items()},
     "Builtin_SECONDS": _Builtin_SECONDS,
     "Builtin_NOW": _Builtin_NOW,
     "Builtin_RAND": _Builtin_RAND,
     "Builtin_UUID": _Builtin_UUID,
     "Builtin_STRUUID": _Builtin_STRUUID,
-    "Builtin_MD5": _Builtin_MD5,
-    "Builtin_SHA1": _Builtin_SHA1,
-    "Builtin_SHA256": _Builtin_SHA256,
-    "Builtin_SHA384": _Builtin_SHA384,
-    "Builtin_SHA512": _Builtin_SHA512,
+    **{f"Builtin_{fn.upper()}": partial(_digest, fn=fn) for fn in ("md5", "sha1", "sha256", "sha384", "sha512")},
     "Builtin_isURI": _Builtin_isIRI,
     "Builtin_URI": _Builtin_IRI,
 }

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +51,6 @@ from esdl_testing.w3c.compare import canonical_term, compare_graphs
 from esdl_testing.w3c.results import ResultTable, identifiers, parse_srj, read_graph
 from semantic.rdf.load import load_rdf
 from semantic.sparql.engine import SelectResult, SparqlEngine
-from semantic.store.db import make_engine
 
 CASES_DIR = CONFORMANCE_DIR / "geosparql"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if p.is_dir())
@@ -273,19 +271,9 @@ def run_case(case: Path, engine: sa.Engine) -> Verdict:
     return compare_tables(expected, ResultTable(tuple(answer.variables), [identifiers(r) for r in answer.rows]))
 
 
-@pytest.fixture
-def database(catalog_url: str) -> Iterator[sa.Engine]:
-    """The engine of a fresh catalogue database (empty catalogue tables, empty quad table)."""
-    engine = make_engine(catalog_url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize("name", CASES)
-def test_geosparql_case(name: str, database: sa.Engine) -> None:
-    verdict = run_case(CASES_DIR / name, database)
+def test_geosparql_case(name: str, catalog_engine: sa.Engine) -> None:
+    verdict = run_case(CASES_DIR / name, catalog_engine)
     if name in KNOWN_FAILURES:
         assert not verdict.equal, f"{name} passes now: remove it from KNOWN_FAILURES"
         pytest.xfail(KNOWN_FAILURES[name])
