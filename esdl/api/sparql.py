@@ -31,10 +31,10 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from rdflib import RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
 
 from esdl.api.admission import EXPRESS_PLAN_S, Admission
 from esdl.api.database import ReadOnlyRunner, open_reader, session_role
+from esdl.api.description import TRUNCATED_HEADER, service_description
 from esdl.api.errors import (
     BadRequest,
     Busy,
@@ -46,7 +46,7 @@ from esdl.api.errors import (
 )
 from esdl.api.http import read_body
 from esdl.api.openapi import description_operation, explain_operation, query_operation
-from esdl.api.results import FORMATS, negotiate, serialize
+from esdl.api.results import negotiate, serialize
 from esdl.api.settings import SparqlSettings
 from semantic.errors import (
     DatabaseError,
@@ -59,14 +59,10 @@ from semantic.errors import (
 from semantic.sparql.pool import TranslatorsBusy
 
 STATIC = Path(__file__).parent / "static"
-SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
-GEOSPARQL_CONF = "http://www.opengis.net/spec/geosparql/1.1/conf/"
-ENTAILMENT_RDFS = "http://www.w3.org/ns/entailment/RDFS"
 LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
 QUERY_TYPE = "application/sparql-query"
-TRUNCATED_HEADER = "X-Esdl-Truncated"
 
 # error type -> (HTTP status, JSON code); looked up along the error's MRO, so subclasses come first
 STATUS: dict[type[Exception], tuple[int, str]] = {
@@ -180,50 +176,6 @@ def _flag(params: Params, name: str) -> bool:
     if value not in FLAGS:
         raise BadRequest(f"{name}={values[0]!r}: expected 1, true, 0 or false")
     return FLAGS[value]
-
-
-def service_description(endpoint: str, functions: list[str], settings: SparqlSettings, rdfs: bool = True) -> Graph:
-    """The SPARQL 1.1 Service Description of the endpoint at ``endpoint`` (``rdfs``: basic graph patterns of the
-    default graph are matched under RDFS entailment, with the shipped ontology and the loaded data's axioms; the
-    engine of the virtual graph does, one over the quad table alone does not)."""
-    graph = Graph()
-    graph.bind("sd", SD)
-    service = BNode()
-    graph.add((service, RDF.type, SD.Service))
-    graph.add((service, SD.endpoint, URIRef(endpoint)))
-    graph.add((service, SD.supportedLanguage, SD.SPARQL11Query))
-    for fmt in FORMATS:
-        graph.add((service, SD.resultFormat, URIRef(fmt.iri)))
-    # the GeoSPARQL 1.1 functions: Simple Features, Egenhofer and RCC8 relations, and the non-topological ones
-    for conf in ("geometry-extension", "geometry-topology-extension"):
-        graph.add((service, SD.feature, URIRef(GEOSPARQL_CONF + conf)))
-    if rdfs:  # GeoSPARQL's RDFS entailment and query-rewrite extensions (docs/sparql.md, "Entailment")
-        graph.add((service, SD.defaultEntailmentRegime, URIRef(ENTAILMENT_RDFS)))
-        for conf in ("rdfs-entailment-extension", "query-rewrite-extension"):
-            graph.add((service, SD.feature, URIRef(GEOSPARQL_CONF + conf)))
-    for function in sorted(functions):
-        graph.add((service, SD.extensionFunction, URIRef(function)))
-        graph.add((URIRef(function), RDF.type, SD.Function))
-    dataset = BNode()
-    graph.add((service, SD.defaultDataset, dataset))
-    graph.add((dataset, RDF.type, SD.Dataset))
-    default = BNode()
-    graph.add((dataset, SD.defaultGraph, default))
-    graph.add((default, RDF.type, SD.Graph))
-    graph.add(
-        (
-            service,
-            RDFS.comment,
-            Literal(
-                "The catalogue tables (through R2RML mappings) and the loaded RDF files, rewritten into SQL on "
-                f"PostGIS. Limits: statement timeout {settings.timeout_s:g} s, at most {settings.max_rows} "
-                f"solutions (more: the first ones and the header {TRUNCATED_HEADER}: true). GET /sparql/explain "
-                "gives a query's SQL.",
-                lang="en",
-            ),
-        )
-    )
-    return graph
 
 
 def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks: Any = None) -> FastAPI:
