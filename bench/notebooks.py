@@ -9,7 +9,7 @@ a few notebooks at once.
   alternated. Target ≤ 1.3. Also measured, alternated with them, to say where the difference goes:
   ``nbrun_s``, the library alone (:func:`nbrun.execute.run_notebook`: papermill, the result folder and HTML, no
   Prefect), and ``prefect_floor_s``, a flow of three tasks that do nothing (Prefect's own cost of a flow run: the
-  run's creation and states, the task runs and the wait for its heartbeat thread when it ends).
+  run's creation and states, the task runs, and the end of its heartbeat thread: :mod:`flows.heartbeats`).
 - ``verify_parallel_speedup``: the ``verify-notebooks`` flow over the catalogue on the demo data (``make demo``
   first: ``out/esdl-demo.zarr`` and the local catalogue), one notebook at a time ÷ the concurrency esdl uses
   (``ESDL_NOTEBOOK_CONCURRENCY``, the CPU cores). The SPARQL notebook answers in its kernel (no endpoint needed).
