@@ -27,6 +27,9 @@ def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -
         ydim, xdim = str(var.dims[1]), str(var.dims[2])
         fig = Figure(figsize=(6, 4), dpi=100)
         FigureCanvasAgg(fig)
+        # fixed margins, room for the tick labels, titles and the colour bar of this one layout (tight_layout
+        # measured every text of the figure again: a third of the quicklook's time)
+        fig.subplots_adjust(left=0.12, right=0.98, bottom=0.12, top=0.92)
         ax = fig.subplots()
         x, y = ds[xdim].values, ds[ydim].values
         mesh = ax.pcolormesh(x, y, np.ma.masked_invalid(field), shading="nearest", cmap="viridis")
@@ -35,7 +38,6 @@ def write_quicklooks(ds: xr.Dataset, stats: list[VariableStats], folder: Path) -
         ax.set_title(f"{st.name} — {stamp}")
         ax.set_xlabel(xdim)
         ax.set_ylabel(ydim)
-        fig.tight_layout()
         path = folder / f"{st.name}.png"
         fig.savefig(path)
         paths[st.name] = path

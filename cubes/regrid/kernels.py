@@ -59,3 +59,11 @@ def block_reduce(x: np.ndarray, fy: int, fx: int, method: str) -> np.ndarray:
         x = x.astype(np.float64)
     out = _block_reduce(np.ascontiguousarray(x), fy, fx, METHOD_CODES[method])
     return out.astype(np.float32 if method == "count" or x.dtype == np.float32 else x.dtype)
+
+
+def warm() -> None:
+    """Load the kernel for float32 and float64 input now (from numba's disk cache, or compiled): numba's first call
+    in a process costs about 0.25 s (its typing context), which a process that preloads its modules (the warm-start
+    zygote) then pays once instead of in every build."""
+    for dtype in (np.float32, np.float64):
+        block_reduce(np.zeros((1, 1, 1), dtype=dtype), 1, 1, "mean")
