@@ -79,7 +79,7 @@ def test_kernel_matches_numpy(method: str, dtype: type) -> None:
     else:
         values[rng.random(values.shape) < 0.3] = np.nan
         values[:, 0:3, 0:2] = np.nan
-    source = values.astype(dtype)
+    source: np.ndarray = values.astype(dtype)
     got = kernels.block_reduce(source, 3, 2, method)
     expected = block_reduce(source.astype(np.float64), 3, 2, method)
     assert got.shape == (4, 4, 5)
