@@ -29,6 +29,12 @@ class BadRequest(EndpointError):
     code = "request"
 
 
+class NotFound(EndpointError):
+    """Nothing by that name: an unknown cube of ``/stac``."""
+
+    code = "not-found"
+
+
 class UnsupportedMediaType(EndpointError):
     """A POST body that is neither ``application/x-www-form-urlencoded`` nor ``application/sparql-query``."""
 

@@ -21,6 +21,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "query",
                 "request",
                 "not-acceptable",
+                "not-found",
                 "too-large",
                 "media-type",
                 "busy",
@@ -174,4 +175,17 @@ def description_operation() -> dict[str, Any]:
     }
 
 
-__all__ = ["ERROR_SCHEMA", "description_operation", "explain_operation", "query_operation"]
+def stac_operation(one: bool) -> dict[str, Any]:
+    """``openapi_extra`` of ``/stac`` (``one``: ``/stac/collections/{name}``): a STAC object, or the errors."""
+    kind = "the STAC Collection of the cube's latest version" if one else "the STAC Catalog of the published cubes"
+    responses: dict[str, Any] = {
+        "200": {"description": kind, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "500": ERRORS["500"],
+        "503": _error("database: the catalogue cannot be read", retry_after=True),
+    }
+    if one:
+        responses["404"] = _error("not-found: no published cube of that name has a STAC collection")
+    return {"responses": responses}
+
+
+__all__ = ["ERROR_SCHEMA", "description_operation", "explain_operation", "query_operation", "stac_operation"]

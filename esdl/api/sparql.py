@@ -40,6 +40,7 @@ from esdl.api.errors import (
     Busy,
     EndpointError,
     NotAcceptable,
+    NotFound,
     PayloadTooLarge,
     QueryTimeout,
     UnsupportedMediaType,
@@ -48,6 +49,7 @@ from esdl.api.http import read_body
 from esdl.api.openapi import description_operation, explain_operation, query_operation
 from esdl.api.results import negotiate, serialize
 from esdl.api.settings import SparqlSettings
+from esdl.api.stac import stac_router
 from semantic.errors import (
     DatabaseError,
     QuerySyntaxError,
@@ -71,6 +73,7 @@ STATUS: dict[type[Exception], tuple[int, str]] = {
     QueryTooComplex: (400, "too-complex"),
     SparqlError: (400, "query"),
     BadRequest: (400, "request"),
+    NotFound: (404, "not-found"),
     NotAcceptable: (406, "not-acceptable"),
     PayloadTooLarge: (413, "too-large"),
     UnsupportedMediaType: (415, "media-type"),
@@ -243,6 +246,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
     app.add_exception_handler(SemanticError, on_error)
     app.add_exception_handler(Exception, on_bug)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(stac_router(engine, role))
     if service is not None:
         from esdl.api.hooks import hooks_router
 

@@ -61,6 +61,7 @@ class CubeRecord:
     created: dt.datetime
     attrs: dict[str, Any]
     variables: tuple[VariableRecord, ...]
+    stac: dict[str, Any] | None = None  # the STAC Collection beside the store (``cubes.stac``), if any
 
     def variable(self, name: str) -> VariableRecord:
         """The variable called ``name``.
@@ -233,8 +234,31 @@ def describe_cube(location: str | Path, with_stats: bool = True) -> tuple[CubeRe
         created=created_at,
         attrs=_json_attrs(attrs),
         variables=tuple(variables),
+        stac=_collection(store),
     )
     return record, ds
+
+
+def _collection(store: Path) -> dict[str, Any] | None:
+    """The STAC Collection a build wrote beside ``store`` (``collection.json``), checked; ``None`` when there is
+    none (a cube that esdl did not build, or one built before builds wrote them).
+
+    Raises:
+        CatalogError: It is there but unreadable or invalid.
+    """
+    from cubes.stac import COLLECTION_FILE, validate
+
+    path = store.parent / COLLECTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        collection = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(collection, dict):
+            raise ValueError("not a JSON object")
+        validate(collection)
+    except ValueError as err:  # (json's errors are ValueErrors)
+        raise CatalogError(f"{path}: {err}") from None
+    return collection
 
 
 def register_cube(conn: sa.Connection, cube: CubeRecord) -> tuple[int, dict[str, int]]:
@@ -259,6 +283,7 @@ def register_cube(conn: sa.Connection, cube: CubeRecord) -> tuple[int, dict[str,
         "spec_hash": cube.spec_hash,
         "created": cube.created,
         "attrs": json.dumps(cube.attrs, sort_keys=True),
+        "stac": json.dumps(cube.stac) if cube.stac is not None else None,
     }
     old = conn.execute(
         sa.text("SELECT id, spec_hash, store_path FROM cube WHERE name = :name AND version = :version FOR UPDATE"),
@@ -268,15 +293,15 @@ def register_cube(conn: sa.Connection, cube: CubeRecord) -> tuple[int, dict[str,
         "title = :title, location = :location, store_path = :store_path, crs = :crs, "
         "footprint = ST_GeomFromWKB(:wkb, 4326), resolution_x = :rx, resolution_y = :ry, time_start = :t0, "
         "time_end = :t1, time_steps = :nt, spec_hash = :spec_hash, created = :created, "
-        "attrs = CAST(:attrs AS jsonb)"
+        "attrs = CAST(:attrs AS jsonb), stac = CAST(:stac AS jsonb)"
     )
     if old is None:
         cube_id = conn.execute(
             sa.text(
                 "INSERT INTO cube (name, version, title, location, store_path, crs, footprint, resolution_x, "
-                "resolution_y, time_start, time_end, time_steps, spec_hash, created, attrs) VALUES (:name, "
+                "resolution_y, time_start, time_end, time_steps, spec_hash, created, attrs, stac) VALUES (:name, "
                 ":version, :title, :location, :store_path, :crs, ST_GeomFromWKB(:wkb, 4326), :rx, :ry, :t0, :t1, "
-                ":nt, :spec_hash, :created, CAST(:attrs AS jsonb)) RETURNING id"
+                ":nt, :spec_hash, :created, CAST(:attrs AS jsonb), CAST(:stac AS jsonb)) RETURNING id"
             ),
             params,
         ).scalar_one()

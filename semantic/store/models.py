@@ -79,6 +79,9 @@ class Cube(Base):
     spec_hash: Mapped[str] = mapped_column(Text, nullable=False)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    stac: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB, comment="the STAC Collection written with the cube, if any"
+    )
 
 
 class Variable(Base):

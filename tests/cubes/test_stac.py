@@ -21,14 +21,8 @@ import pytest
 import xarray as xr
 from pystac.extensions.datacube import DatacubeExtension
 
-from cubes.assemble import build_cube
-from cubes.finish import finish_build
-from cubes.plan import plan_cube
-from cubes.spec import resolve_spec
 from cubes.stac import COLLECTION_FILE, DATACUBE_SCHEMA, cube_collection, validate
-from cubes.store import build_location
-from cubes.writer import start_build, write_regions, write_template
-from esdl_testing.samples import sample_path
+from esdl_testing.builds import publish_sst_cube
 
 
 @pytest.fixture(autouse=True)
@@ -46,26 +40,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
     """A small cube built and published with the library (OSTIA SST, yearly, 5 degrees)."""
-    out = tmp_path_factory.mktemp("stac") / "sst.zarr"
-    spec = resolve_spec(
-        {
-            "name": "sst-stac",
-            "grid": {"bbox": [-100, -5, -30, 70], "resolution": [5, 5]},
-            "time": {"start": "2006-01-01", "end": "2009-12-31", "period": "1Y"},
-            "sources": {"ostia": {"path": sample_path("ostia_monthly.nc")}},
-            "variables": [{"name": "sst", "source": "ostia", "source_variable": "surface_temperature", "units": "K"}],
-            "chunks": {"time": 2, "y": 8, "x": 8},
-        },
-        str(out),
-    )
-    _, build = build_location(spec)
-    plan = plan_cube(spec)
-    start_build(plan, build, resume=False)
-    cube = build_cube(spec)
-    write_template(cube, plan, build)
-    write_regions(cube, plan, build, plan.regions)
-    path, _ = finish_build(spec, plan)
-    return spec, path
+    return publish_sst_cube(tmp_path_factory.mktemp("stac") / "sst.zarr")
 
 
 def test_published_version_has_a_valid_collection(published: tuple[Any, Path]) -> None:

@@ -1,5 +1,5 @@
 """Cube builds to disturb (killed, frozen, their server restarted) and compare: a small synthetic spec, its staging
-build, the data of a built cube, waiting for a condition."""
+build, the data of a built cube, waiting for a condition; and a small real cube published with the library alone."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import xarray as xr
 
-from cubes.spec import parse_spec
+from cubes.spec import CubeSpec, parse_spec
 from cubes.store import BuildDir, Publication
 
 REGIONS = 23
@@ -79,3 +79,37 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: flo
         if time.monotonic() > deadline:
             raise TimeoutError("condition not reached")
         time.sleep(interval)
+
+
+def publish_sst_cube(
+    output: Path, name: str = "sst-stac", bbox: tuple[float, float, float, float] = (-100, -5, -30, 70)
+) -> tuple[CubeSpec, Path]:
+    """OSTIA SST (iris-sample-data), yearly on a 5 degree grid over ``bbox``, built and published with the library
+    calls of the build flow (no Prefect, no cluster): its spec and the published store's real path."""
+    from cubes.assemble import build_cube
+    from cubes.finish import finish_build
+    from cubes.plan import plan_cube
+    from cubes.spec import resolve_spec
+    from cubes.store import build_location
+    from cubes.writer import start_build, write_regions, write_template
+    from esdl_testing.samples import sample_path
+
+    spec = resolve_spec(
+        {
+            "name": name,
+            "grid": {"bbox": list(bbox), "resolution": [5, 5]},
+            "time": {"start": "2006-01-01", "end": "2009-12-31", "period": "1Y"},
+            "sources": {"ostia": {"path": sample_path("ostia_monthly.nc")}},
+            "variables": [{"name": "sst", "source": "ostia", "source_variable": "surface_temperature", "units": "K"}],
+            "chunks": {"time": 2, "y": 8, "x": 8},
+        },
+        str(output),
+    )
+    _, build = build_location(spec)
+    plan = plan_cube(spec)
+    start_build(plan, build, resume=False)
+    cube = build_cube(spec)
+    write_template(cube, plan, build)
+    write_regions(cube, plan, build, plan.regions)
+    path, _ = finish_build(spec, plan)
+    return spec, path
