@@ -11,7 +11,7 @@ from cubes.errors import WriteError
 from cubes.plan import CubePlan
 from cubes.quicklook import write_quicklooks
 from cubes.spec import CubeSpec
-from cubes.stac import cube_collection, write_collection
+from cubes.stac import cube_collection, derived_from, write_collection
 from cubes.stats import VariableStats, cube_stats
 from cubes.store import build_location
 from cubes.verify import open_cube, verify
@@ -47,6 +47,7 @@ def finish_build(spec: CubeSpec, plan: CubePlan) -> tuple[Path, list[VariableSta
             restart_yearly=spec.time.restart_yearly,
             fingerprint=spec.fingerprint(),
             thumbnails={k: f"./{p.relative_to(build.root).as_posix()}" for k, p in quicklooks.items()},
+            derived_from=derived_from(spec),
         )
     try:
         write_collection(collection, build.root)

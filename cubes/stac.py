@@ -23,6 +23,8 @@ import numpy as np
 import pyproj
 import xarray as xr
 
+from cubes.spec import CubeSpec
+
 STAC_VERSION = "1.1.0"
 DATACUBE_SCHEMA = "https://stac-extensions.github.io/datacube/v2.3.0/schema.json"
 ZARR_MEDIA_TYPE = "application/vnd+zarr"
@@ -89,6 +91,7 @@ def cube_collection(
     fingerprint: str,
     thumbnails: dict[str, str],
     zarr_href: str = "./cube.zarr",
+    derived_from: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The STAC Collection of the cube ``ds`` (opened from its store), as JSON-ready data.
 
@@ -101,6 +104,7 @@ def cube_collection(
         fingerprint: The spec's fingerprint.
         thumbnails: Quicklook hrefs by variable name.
         zarr_href: The Zarr store's href.
+        derived_from: Hrefs of the STAC items the cube was built from (:func:`derived_from`): ``derived_from`` links.
     """
     ydim, xdim = (str(d) for d in ds[next(iter(ds.data_vars))].dims[1:])
     bounds = ds["time_bnds"].values
@@ -154,9 +158,22 @@ def cube_collection(
         "cube:dimensions": dimensions,
         "cube:variables": variables,
         "assets": assets,
-        "links": [],
+        "links": [{"rel": "derived_from", "href": href, "type": "application/geo+json"} for href in derived_from],
         "esdl:fingerprint": fingerprint,
     }
+
+
+def derived_from(spec: CubeSpec) -> list[str]:
+    """The STAC items that the spec's STAC sources read (each item's absolute ``self`` href), source by source."""
+    from cubes.sources.base import infer_kind, resolve_path
+    from cubes.sources.stac import used_items
+
+    return [
+        href
+        for name, source in spec.sources.items()
+        if source.path and infer_kind(source) == "stac"
+        for href in used_items(name, source, resolve_path(source.path))
+    ]
 
 
 def write_collection(collection: dict[str, Any], folder: Path) -> Path:
@@ -212,4 +229,4 @@ def validate(stac: dict[str, Any]) -> None:
         raise ValueError(f"STAC {stac.get('id')!r} is invalid: {err}{cause}") from None
 
 
-__all__ = ["COLLECTION_FILE", "DATACUBE_SCHEMA", "cube_collection", "validate", "write_collection"]
+__all__ = ["COLLECTION_FILE", "DATACUBE_SCHEMA", "cube_collection", "derived_from", "validate", "write_collection"]

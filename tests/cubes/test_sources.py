@@ -600,3 +600,17 @@ def test_projected_without_crs_needs_option(tmp_path: Path) -> None:
     assert crs_of(opened).to_epsg() == 32633
     np.testing.assert_allclose(opened["y"].values, y[::-1])
     np.testing.assert_array_equal(opened["v"].values, values[:, ::-1, :])
+
+
+def test_stac_used_items_are_the_items_read(stac_catalog: dict) -> None:
+    """What a cube built from the source links to (``derived_from``): the items read, in time order, by their
+    absolute self hrefs; an item without the chosen asset is not one of them."""
+    from cubes.sources.stac import used_items
+
+    path = str(stac_catalog["path"])
+    spec = SourceSpec(path=path, kind="stac")
+    hrefs = used_items("stac", spec, path)
+    root = stac_catalog["path"].parent
+    assert hrefs == [str(root / name / f"{name}.json") for name in ("early", "middle", "late")]
+    with pytest.raises(SourceError, match="has asset 'nir'"):
+        used_items("stac", SourceSpec(path=path, kind="stac", options={"asset": "nir"}), path)

@@ -190,3 +190,66 @@ def test_the_network_guard_holds() -> None:
 
     with pytest.raises(GetSchemaError, match="network access"):
         JsonSchemaSTACValidator().validate(_valid(), pystac.STACObjectType.COLLECTION, "1.1.0", [DATACUBE_SCHEMA])
+
+
+def test_derived_from_links() -> None:
+    crs = pyproj.CRS("EPSG:3035")
+    items = ["/data/stac/early/early.json", "https://example.org/stac/items/late.json"]
+    collection = cube_collection(
+        synthetic(crs),
+        name="d",
+        crs=crs,
+        period="1D",
+        restart_yearly=False,
+        fingerprint="f",
+        thumbnails={},
+        derived_from=items,
+    )
+    assert collection["links"] == [
+        {"rel": "derived_from", "href": href, "type": "application/geo+json"} for href in items
+    ]
+    validate(collection)
+
+
+def test_a_cube_built_from_stac_items_links_to_them(tmp_path: Path) -> None:
+    """Three GeoTIFF items of a static catalog, one day each, built into a cube: its collection has a
+    ``derived_from`` link to each item read, and validates."""
+    import datetime as dt
+
+    import rioxarray  # noqa: F401  (the .rio accessor)
+
+    from esdl_testing.builds import publish
+
+    catalog = pystac.Catalog(id="days", description="three days")
+    for day in (1, 2, 3):
+        raster = tmp_path / "rasters" / f"d{day}.tif"
+        raster.parent.mkdir(exist_ok=True)
+        data = np.full((3, 4), float(day), dtype=np.float32)
+        xr.DataArray(data, dims=("y", "x"), coords={"y": [12.5, 11.5, 10.5], "x": [0.5, 1.5, 2.5, 3.5]}).rio.write_crs(
+            "EPSG:4326"
+        ).rio.to_raster(raster)
+        item = pystac.Item(
+            id=f"d{day}",
+            geometry={"type": "Polygon", "coordinates": [[[0, 10], [4, 10], [4, 13], [0, 13], [0, 10]]]},
+            bbox=[0, 10, 4, 13],
+            datetime=dt.datetime(2020, 1, day, 12, tzinfo=dt.UTC),
+            properties={},
+        )
+        item.add_asset("data", pystac.Asset(href=str(raster), media_type=pystac.MediaType.COG))
+        catalog.add_item(item)
+    catalog.normalize_and_save(str(tmp_path / "stac"), catalog_type=pystac.CatalogType.ABSOLUTE_PUBLISHED)
+    _, store = publish(
+        {
+            "name": "from-stac",
+            "grid": {"bbox": [0, 10, 4, 13], "resolution": 1},
+            "time": {"start": "2020-01-01", "end": "2020-01-03", "period": "1D"},
+            "sources": {"days": {"kind": "stac", "path": str(tmp_path / "stac" / "catalog.json")}},
+            "variables": [{"name": "v", "source": "days", "source_variable": "data", "units": "1"}],
+            "chunks": {"time": 3, "y": 3, "x": 4},
+        },
+        tmp_path / "cube.zarr",
+    )
+    collection = json.loads((store.parent / COLLECTION_FILE).read_text())
+    links = [link for link in collection["links"] if link["rel"] == "derived_from"]
+    assert [link["href"] for link in links] == [str(tmp_path / "stac" / f"d{d}" / f"d{d}.json") for d in (1, 2, 3)]
+    validate(collection)

@@ -81,35 +81,39 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 120.0, interval: flo
         time.sleep(interval)
 
 
-def publish_sst_cube(
-    output: Path, name: str = "sst-stac", bbox: tuple[float, float, float, float] = (-100, -5, -30, 70)
-) -> tuple[CubeSpec, Path]:
-    """OSTIA SST (iris-sample-data), yearly on a 5 degree grid over ``bbox``, built and published with the library
-    calls of the build flow (no Prefect, no cluster): its spec and the published store's real path."""
+def publish(spec: dict[str, Any], output: Path) -> tuple[CubeSpec, Path]:
+    """Build and publish ``spec`` to ``output`` with the library calls of the build flow (no Prefect, no cluster):
+    the resolved spec and the published store's real path."""
     from cubes.assemble import build_cube
     from cubes.finish import finish_build
     from cubes.plan import plan_cube
     from cubes.spec import resolve_spec
     from cubes.store import build_location
     from cubes.writer import start_build, write_regions, write_template
-    from esdl_testing.samples import sample_path
 
-    spec = resolve_spec(
-        {
-            "name": name,
-            "grid": {"bbox": list(bbox), "resolution": [5, 5]},
-            "time": {"start": "2006-01-01", "end": "2009-12-31", "period": "1Y"},
-            "sources": {"ostia": {"path": sample_path("ostia_monthly.nc")}},
-            "variables": [{"name": "sst", "source": "ostia", "source_variable": "surface_temperature", "units": "K"}],
-            "chunks": {"time": 2, "y": 8, "x": 8},
-        },
-        str(output),
-    )
-    _, build = build_location(spec)
-    plan = plan_cube(spec)
+    resolved = resolve_spec(spec, str(output))
+    _, build = build_location(resolved)
+    plan = plan_cube(resolved)
     start_build(plan, build, resume=False)
-    cube = build_cube(spec)
+    cube = build_cube(resolved)
     write_template(cube, plan, build)
     write_regions(cube, plan, build, plan.regions)
-    path, _ = finish_build(spec, plan)
-    return spec, path
+    path, _ = finish_build(resolved, plan)
+    return resolved, path
+
+
+def publish_sst_cube(
+    output: Path, name: str = "sst-stac", bbox: tuple[float, float, float, float] = (-100, -5, -30, 70)
+) -> tuple[CubeSpec, Path]:
+    """OSTIA SST (iris-sample-data), yearly on a 5 degree grid over ``bbox``, published with :func:`publish`."""
+    from esdl_testing.samples import sample_path
+
+    spec = {
+        "name": name,
+        "grid": {"bbox": list(bbox), "resolution": [5, 5]},
+        "time": {"start": "2006-01-01", "end": "2009-12-31", "period": "1Y"},
+        "sources": {"ostia": {"path": sample_path("ostia_monthly.nc")}},
+        "variables": [{"name": "sst", "source": "ostia", "source_variable": "surface_temperature", "units": "K"}],
+        "chunks": {"time": 2, "y": 8, "x": 8},
+    }
+    return publish(spec, output)
