@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from esdl.api import metrics
 from esdl.api.admission import EXPRESS_PLAN_S, Admission
 from esdl.api.database import ReadOnlyRunner, open_reader, session_role
 from esdl.api.description import TRUNCATED_HEADER, service_description
@@ -247,6 +249,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
     app.add_exception_handler(Exception, on_bug)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(stac_router(engine, role))
+    metrics.instrument(app)
     if service is not None:
         from esdl.api.hooks import hooks_router
 
@@ -273,9 +276,20 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         return answer(text, accept, fmt, settings.express_timeout_s)
 
     def answer(text: str, accept: str | None, fmt: str | None, timeout_s: float | None = None) -> Response:
+        started = time.perf_counter()
         translation = sparql.translate(text)
-        chosen = negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        result = runner.run(translation, timeout_s)
+        metrics.TRANSLATE_SECONDS.observe(time.perf_counter() - started)
+        form = translation.query.form
+        chosen = negotiate(form, accept, fmt)  # 406 before the database is asked
+        started, outcome = time.perf_counter(), "error"
+        try:
+            result = runner.run(translation, timeout_s)
+            outcome = "ok"
+        except QueryTimeout:
+            outcome = "timeout"
+            raise
+        finally:
+            metrics.QUERY_SECONDS.labels(form=form, outcome=outcome).observe(time.perf_counter() - started)
         headers = {"Vary": "Accept"}
         if result.truncated:
             headers[TRUNCATED_HEADER] = "true"

@@ -19,6 +19,7 @@ from esdl.api.hooks.config import Hook, HooksConfig
 from esdl.api.hooks.delivery import HookError, check_parameters, has_placeholders, parameter_validator, parameters_of
 from esdl.api.hooks.signature import SIGNATURE_HEADER, verify
 from esdl.api.http import read_body
+from esdl.api.metrics import WEBHOOK_DELIVERIES
 from esdl.orchestrator import http_detail, ui_url
 
 LOG = logging.getLogger("esdl.api.hooks")
@@ -262,8 +263,11 @@ def hooks_router(service: HookService) -> APIRouter:
     )
     async def deliver(name: str, request: Request) -> JSONResponse:
         try:
-            return await service.deliver(name, request)
+            answer = await service.deliver(name, request)
         except HookError as err:
-            return err.response()
+            answer = err.response()
+        hook = name if name in service.config.hooks else "unknown"
+        WEBHOOK_DELIVERIES.labels(hook=hook, status=str(answer.status_code)).inc()
+        return answer
 
     return router
