@@ -165,6 +165,11 @@ def _print_result(result: BuildResult) -> None:
     out = Console()
     out.print(f"[bold green]cube published[/] at {result.output} (→ {result.path})")
     out.print(f"regions: {result.regions} ({result.written} written in this run)")
+    from cubes.stac import COLLECTION_FILE  # (xarray: not at the command line's start)
+
+    collection = Path(result.path).parent / COLLECTION_FILE
+    if collection.is_file():  # (a version published before builds wrote one has none)
+        out.print(f"STAC collection: {collection}")
     table = Table("variable", "units", "valid", "min", "mean", "max")
 
     def fmt(v: float | None) -> str:

@@ -110,3 +110,31 @@ def test_unusable_output_exits_2_before_any_run(tmp_path: Path) -> None:
     code, out = run("cube", "build", str(write_spec(tmp_path)))
     assert code == 2 and "not published by esdl" in out
     assert list(foreign.iterdir()) == []
+
+
+def test_build_result_names_the_stac_collection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The build's summary points at the version's STAC Collection when the version has one, and the last line
+    stays the JSON result."""
+    import json
+
+    from esdl.cli.cube import _print_result
+    from flows.results import BuildResult
+
+    version = tmp_path / "versions" / "v1"
+    (version / "cube.zarr").mkdir(parents=True)
+    result = BuildResult(
+        path=str(version / "cube.zarr"),
+        output=str(tmp_path / "c.zarr"),
+        regions=2,
+        written=2,
+        variables=["v"],
+        stats=[],
+        scheduler=None,
+    )
+    _print_result(result)
+    assert "STAC collection" not in capsys.readouterr().out  # none written: nothing claimed
+    (version / "collection.json").write_text("{}")
+    _print_result(result)
+    out = capsys.readouterr().out
+    assert "STAC collection:" in out and "collection.json" in out.replace("\n", "")
+    assert json.loads(out.strip().splitlines()[-1])["written"] == 2
