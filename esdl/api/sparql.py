@@ -248,7 +248,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
     app.add_exception_handler(SemanticError, on_error)
     app.add_exception_handler(Exception, on_bug)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(stac_router(engine, role))
+    app.include_router(stac_router(runner))
     metrics.instrument(app)
     if service is not None:
         from esdl.api.hooks import hooks_router

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from esdl.api.database import ReadOnlyRunner
 from esdl.api.errors import NotFound
 from esdl.api.openapi import stac_operation
-from semantic.errors import DatabaseError
 
 STAC_VERSION = "1.1.0"
 CATALOG_ID = "esdl"
@@ -63,20 +63,14 @@ def collection_document(row: Any, base: str) -> dict[str, Any]:
     return collection
 
 
-def stac_router(engine: sa.Engine, role: str | None = None) -> APIRouter:
-    """The ``/stac`` routes over the catalogue ``engine``: SELECTs in read-only transactions, as ``role`` when
-    given (the endpoint's read-only role, :func:`esdl.api.database.session_role`)."""
+def stac_router(runner: ReadOnlyRunner) -> APIRouter:
+    """The ``/stac`` routes over the catalogue, read in ``runner``'s read-only transactions (its role and timeout;
+    a catalogue that cannot be read answers 503 ``database``)."""
     router = APIRouter()
 
     def rows(statement: sa.TextClause, **params: Any) -> list[Any]:
-        try:
-            with engine.begin() as conn:
-                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-                if role is not None:
-                    conn.execute(sa.text("SELECT set_config('role', :role, true)"), {"role": role})
-                return list(conn.execute(statement, params).all())
-        except sa.exc.OperationalError:
-            raise DatabaseError("the catalogue cannot be read; it may be restarting or unreachable") from None
+        with runner.transaction() as conn:
+            return list(conn.execute(statement, params).all())
 
     def base_of(request: Request) -> str:
         return str(request.base_url).rstrip("/")
