@@ -5,6 +5,7 @@ registers itself on the root when imported (the layout of Prefect's own ``prefec
 """
 
 from esdl.cli import catalog, cube, notebook, semantic, sparql, stack
+from esdl.cli import keys as keys
 from esdl.cli.root import main
 
 __all__ = ["catalog", "cube", "main", "notebook", "semantic", "sparql", "stack"]
