@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 
@@ -21,4 +22,29 @@ def http_detail(err: Any) -> str:
         return str(err.response.text)[:500]
 
 
-__all__ = ["http_detail", "ui_url"]
+class LazyClient:
+    """A service's one Prefect client (its API URL from Prefect's settings), opened on first use, closed with the
+    service."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Any:
+        """The client (a :class:`prefect.client.orchestration.PrefectClient`, entered)."""
+        async with self._lock:
+            if self._client is None:
+                from prefect.client.orchestration import get_client
+
+                client = get_client()
+                await client.__aenter__()
+                self._client = client
+            return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(None, None, None)
+            self._client = None
+
+
+__all__ = ["LazyClient", "http_detail", "ui_url"]

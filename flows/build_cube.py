@@ -42,7 +42,7 @@ from flows.keys import key_part
 from flows.load_catalog import load_catalog
 from flows.locks import one_writer
 from flows.quoting import as_is
-from flows.results import BuildResult, VariableSummary
+from flows.results import BuildResult, Progress, VariableSummary, record_result
 from flows.settings import cluster_settings
 
 kernels.warm()
@@ -148,7 +148,7 @@ def artifacts_task(spec: CubeSpec, plan: CubePlan, path: str, stats: list[Variab
 # validate_parameters=False: the spec is validated by cubes.spec.resolve_spec, whose SpecError names the field; the
 # CubeSpec annotation gives the deployment its parameter schema (a form in the UI, checked by the server and the
 # webhooks), and a mapping of its fields is accepted as well
-@flow(name="build-cube", log_prints=True, validate_parameters=False)
+@flow(name="build-cube", log_prints=True, validate_parameters=False, on_completion=[record_result])
 def build_cube(
     spec: CubeSpec | str,
     output: str | None = None,
@@ -205,16 +205,23 @@ def _build(cube_spec: CubeSpec, settings: Any, resume: bool) -> BuildResult:
     written = 0
     with dask_cluster(settings) as address:
         size = batch_size(plan, len(todo))
-        running: list[PrefectFuture[int]] = []
+        progress = Progress(len(todo), f"regions of {cube_spec.name} written")
+        running: list[tuple[PrefectFuture[int], int]] = []
         for start in range(0, len(todo), size):
             # the next batch is submitted while one runs, so the cluster never drains between batches
             # as_is(): Prefect must not walk the dataset looking for futures
             batch = todo[start : start + size]
-            running.append(regions_task.submit(as_is(cube_spec), as_is(plan), as_is(cube), batch, address))
+            future = regions_task.submit(as_is(cube_spec), as_is(plan), as_is(cube), batch, address)
+            running.append((future, len(batch)))
             if len(running) > 1:
-                written += running.pop(0).result()
-        written += sum(f.result() for f in running)
+                future, count = running.pop(0)
+                written += future.result()
+                progress.advance(count)
+        for future, count in running:
+            written += future.result()
+            progress.advance(count)
     path, stats = finalize_task(cube_spec, plan)
+    progress.finish()
     result = BuildResult(
         path=path,
         output=str(cube_spec.output),

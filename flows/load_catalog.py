@@ -23,7 +23,7 @@ from cubes.gridgeometry import GridGeometry
 from cubes.zonal import ZonalStats, coverage_weights, zonal_delayed
 from flows.keys import key_part
 from flows.quoting import as_is
-from flows.results import CatalogLoadResult
+from flows.results import CatalogLoadResult, record_result
 from flows.settings import cluster_settings, database_settings
 from semantic.store.db import open_catalog
 from semantic.store.load import FeatureRow
@@ -137,7 +137,7 @@ def _summary(plan: LoadPlan, result: CatalogLoadResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-@flow(name="load-catalog", log_prints=True)
+@flow(name="load-catalog", log_prints=True, on_completion=[record_result])
 def load_catalog(
     cube: str,
     regions: list[str] | None = None,

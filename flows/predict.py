@@ -8,10 +8,11 @@ from prefect.artifacts import create_markdown_artifact
 from cubes.ml.remote import ForecastOnWorker
 from flows.gpu import gpu_cluster
 from flows.quoting import as_is
+from flows.results import record_result
 from flows.train_model import artifact_key, forecast_task, local_path
 
 
-@flow(name="predict", log_prints=True)
+@flow(name="predict", log_prints=True, on_completion=[record_result])
 def predict(
     model: str,
     cube: str,

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from flows.keys import key_part
+from flows.results import record_result
 from nbrun.catalogue import catalogue_meta, load_notebook
 from nbrun.errors import NotebookFailed
 from nbrun.execute import PreparedRun, prepare
@@ -155,7 +156,7 @@ def artifacts_task(run: NotebookRun) -> None:
 
 # validate_parameters=False: the notebook's own parameters are validated by the validate task against its
 # parameters cell (the error names the parameter), not by Prefect
-@flow(name="run-notebook", log_prints=True, validate_parameters=False)
+@flow(name="run-notebook", log_prints=True, validate_parameters=False, on_completion=[record_result])
 def run_notebook(
     notebook: str,
     parameters: dict[str, Any] | None = None,

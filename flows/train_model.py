@@ -24,6 +24,7 @@ from cubes.ml.remote import ForecastOnWorker, TrainedOnWorker, forecast_on_worke
 from flows.gpu import GpuCluster, gpu_cluster, run_on_gpu
 from flows.keys import key_part
 from flows.quoting import as_is
+from flows.results import record_result
 
 
 class TrainModelResult(BaseModel):
@@ -98,7 +99,7 @@ def summary_markdown(result: TrainModelResult, cube: str) -> str:
     )
 
 
-@flow(name="train-model", log_prints=True)
+@flow(name="train-model", log_prints=True, on_completion=[record_result])
 def train_model(
     cube: str = "out/esdl-demo.zarr",
     target: str = "sst",

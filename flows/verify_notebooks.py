@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from pydantic import BaseModel, Field
 
+from flows.results import record_result
 from nbrun.catalogue import CatalogueEntry, discover
 from nbrun.errors import NotebookError, NotebookFailed, NotebookNotFound
 from nbrun.execute import run_notebook as execute_notebook
@@ -107,7 +108,7 @@ def select(entries: list[CatalogueEntry], names: list[str] | None) -> list[Catal
     return [known[n] for n in names]
 
 
-@flow(name="verify-notebooks", log_prints=True)
+@flow(name="verify-notebooks", log_prints=True, on_completion=[record_result])
 def verify_notebooks(
     notebooks: list[str] | None = None,
     overrides: dict[str, Any] | None = None,

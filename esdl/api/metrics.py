@@ -9,7 +9,9 @@ prometheus-fastapi-instrumentator; esdl adds what only it knows:
   ``timeout``, ``error``);
 - ``esdl_webhook_deliveries_total{hook, status}``: webhook deliveries by hook and answer (``202`` accepted,
   ``401``, ``404``... rejected; a name that is not a configured hook counts as ``hook="unknown"``, so that a
-  stranger cannot make labels without end).
+  stranger cannot make labels without end);
+- ``esdl_jobs_started_total{process}``: jobs started through OGC API - Processes (the processes are the
+  deployments, a bounded set).
 
 Each app has a registry of its own (the instrumentator's request metrics are per app: a second app in one process
 would otherwise count into the first one's), holding the process collectors and esdl's metrics, which are one set
@@ -43,6 +45,15 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
+JOBS_STARTED = Counter(
+    "esdl_jobs_started",
+    "Jobs (flow runs) started by OGC API - Processes execute requests, by process (a request that found the job "
+    'of its Idempotency-Key counts as process="duplicate")',
+    ["process"],
+    registry=None,
+)
+
+
 def instrument(app: Any) -> None:
     """Instrument ``app``'s requests and serve ``/metrics`` (left out of the OpenAPI document)."""
     from prometheus_fastapi_instrumentator import Instrumentator
@@ -51,8 +62,9 @@ def instrument(app: Any) -> None:
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, TRANSLATE_SECONDS, QUERY_SECONDS):
         registry.register(collector)
     registry.register(WEBHOOK_DELIVERIES)
+    registry.register(JOBS_STARTED)
     instrumentator = Instrumentator(should_group_status_codes=False, excluded_handlers=["/metrics"], registry=registry)
     instrumentator.instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
 
 
-__all__ = ["QUERY_SECONDS", "TRANSLATE_SECONDS", "WEBHOOK_DELIVERIES", "instrument"]
+__all__ = ["JOBS_STARTED", "QUERY_SECONDS", "TRANSLATE_SECONDS", "WEBHOOK_DELIVERIES", "instrument"]

@@ -20,84 +20,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
 
 from esdl.api import metrics
-from esdl.api.admission import EXPRESS_PLAN_S, Admission
-from esdl.api.database import ReadOnlyRunner, open_reader, session_role
+from esdl.api.admission import EXPRESS_PLAN_S
 from esdl.api.description import TRUNCATED_HEADER, service_description
-from esdl.api.errors import (
-    BadRequest,
-    Busy,
-    EndpointError,
-    NotAcceptable,
-    NotFound,
-    PayloadTooLarge,
-    QueryTimeout,
-    UnsupportedMediaType,
-)
+from esdl.api.errors import BadRequest, PayloadTooLarge, QueryTimeout, UnsupportedMediaType
 from esdl.api.http import read_body
 from esdl.api.openapi import description_operation, explain_operation, query_operation
 from esdl.api.results import negotiate, serialize
-from esdl.api.settings import SparqlSettings
-from esdl.api.stac import stac_router
-from semantic.errors import (
-    DatabaseError,
-    QuerySyntaxError,
-    QueryTooComplex,
-    SemanticError,
-    SparqlError,
-    UnsupportedFeature,
-)
-from semantic.sparql.pool import TranslatorsBusy
+from semantic.errors import UnsupportedFeature
+
+if TYPE_CHECKING:
+    from esdl.api.services import Services
 
 STATIC = Path(__file__).parent / "static"
-LOG = logging.getLogger("esdl.api")
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000/sparql"  # `esdl serve`'s default address
 FORM_TYPE = "application/x-www-form-urlencoded"
 QUERY_TYPE = "application/sparql-query"
-
-# error type -> (HTTP status, JSON code); looked up along the error's MRO, so subclasses come first
-STATUS: dict[type[Exception], tuple[int, str]] = {
-    QuerySyntaxError: (400, "syntax"),
-    UnsupportedFeature: (400, "unsupported"),
-    QueryTooComplex: (400, "too-complex"),
-    SparqlError: (400, "query"),
-    BadRequest: (400, "request"),
-    NotFound: (404, "not-found"),
-    NotAcceptable: (406, "not-acceptable"),
-    PayloadTooLarge: (413, "too-large"),
-    UnsupportedMediaType: (415, "media-type"),
-    Busy: (503, "busy"),
-    TranslatorsBusy: (503, "busy"),
-    QueryTimeout: (503, "timeout"),
-    DatabaseError: (503, "database"),
-    SemanticError: (500, "internal"),
-}
-
-
-def error_response(err: Exception) -> JSONResponse:
-    """The JSON error response of a library or protocol error."""
-    status, code = next(STATUS[c] for c in type(err).__mro__ if c in STATUS)
-    body = err.body() if isinstance(err, EndpointError) else {"error": code, "message": str(err)}
-    if isinstance(err, UnsupportedFeature):
-        body["feature"] = err.feature
-    headers = err.headers() if isinstance(err, EndpointError) else None
-    if isinstance(err, TranslatorsBusy):
-        headers = {"Retry-After": "1"}
-    return JSONResponse(body, status_code=status, headers=headers)
-
 
 Params = dict[str, list[str]]
 
@@ -183,107 +129,41 @@ def _flag(params: Params, name: str) -> bool:
     return FLAGS[value]
 
 
-def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks: Any = None) -> FastAPI:
-    """The endpoint's application.
-
-    Args:
-        settings: Limits and role (default: from ``ESDL_SPARQL_*``).
-        hooks: Webhooks to serve at ``/hooks/{name}`` (:class:`esdl.api.hooks.HooksConfig`), or none.
-        engine: SQLAlchemy engine of the catalogue (default: logged in as the read-only role,
-            :func:`esdl.api.database.open_reader`); one whose user can write gets its transactions dropped to
-            the read-only role (set up here).
-
-    Raises:
-        DatabaseError: The catalogue cannot be opened, or the read-only role cannot be used.
-        MappingError: The shipped mappings do not fit the database.
-    """
-    from semantic.sparql.engine import SparqlEngine
-
-    settings = settings or SparqlSettings()
-    # one pooled connection per query slot, express ones included (and one for the signature's refresh)
-    pool_size = settings.max_concurrent + settings.express_slots + 1
-    engine = engine if engine is not None else open_reader(settings, pool_size=pool_size)
-    role = session_role(engine, settings.read_role)
-    sparql = SparqlEngine(
-        engine,
-        cache_size=settings.cache_size,
-        cache_mb=settings.cache_mb,
-        max_sql_bytes=settings.max_sql_bytes,
-        translate_timeout_s=settings.translate_timeout_s,
-        translate_processes=settings.translate_processes,
-        translate_wait_s=settings.queue_timeout_s,
-    )
-    runner = ReadOnlyRunner(sparql, settings.timeout_s, settings.max_rows, role)
-
-    service = None
-    if hooks is not None:
-        from esdl.api.hooks import HookService
-
-        service = HookService(hooks)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        sparql.close()  # the translator processes
-        if service is not None:
-            await service.close()
-
-    # no CDN for the docs pages
-    app = FastAPI(title="esdl SPARQL endpoint", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.runner = runner
-
-    async def on_error(request: Request, err: Exception) -> Response:
-        return error_response(err)
-
-    async def on_bug(request: Request, err: Exception) -> Response:
-        # a bug (say, SQL the database rejects): the server logs the traceback under an id the body carries, and
-        # the body says nothing else (no class names, settings, hosts)
-        incident = uuid.uuid4().hex[:12]
-        LOG.error("internal error %s on %s %s", incident, request.method, request.url.path, exc_info=err)
-        message = f"internal error {incident}: a bug in the endpoint, logged by the server"
-        return JSONResponse({"error": "internal", "message": message, "id": incident}, status_code=500)
-
-    app.add_exception_handler(EndpointError, on_error)
-    app.add_exception_handler(SemanticError, on_error)
-    app.add_exception_handler(Exception, on_bug)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.include_router(stac_router(runner))
-    metrics.instrument(app)
-    if service is not None:
-        from esdl.api.hooks import hooks_router
-
-        app.include_router(hooks_router(service))
-        app.state.hooks = service
-
+def sparql_router(services: Services, query_page_at_root: bool = True) -> APIRouter:
+    """The SPARQL 1.1 Protocol's routes over ``services`` (its engine, runner and query slots, read at request
+    time: the app's lifespan starts them), and the query page at ``/`` (``query_page_at_root``; else another
+    router serves ``/``)."""
+    # reading needs the `read` permission where ESDL_AUTH_REQUIRE_READ says so (open by default)
+    router = APIRouter(dependencies=[Depends(services.permit("read"))])
+    settings = services.settings
     endpoint = settings.public_url or DEFAULT_PUBLIC_URL
-    admission = Admission(settings, sparql)
 
     def express_answer(text: str, accept: str | None, fmt: str | None) -> Response | None:
         """The answer from an express slot, or ``None`` where the query is not cheap: planned too costly, or slow
         to plan."""
-        translation = sparql.translate(text)
+        translation = services.sparql.translate(text)
         negotiate(translation.query.form, accept, fmt)  # 406 before the database is asked
-        cost = admission.costs.known(text)
+        costs = services.admission.costs
+        cost = costs.known(text)
         if cost is None:
             try:
-                cost = runner.cost(translation, EXPRESS_PLAN_S)
+                cost = services.runner.cost(translation, EXPRESS_PLAN_S)
             except QueryTimeout:  # (the database is busy, or the plan is hard: not remembered)
                 return None
-            admission.costs.remember(text, cost)
+            costs.remember(text, cost)
         if cost > settings.express_max_cost:
             return None
         return answer(text, accept, fmt, settings.express_timeout_s)
 
     def answer(text: str, accept: str | None, fmt: str | None, timeout_s: float | None = None) -> Response:
         started = time.perf_counter()
-        translation = sparql.translate(text)
+        translation = services.sparql.translate(text)
         metrics.TRANSLATE_SECONDS.observe(time.perf_counter() - started)
         form = translation.query.form
         chosen = negotiate(form, accept, fmt)  # 406 before the database is asked
         started, outcome = time.perf_counter(), "error"
         try:
-            result = runner.run(translation, timeout_s)
+            result = services.runner.run(translation, timeout_s)
             outcome = "ok"
         except QueryTimeout:
             outcome = "timeout"
@@ -302,14 +182,17 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
 
     def describe(request: Request, params: Params) -> Response:  # sd:endpoint: configured, never the Host header
         chosen = negotiate("CONSTRUCT", request.headers.get("accept"), _one(params, "format"))
+        sparql = services.sparql
         graph = service_description(endpoint, list(sparql.functions), settings, rdfs=sparql.mapped is not None)
         return Response(serialize(graph, chosen), media_type=chosen.content_type, headers={"Vary": "Accept"})
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+    if query_page_at_root:
 
-    @app.get(
+        @router.get("/", include_in_schema=False)
+        async def index() -> FileResponse:
+            return query_page()
+
+    @router.get(
         "/sparql",
         name="sparql_get",
         summary="Query (SPARQL 1.1 Protocol); no query: service description",
@@ -321,9 +204,9 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
             return describe(request, params)
         text = query_text(params)
         accept, fmt = request.headers.get("accept"), _one(params, "format")
-        return await admission.run(answer, text, accept, fmt, express=express_answer)
+        return await services.admission.run(answer, text, accept, fmt, express=express_answer)
 
-    @app.post(
+    @router.post(
         "/sparql",
         summary="Query (SPARQL 1.1 Protocol: form-encoded or direct POST)",
         openapi_extra=query_operation(post=True),
@@ -332,9 +215,9 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
         params = await protocol_params(request, settings.max_body_bytes)
         text = query_text(params)
         accept, fmt = request.headers.get("accept"), _one(params, "format")
-        return await admission.run(answer, text, accept, fmt, express=express_answer)
+        return await services.admission.run(answer, text, accept, fmt, express=express_answer)
 
-    @app.get(
+    @router.get(
         "/sparql/description",
         summary="Service description (SPARQL 1.1 Service Description, Turtle)",
         openapi_extra=description_operation(),
@@ -345,10 +228,10 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
     async def sparql_explain(request: Request) -> Response:
         params = await protocol_params(request, settings.max_body_bytes)
         text = query_text(params)
-        return await admission.run(explain, text, _flag(params, "stages"))
+        return await services.admission.run(explain, text, _flag(params, "stages"))
 
     for method in ("GET", "POST"):  # one operation each, with ids of their own (OpenAPI wants them unique)
-        app.add_api_route(
+        router.add_api_route(
             "/sparql/explain",
             sparql_explain,
             methods=[method],
@@ -359,6 +242,7 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
 
     def explain(text: str, with_stages: bool = False) -> Response:
         # with stages: translated here, its IR whole, so that the IR shown is the one the SQL shown is rendered from
+        sparql = services.sparql
         translation = sparql.translate_here(text) if with_stages else sparql.translate(text)
         body: dict[str, Any] = {
             "form": translation.query.form,
@@ -374,7 +258,12 @@ def create_app(settings: SparqlSettings | None = None, engine: Any = None, hooks
             body["stages"] = [dataclasses.asdict(s) for s in query_stages(text, translation)]
         return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
-    return app
+    return router
 
 
-__all__ = ["STATUS", "TRUNCATED_HEADER", "create_app", "error_response", "service_description"]
+def query_page() -> FileResponse:
+    """The query page (HTML)."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+
+__all__ = ["STATIC", "TRUNCATED_HEADER", "query_page", "service_description", "sparql_router"]

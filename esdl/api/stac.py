@@ -12,16 +12,18 @@ endpoint's JSON error body.
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from esdl.api.database import ReadOnlyRunner
 from esdl.api.errors import NotFound
 from esdl.api.openapi import stac_operation
+
+if TYPE_CHECKING:
+    from esdl.api.services import Services
 
 STAC_VERSION = "1.1.0"
 CATALOG_ID = "esdl"
@@ -63,13 +65,13 @@ def collection_document(row: Any, base: str) -> dict[str, Any]:
     return collection
 
 
-def stac_router(runner: ReadOnlyRunner) -> APIRouter:
-    """The ``/stac`` routes over the catalogue, read in ``runner``'s read-only transactions (its role and timeout;
-    a catalogue that cannot be read answers 503 ``database``)."""
-    router = APIRouter()
+def stac_router(services: Services) -> APIRouter:
+    """The ``/stac`` routes over the catalogue, read in the services' read-only transactions (the role and
+    timeout; a catalogue that cannot be read answers 503 ``database``)."""
+    router = APIRouter(dependencies=[Depends(services.permit("read"))])  # (open unless ESDL_AUTH_REQUIRE_READ)
 
     def rows(statement: sa.TextClause, **params: Any) -> list[Any]:
-        with runner.transaction() as conn:
+        with services.runner.transaction() as conn:
             return list(conn.execute(statement, params).all())
 
     def base_of(request: Request) -> str:

@@ -26,10 +26,17 @@ QUERY_FORMATS = ["table", "json", "xml", "csv", "tsv", "turtle", "ntriples"]
     default=None,
     help="Webhooks to serve at /hooks/NAME (YAML; default: deployments/hooks.yaml if it exists here).",
 )
+@click.option(
+    "--processes/--no-processes",
+    default=True,
+    show_default=True,
+    help="Serve OGC API - Processes over the Prefect deployments (/processes, /jobs; PREFECT_API_URL).",
+)
 @guard
-def serve(host: str, port: int, hooks_file: Path | None) -> None:
-    """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings), and the
-    signed webhooks of the hooks file at /hooks/NAME.
+def serve(host: str, port: int, hooks_file: Path | None, processes: bool) -> None:
+    """Serve the SPARQL 1.1 Protocol at /sparql and a query page at / (limits: ESDL_SPARQL_* settings), the cubes'
+    STAC catalog at /stac, OGC API - Processes over the Prefect deployments (/processes, /jobs; ESDL_PROCESSES_*,
+    who may run them: ESDL_AUTH_*), the signed webhooks of the hooks file at /hooks/NAME, and /metrics.
 
     Sets up the read-only database role first (ESDL_SPARQL_READ_ROLE, default esdl_reader); every query runs
     as that role in a read-only transaction with a statement timeout.
@@ -37,9 +44,10 @@ def serve(host: str, port: int, hooks_file: Path | None) -> None:
     import uvicorn
     from pydantic import ValidationError
 
+    from esdl.api.app import create_app
     from esdl.api.hooks import load_hooks
+    from esdl.api.processes import ProcessesSettings
     from esdl.api.settings import SparqlSettings
-    from esdl.api.sparql import create_app
 
     default_hooks = Path("deployments/hooks.yaml")
     if hooks_file is None and default_hooks.is_file():
@@ -57,20 +65,26 @@ def serve(host: str, port: int, hooks_file: Path | None) -> None:
     if settings.public_url is None:  # sd:endpoint: where this server listens, unless configured
         shown_host = f"[{host}]" if ":" in host else host
         settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}/sparql"})
-    app = create_app(settings, hooks=hooks)
+    app = create_app(settings, hooks=hooks, processes=ProcessesSettings() if processes else None)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"SPARQL endpoint http://{shown}:{port}/sparql, query page http://{shown}:{port}/",
         highlight=False,
         soft_wrap=True,
     )
+    if processes:
+        console.print(f"OGC API - Processes http://{shown}:{port}/processes", highlight=False, soft_wrap=True)
     if hooks is not None:
         names = ", ".join(sorted(hooks.hooks)) or "none"
         console.print(f"webhooks http://{shown}:{port}/hooks/NAME ({hooks_file}: {names})", highlight=False)
     # translations are CPU-bound Python threads: hand the GIL over every 1 ms instead of 5, so that the event loop
     # and cheap queries are not held up behind them (measured with bench/hostile.py)
     sys.setswitchinterval(0.001)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    server.run()
+    failure = getattr(app.state, "startup_error", None)
+    if not server.started and failure is not None:  # the lifespan could not set the service up
+        fail(str(failure))
 
 
 @main.group()

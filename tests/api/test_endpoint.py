@@ -18,9 +18,9 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.query import Result
 
+from esdl.api.app import create_app
 from esdl.api.database import ReadOnlyRunner, open_reader, session_role
 from esdl.api.settings import SparqlSettings
-from esdl.api.sparql import create_app
 from esdl_testing.servers import running_server
 from semantic.errors import DatabaseError
 from semantic.rdf.load import load_rdf
@@ -294,8 +294,8 @@ def test_settings_and_internal_errors(
     def broken(translation: object, *args: object) -> object:
         raise RuntimeError("rewriter bug\nwith details")
 
-    monkeypatch.setattr(app.state.runner, "run", broken)
     with TestClient(app, raise_server_exceptions=False) as c, caplog.at_level("ERROR", logger="esdl.api"):
+        monkeypatch.setattr(app.state.runner, "run", broken)  # (the runner exists once the lifespan has run)
         response = c.get("/sparql", params={"query": "ASK {}"})
     assert response.status_code == 500
     body = response.json()
@@ -447,6 +447,8 @@ def test_esdl_serve_over_http(graph_db: sa.Engine, catalog_url: str, tmp_path: P
         assert response.status_code == 200
         assert response.headers["x-esdl-truncated"] == "true"
         assert response.text.splitlines()[0] == "f,w" and len(response.text.splitlines()) == 3
-        page = httpx.get(f"{base}/", timeout=10)
+        # `/`: the query page for a browser (text/html), the OGC landing page for an API client (*/*, JSON)
+        page = httpx.get(f"{base}/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, timeout=10)
         assert page.status_code == 200 and "<textarea" in page.text
+        assert httpx.get(f"{base}/", timeout=10).json()["links"]
         assert httpx.get(f"{base}/sparql", params={"query": "ASK {"}, timeout=10).json()["error"] == "syntax"

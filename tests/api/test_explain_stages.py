@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from esdl.api.app import create_app
 from esdl.api.settings import SparqlSettings
-from esdl.api.sparql import create_app
 from semantic.rdf.load import load_rdf
 
 DATA = """@prefix ex: <http://ex/> .

@@ -36,8 +36,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from esdl.api.app import create_app
 from esdl.api.settings import SparqlSettings
-from esdl.api.sparql import create_app
 from semantic.geosparql.functions import FUNCTIONS, ArgKind
 from semantic.rdf.load import load_rdf
 from semantic.store.db import make_engine
@@ -947,7 +947,7 @@ def test_openapi_operations_get_no_server_error(endpoint: Endpoint) -> None:
     endpoint.statuses.clear()
     endpoint.known.clear()
     endpoint.slowest.clear()
-    # an app of its own: Schemathesis runs it on its own event loop
+    # an app of its own: Schemathesis runs it (and its lifespan, once) on its own event loop
     app = create_app(endpoint.client.app.state.settings, engine=endpoint.engine)  # type: ignore[attr-defined]
     served = schemathesis.openapi.from_asgi("/openapi.json", app)
     assert {operation.label for operation in _operations(served)} == {

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from esdl.api.app import create_app
 from esdl.api.settings import SparqlSettings
-from esdl.api.sparql import create_app
 from esdl_testing.database import fresh_database, server_incarnation
 from semantic.store.db import make_engine
 

@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from esdl.api.app import create_app
 from esdl.api.hooks import HooksConfig, HookService, hooks_router
 from esdl.api.settings import SparqlSettings
-from esdl.api.sparql import create_app
 
 
 def samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

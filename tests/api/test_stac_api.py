@@ -82,8 +82,8 @@ def test_odd_names_answer_404(catalog_engine: sa.Engine) -> None:
     """Names no cube can have (a NUL, which PostgreSQL text refuses; very long; path tricks): 404, never 5xx."""
     from fastapi.testclient import TestClient
 
+    from esdl.api.app import create_app
     from esdl.api.settings import SparqlSettings
-    from esdl.api.sparql import create_app
 
     app = create_app(SparqlSettings(_env_file=None), engine=catalog_engine)  # type: ignore[call-arg]
     with TestClient(app) as client:

@@ -425,3 +425,45 @@ def test_run_outlives_a_restart_of_its_server(stack: Stack, reference: xr.Datase
     assert (published["regions"], published["written"]) == (REGIONS, REGIONS)
     assert len(versions(out)) == 1
     xr.testing.assert_identical(data_of(out), reference)
+
+
+def test_a_job_dismissed_while_it_builds_publishes_nothing_and_the_next_resumes(
+    stack: Stack, reference: xr.Dataset
+) -> None:
+    """OGC API - Processes on the stack's `esdl serve`: a build started as a job and dismissed while it writes ends
+    Cancelled with nothing published; the next job (``resume`` is the deployment's default) writes only the missing
+    regions, publishes the clean build's cube once, and its results link the cube and its STAC collection."""
+    import httpx
+
+    made = stack.esdl("keys", "create", "crash-tests", "--permission", "run")
+    assert made.returncode == 0, made.stderr
+    headers = {"X-API-Key": made.stdout.strip()}
+    base = f"http://127.0.0.1:{stack.serve_port}"
+    spec, path = stack.spec("dismissed")
+    out = Path(spec["output"])
+    job = httpx.post(f"{base}/processes/build/execution", json={"inputs": {"spec": str(path)}}, headers=headers)
+    assert job.status_code == 201, job.text
+    job_id = job.json()["id"]
+    stopped_at(spec)
+    dismissed = httpx.delete(f"{base}/jobs/{job_id}", headers=headers, timeout=30)
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed", dismissed.text
+    assert wait_final(stack.ui, job_id, timeout_s=120) == "CANCELLED", stack.logs(job_id)
+    done = len(staging_build(spec).done_regions())
+    assert 3 <= done < REGIONS, "the build ended before it was dismissed"
+    assert not out.exists() and not out.is_symlink()
+    assert httpx.get(f"{base}/jobs/{job_id}/results", timeout=30).status_code == 404
+
+    again = httpx.post(f"{base}/processes/build/execution", json={"inputs": {"spec": str(path)}}, headers=headers)
+    assert again.status_code == 201, again.text
+    again_id = again.json()["id"]
+    assert wait_final(stack.ui, again_id, timeout_s=600) == "COMPLETED", stack.logs(again_id)
+    assert f"{REGIONS} regions, {REGIONS - done} to write (resuming)" in stack.logs(again_id)
+    status = httpx.get(f"{base}/jobs/{again_id}", timeout=30).json()
+    assert (status["status"], status["progress"]) == ("successful", 100), status
+    results = httpx.get(f"{base}/jobs/{again_id}/results", timeout=30).json()
+    result = results["result"]["value"]
+    assert (result["regions"], result["written"]) == (REGIONS, REGIONS - done)
+    assert Path(results["cube"]["href"]) == out.resolve()
+    assert Path(results["stac"]["href"]).is_file()
+    assert len(stack.published(spec)) == 1  # published once
+    xr.testing.assert_identical(data_of(out), reference)

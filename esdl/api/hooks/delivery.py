@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi.responses import JSONResponse
-
+from esdl.api.errors import EndpointError
 from esdl.api.hooks.config import Hook
 
 
-class HookError(Exception):
-    """A delivery refused: the HTTP status, the JSON ``error`` code and the message."""
+class HookError(EndpointError):
+    """A delivery refused: the HTTP status, the JSON ``error`` code and the message (answered by the service's
+    one error table, :func:`esdl.api.errors.error_response`)."""
 
     def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.retry_after = status, code, retry_after
 
-    def response(self) -> JSONResponse:
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return JSONResponse({"error": self.code, "message": str(self)}, status_code=self.status, headers=headers)
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` where the delivery should be retried later."""
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 _MISSING = object()

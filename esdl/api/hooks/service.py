@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from esdl.api.errors import PayloadTooLarge
+from esdl.api.errors import PayloadTooLarge, error_response
 from esdl.api.hooks.config import Hook, HooksConfig
 from esdl.api.hooks.delivery import HookError, check_parameters, has_placeholders, parameter_validator, parameters_of
 from esdl.api.hooks.signature import SIGNATURE_HEADER, verify
 from esdl.api.http import read_body
 from esdl.api.metrics import WEBHOOK_DELIVERIES
-from esdl.orchestrator import http_detail, ui_url
+from esdl.orchestrator import LazyClient, http_detail, ui_url
 
 LOG = logging.getLogger("esdl.api.hooks")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -44,26 +44,16 @@ class HookService:
         self.config = config
         self._deployments: dict[str, _Deployment] = {}
         self._secrets: dict[str, tuple[bytes, float]] = {}
-        self._client: Any = None
-        self._lock = asyncio.Lock()
+        self._prefect = LazyClient()
         self._reading: dict[str, asyncio.Lock] = {}
         # the creation of a run under way, by idempotency key: a delivery of the same key meanwhile waits for it
         self._creating: dict[str, asyncio.Task[tuple[Any, int]]] = {}
 
     async def client(self) -> Any:
-        async with self._lock:
-            if self._client is None:
-                from prefect.client.orchestration import get_client
-
-                client = get_client()
-                await client.__aenter__()
-                self._client = client
-            return self._client
+        return await self._prefect.get()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.__aexit__(None, None, None)
-            self._client = None
+        await self._prefect.close()
 
     async def secret(self, name: str, hook: Hook) -> bytes:
         hit = self._secrets.get(name)
@@ -265,7 +255,7 @@ def hooks_router(service: HookService) -> APIRouter:
         try:
             answer = await service.deliver(name, request)
         except HookError as err:
-            answer = err.response()
+            answer = error_response(err)
         hook = name if name in service.config.hooks else "unknown"
         WEBHOOK_DELIVERIES.labels(hook=hook, status=str(answer.status_code)).inc()
         return answer
