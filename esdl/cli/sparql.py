@@ -65,7 +65,26 @@ def serve(host: str, port: int, hooks_file: Path | None, processes: bool) -> Non
     if settings.public_url is None:  # sd:endpoint: where this server listens, unless configured
         shown_host = f"[{host}]" if ":" in host else host
         settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}/sparql"})
-    app = create_app(settings, hooks=hooks, processes=ProcessesSettings() if processes else None)
+    from esdl.api.auth import AuthSettings
+
+    try:  # settings first: a wrong one is one line and exit 2
+        AuthSettings()
+        prefix = "ESDL_PROCESSES_"
+        processes_settings = ProcessesSettings() if processes else None
+    except ValidationError as err:
+        prefix = "ESDL_AUTH_" if err.title == "AuthSettings" else prefix
+        wrong = "; ".join(f"{prefix}{'_'.join(map(str, e['loc'])).upper() or '*'}: {e['msg']}" for e in err.errors())
+        fail(f"invalid setting: {wrong}")
+    # the database first, so that one that cannot be used is one line and exit 2 (the app's lifespan sets it up
+    # again, with its pool)
+    from esdl.api.database import open_reader, session_role
+
+    engine = open_reader(settings, pool_size=1)
+    try:
+        session_role(engine, settings.read_role)
+    finally:
+        engine.dispose()
+    app = create_app(settings, hooks=hooks, processes=processes_settings)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"SPARQL endpoint http://{shown}:{port}/sparql, query page http://{shown}:{port}/",
@@ -81,10 +100,13 @@ def serve(host: str, port: int, hooks_file: Path | None, processes: bool) -> Non
     # and cheap queries are not held up behind them (measured with bench/hostile.py)
     sys.setswitchinterval(0.001)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
-    server.run()
-    failure = getattr(app.state, "startup_error", None)
-    if not server.started and failure is not None:  # the lifespan could not set the service up
-        fail(str(failure))
+    try:
+        server.run()
+    except SystemExit:  # (uvicorn's exit when the lifespan failed: said in one line where its error is known)
+        failure = getattr(app.state, "startup_error", None)
+        if failure is not None:
+            fail(str(failure))
+        raise
 
 
 @main.group()

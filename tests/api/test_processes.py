@@ -164,7 +164,8 @@ def ogc(prefect_api: str, postgis_server: str, tmp_path_factory: pytest.TempPath
                 _, read_key = create_key(engine, "ogc-reader", "read")
             finally:
                 engine.dispose()
-            env = {"ESDL_AUTH_ISSUER": issuer.url, "ESDL_AUTH_AUDIENCE": AUDIENCE}
+            # (the repository's hooks file is served too: its secret set, so that a delivery is checked)
+            env = {"ESDL_AUTH_ISSUER": issuer.url, "ESDL_AUTH_AUDIENCE": AUDIENCE, "ESDL_HOOK_SECRET": "fuzz"}
             with running_server(url, folder / "serve.log", **env) as base:
                 yield Ogc(base, "ogc-add", "ogc-cube", {"X-API-Key": run_key}, {"X-API-Key": read_key}, issuer, private)
     except BaseException:
@@ -472,7 +473,7 @@ def test_processes_routes_fuzzed_from_the_services_own_openapi(ogc: Ogc) -> None
 
     served = schemathesis.openapi.from_url(f"{ogc.base}/openapi.json")
     operations = [r.ok() for r in served.get_all_operations()]  # type: ignore[union-attr]
-    ours = ("/processes", "/jobs")
+    ours = ("/processes", "/jobs", "/hooks")
     labels = {op.label for op in operations if op.path in ("/", "/conformance") or op.path.startswith(ours)}
     assert labels == {
         "GET /",
@@ -484,6 +485,7 @@ def test_processes_routes_fuzzed_from_the_services_own_openapi(ogc: Ogc) -> None
         "GET /jobs/{jobID}",
         "DELETE /jobs/{jobID}",
         "GET /jobs/{jobID}/results",
+        "POST /hooks/{name}",
     }
     # the ids a request may name: real ones besides made-up ones (else every case is a 404)
     job = httpx.post(
@@ -498,6 +500,8 @@ def test_processes_routes_fuzzed_from_the_services_own_openapi(ogc: Ogc) -> None
             for parameter in operation.get("parameters", []):
                 if parameter["name"] == "processID":
                     parameter["schema"] = {"type": "string", "enum": [ogc.add, ogc.cube, "no-such-process"]}
+                elif parameter["name"] == "name" and path.startswith("/hooks"):
+                    parameter["schema"] = {"type": "string", "enum": ["cube-input-landed", "no-such-hook"]}
                 elif parameter["name"] == "jobID":
                     parameter["schema"] = {"type": "string", "enum": [job["id"], str(uuid4()), "not-a-job"]}
     declared = schemathesis.openapi.from_dict(document)
@@ -547,3 +551,28 @@ def fuzz(ogc: Ogc, label: str, strategy: Any, mode: str, seen: dict[str, set[int
         run()
     except Unsatisfiable:  # a route with nothing a request could get wrong (no parameters, no body)
         assert mode == "negative", label
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"ESDL_AUTH_ISSUER": "http://login.example.org"}, "ESDL_AUTH_ISSUER: .*https"),
+        ({"ESDL_AUTH_ISSUER": "https://login.example.org"}, "ESDL_AUTH_AUDIENCE is required"),
+        ({"ESDL_AUTH_ALGORITHMS": "HS256"}, "ESDL_AUTH_ALGORITHMS"),
+        ({"ESDL_PROCESSES_SYNC_TIMEOUT_S": "-1"}, "ESDL_PROCESSES_SYNC_TIMEOUT_S"),
+        (
+            {"ESDL_DATABASE_URL": "postgresql://x:y@127.0.0.1:1/none", "ESDL_SPARQL_READ_PASSWORD": "z"},
+            "cannot reach the database",
+        ),
+    ],
+)
+def test_esdl_serve_refuses_bad_settings_in_one_line_with_exit_2(env: dict[str, str], says: str) -> None:
+    import re
+
+    from esdl_testing.cli import run_esdl
+
+    done = run_esdl("serve", "--port", "0", env={**os.environ, **env})
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and re.search(says, lines[0]), done.stderr
+    assert "Traceback" not in done.stderr

@@ -242,6 +242,45 @@ def _emit(name: str, hook: Hook, run: Any, idempotency: str) -> None:
         LOG.exception("hook %s: the event of run %s could not be emitted", name, run.id)
 
 
+def hook_operation() -> dict[str, Any]:
+    """``openapi_extra`` of ``POST /hooks/{name}``: the signature header, the JSON body, the answers."""
+    from esdl.api.openapi import ERROR_SCHEMA
+
+    def error(what: str) -> dict[str, Any]:
+        return {"description": what, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+
+    run = {
+        "type": "object",
+        "required": ["flow_run_id", "flow_run_name", "state", "duplicate"],
+        "properties": {
+            "flow_run_id": {"type": "string"},
+            "flow_run_name": {"type": "string"},
+            "url": {"type": ["string", "null"]},
+            "state": {"type": ["string", "null"]},
+            "duplicate": {"type": "boolean"},
+        },
+    }
+    return {
+        "parameters": [
+            {"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"}},
+            {"name": IDEMPOTENCY_HEADER, "in": "header", "required": False, "schema": {"type": "string"}},
+        ],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {
+            "202": {
+                "description": "the run (a new one, or the one of the key)",
+                "content": {"application/json": {"schema": run}},
+            },
+            "400": error("request: the body is not a JSON object"),
+            "401": error("signature: missing, malformed, stale or wrong"),
+            "404": error("unknown-hook"),
+            "413": error("too-large"),
+            "422": error("parameters: a pointer the body lacks, or parameters the deployment's schema refuses"),
+            "503": error("unavailable: the orchestrator, or the hook's secret; Retry-After"),
+        },
+    }
+
+
 def hooks_router(service: HookService) -> APIRouter:
     """``POST /hooks/{name}`` over ``service``."""
     router = APIRouter()
@@ -250,6 +289,7 @@ def hooks_router(service: HookService) -> APIRouter:
         "/hooks/{name}",
         status_code=202,
         summary="Start a deployment's run from a signed delivery (HMAC-SHA256, X-Esdl-Signature)",
+        openapi_extra=hook_operation(),
     )
     async def deliver(name: str, request: Request) -> JSONResponse:
         try:
