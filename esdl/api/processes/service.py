@@ -97,9 +97,18 @@ class ProcessService:
             if time.monotonic() - self._read_at < self.settings.cache_s:
                 return self._processes
             client = await self.client()
-            deployments = await self.call(client.read_deployments())
-            flows = {f.id: f.name for f in await self.call(client.read_flows())}
+            deployments = await self._all(client.read_deployments)
+            flows = {f.id: f.name for f in await self._all(client.read_flows)}
             return self._keep(deployments, flows)
+
+    async def _all(self, read: Any) -> list[Any]:
+        """Every object a paged read of the API returns (``read(limit=, offset=)``)."""
+        found: list[Any] = []
+        while True:
+            page = await self.call(read(limit=PREFECT_PAGE, offset=len(found)))
+            found += page
+            if len(page) < PREFECT_PAGE:
+                return found
 
     def _keep(self, deployments: list[Any], flows: dict[Any, str]) -> dict[str, Process]:
         names: dict[str, int] = {}
