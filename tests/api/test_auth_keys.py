@@ -157,3 +157,28 @@ def test_the_read_only_role_cannot_see_the_keys(catalog_engine: sa.Engine) -> No
     for mapping in mappings.glob("*.ttl"):
         text = mapping.read_text()
         assert "api_key" not in text and "esdl_auth" not in text, mapping
+
+
+def test_reads_closed_need_the_read_permission_on_every_reading_route(catalog_engine: sa.Engine) -> None:
+    """The service's own app with ESDL_AUTH_REQUIRE_READ=true: /sparql, /stac and the processes' reading routes
+    answer 401 without a credential and 200 with a `read` key; /metrics is not behind credentials. With reads
+    open (the default) the same routes answer anonymously, and a bad credential is still 401."""
+    from fastapi.testclient import TestClient
+
+    from esdl.api.app import create_app
+    from esdl.api.auth import Authenticator, AuthSettings
+    from esdl.api.settings import SparqlSettings
+
+    _, reader = create_key(catalog_engine, "reader", "read")
+    paths = ["/sparql?query=ASK%7B%7D", "/sparql/description", "/stac"]
+    for closed in (True, False):
+        auth = Authenticator(AuthSettings(_env_file=None, require_read=closed), catalog_engine)  # type: ignore[call-arg]
+        app = create_app(SparqlSettings(_env_file=None), engine=catalog_engine, auth=auth)  # type: ignore[call-arg]
+        with TestClient(app) as client:
+            for path in paths:
+                anonymous = client.get(path)
+                assert anonymous.status_code == (401 if closed else 200), (closed, path, anonymous.text[:200])
+                assert client.get(path, headers={"X-API-Key": reader}).status_code == 200, path
+                assert client.get(path, headers={"X-API-Key": "esdl_000000000000_" + "x" * 43}).status_code == 401
+            assert client.get("/metrics").status_code == 200
+        auth.close()

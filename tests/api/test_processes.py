@@ -228,6 +228,10 @@ def test_owslib_lists_describes_and_executes(ogc: Ogc) -> None:
     results = httpx.get(f"{ogc.base}/jobs/{started['id']}/results", timeout=10).json()
     conforms(results, "results")
     assert results == {"result": {"value": {"total": 42, "note": "40 + 2"}, "mediaType": "application/json"}}
+    # a finished job is not dismissed: its status is answered as it is, and its results stay
+    over = httpx.delete(f"{ogc.base}/jobs/{started['id']}", headers=ogc.run, timeout=10)
+    assert over.status_code == 200 and over.json()["status"] == "successful", over.text
+    assert httpx.get(f"{ogc.base}/jobs/{started['id']}/results", timeout=10).json() == results
     # synchronous (OWSLib asks `Prefer: respond-sync`): the results themselves
     answer = client.execute(ogc.add, {"x": 1, "y": {"value": 5}}, async_=False)
     conforms(answer, "results")
