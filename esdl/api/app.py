@@ -87,6 +87,7 @@ def create_app(
             services.start()
         except Exception as err:  # (kept for `esdl serve`, which says it in one line)
             app.state.startup_error = err
+            await services.close()  # what was started before the failure (the translator processes)
             raise
         app.state.runner = services.runner
         try:
