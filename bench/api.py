@@ -142,10 +142,17 @@ def auth_blocks(base: str, key: str, total: int, block: int = 100) -> dict[str, 
     }
 
 
+def cpu_per_job(shares: dict[str, Any], jobs: int) -> dict[str, Any]:
+    """CPU milliseconds per job of each process tree (and the machine's busy share) during a flood."""
+    per_job = {k: round(v / jobs * 1000, 1) for k, v in shares["cpu_s"].items()}
+    return {"cpu_ms_per_job": per_job, "machine_busy_frac": shares["machine_busy_frac"], "cores": shares["cores"]}
+
+
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from _cubebench.procs import PrefectServer
     from _hostilebench.db import Database
     from _hostilebench.server import Server
+    from _orchestrationbench.deliveries import CpuShares
     from _orchestrationbench.prefect_api import PrefectApi
     from prefect.utilities.callables import parameter_schema
 
@@ -192,7 +199,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         log(f"{args.sequential} executions one at a time")
         alone = flood(args.sequential, 1, lambda session, i: submit(session, 10_000 + i))
         log(f"{args.jobs} executions from {args.clients} clients")
+        pids = {"esdl_serve": server.proc.pid if server.proc else None}
+        pids["prefect_server"] = prefect.proc.pid if prefect.proc else None
+        pids["postgres"] = db.postmaster_pid
+        cpu = CpuShares(pids).start()
         jobs = flood(args.jobs, args.clients, submit)
+        figures["jobs_cpu"] = cpu_per_job(cpu.stop(), args.jobs)
         made = warm["ids"] + alone["ids"] + jobs["ids"]
         figures["jobs_one_at_a_time"] = {k: v for k, v in alone.items() if k != "ids"}
         listed = listed_jobs(server.base)
@@ -213,7 +225,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
         flood(WARMUP, 1, create)
         log(f"the same straight to Prefect's REST API ({args.jobs} runs, {args.clients} clients)")
+        cpu = CpuShares(pids).start()
         figures["prefect_direct"] = {k: v for k, v in flood(args.jobs, args.clients, create).items() if k != "ids"}
+        figures["prefect_direct_cpu"] = cpu_per_job(cpu.stop(), args.jobs)
         log(f"GET /conformance {args.auth_requests} times with the key and without")
         figures["auth"] = auth_blocks(server.base, key, args.auth_requests)
     return figures
@@ -241,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         "prefect_direct_p99_ms": figures["prefect_direct"]["latency"]["p99_ms"],
         "prefect_direct_p50_ms": figures["prefect_direct"]["latency"]["p50_ms"],
         "prefect_direct_per_s": round(args.jobs / figures["prefect_direct"]["wall_s"], 1),
+        "jobs_cpu_ms_per_job": figures["jobs_cpu"]["cpu_ms_per_job"],
+        "prefect_direct_cpu_ms_per_job": figures["prefect_direct_cpu"]["cpu_ms_per_job"],
         "jobs_visible_once": figures["jobs_visible_once"],
         "auth_overhead": figures["auth"]["auth_overhead"],
         "prefect_database": args.prefect_database,
