@@ -378,7 +378,7 @@ def test_job_list_filters_and_pages_each_job_once(ogc: Ogc) -> None:
     assert len(seen) == len(set(seen)) and set(made) <= set(seen)
     assert {r.id for r in runs_of("ogc-cube")} == {UUID(j) for j in seen}
     # a page larger than Prefect answers in one call (200) is read in parts
-    both = {"processID": f"{ogc.cube},{ogc.add}", "limit": 1000}  # (other modules' deployments are served too)
+    both: dict[str, Any] = {"processID": f"{ogc.cube},{ogc.add}", "limit": 1000}  # (others are served too)
     everything = httpx.get(f"{ogc.base}/jobs", params=both, timeout=30).json()["jobs"]
     assert sorted(j["id"] for j in everything) == sorted(str(r.id) for r in runs_of("ogc-cube") + runs_of("ogc-add"))
     accepted = httpx.get(f"{ogc.base}/jobs", params={"processID": ogc.cube, "status": "accepted", "limit": 100})
