@@ -55,7 +55,7 @@ def console(page: Page, ui: str) -> None:
         assert name in body.split(), body
     assert "At 03:00 AM every day" in body, body
 
-    before = {r["id"] for r in api(ui, "/api/flow_runs/filter", {})}
+    before = {r["id"] for r in api(ui, "/api/flow_runs/filter", {}, retry_s=60)}
     page.get_by_role("link", name="demo-cube").first.click()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Quick run", exact=True).click()
@@ -65,7 +65,7 @@ def console(page: Page, ui: str) -> None:
     deadline = time.monotonic() + 120
     started: list[Any] = []
     while not started and time.monotonic() < deadline:
-        started = [r for r in api(ui, "/api/flow_runs/filter", {}) if r["id"] not in before]
+        started = [r for r in api(ui, "/api/flow_runs/filter", {}, retry_s=60) if r["id"] not in before]
         time.sleep(0.5)
     (run,) = started
     assert wait_final(ui, run["id"]) == "COMPLETED"
@@ -136,14 +136,16 @@ def deliver(url: str, payload: dict[str, Any]) -> Any:
     raise AssertionError(f"{url}: 503 five times")
 
 
+# Prefect's API calls of these tests are tried again after a 503 (its SQLite answering "database is locked", which
+# makes no run: Prefect's own client retries them the same way); two fresh-clone runs met one each
 def notebook_on_the_worker(project: Path, ui: str) -> None:
     """A run of the run-notebook/notebook deployment, made through the API as the UI's form makes one, is run by the
     stack's worker: the catalogue's cube report on the cube the console's run built, its result notebook kept."""
-    (deployment,) = api(ui, "/api/deployments/filter", {"deployments": {"name": {"any_": ["notebook"]}}})
+    (deployment,) = api(ui, "/api/deployments/filter", {"deployments": {"name": {"any_": ["notebook"]}}}, retry_s=60)
     parameters = {"notebook": "cube-report", "parameters": {"variable": "sst"}}  # (its verification parameters)
-    run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters})
+    run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {"parameters": parameters}, retry_s=60)
     final = wait_final(ui, run["id"])
-    assert final == "COMPLETED", api(ui, f"/api/flow_runs/{run['id']}")["state"]["message"]
+    assert final == "COMPLETED", api(ui, f"/api/flow_runs/{run['id']}", retry_s=60)["state"]["message"]
     # (the run's folder: <UTC time>-<the flow run id's first 8 characters>)
     (folder,) = [p for p in (project / "out" / "notebooks" / "cube-report").iterdir() if run["id"][:8] in p.name]
     result = json.loads((folder / "result.ipynb").read_text())
@@ -235,8 +237,8 @@ def test_up_with_prefect_on_postgres(tmp_path: Path) -> None:
             tables = {t for (t,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
             assert {"flow_run", "deployment", "work_pool", "alembic_version"} <= tables, tables
             assert conn.execute("SELECT count(*) FROM deployment").fetchone() == (len(DECLARED),)
-            deployment = api(ui, "/api/deployments/name/build-cube/demo-cube")
-            run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {})
+            deployment = api(ui, "/api/deployments/name/build-cube/demo-cube", retry_s=60)
+            run = api(ui, f"/api/deployments/{deployment['id']}/create_flow_run", {}, retry_s=60)
             row = conn.execute("SELECT name, deployment_id FROM flow_run WHERE id = %s", (run["id"],)).fetchone()
             assert row == (run["name"], uuid.UUID(deployment["id"])), row
         assert not (home / "prefect" / "prefect.db").exists()
