@@ -2,204 +2,40 @@
 every answer checked against the OGC's own OpenAPI schemas (``tests/api/ogcapi/``), jobs run to their end,
 waited for synchronously, dismissed while they run, listed and paged; bad requests answered 400/404 with the OGC
 exception body naming what is wrong, and no run made for them; starting and dismissing jobs only with the `run`
-permission (an API key, or a token of the OIDC issuer served by the test)."""
+permission (an API key, or a token of the OIDC issuer served by the test); every route fuzzed with Schemathesis.
+The stack: :mod:`esdl_testing.ogcapi`."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import json
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 import pytest
 
-from esdl_testing.auth import AUDIENCE, claims, public_jwk, serve_issuer, sign
-from esdl_testing.database import fresh_database
-from esdl_testing.servers import running_server
-
-HERE = Path(__file__).parent
-REPO = HERE.parents[1]
-BIN = Path(sys.executable).parent
-POOL = "ogc-test"
-FLOW = '''
-import time
-
-from prefect import flow
-from pydantic import BaseModel
-
-from flows.results import Progress, record_result
-
-
-class Sum(BaseModel):
-    total: int
-    note: str
-
-
-@flow(name="add-numbers", on_completion=[record_result])
-def add(x: int, y: int = 2, sleep_s: float = 0.0) -> Sum:
-    """Add two numbers (slowly, if asked)."""
-    progress = Progress(2, "halves")
-    time.sleep(sleep_s / 2)
-    progress.advance(1)
-    time.sleep(sleep_s / 2)
-    progress.finish()
-    return Sum(total=x + y, note=f"{x} + {y}")
-'''
-
-
-@functools.cache
-def ogc_document() -> dict[str, Any]:
-    """The OGC's document, with one deviation: its ``components/schemas/schema``, which an input's or output's
-    ``schema`` refers to, is common-geodata's schema of a feature's properties (``type: object`` with
-    ``properties``), which refuses ``{"type": "integer"}``; Part 1: Core 1.0 (OGC 18-062r2, 7.11.2.2) makes it a
-    JSON Schema, which is any object: that is what is checked (and each one is checked as a JSON Schema in
-    :func:`described`)."""
-    document = dict(json.loads((HERE / "ogcapi" / "ogcapi-processes.bundled.json").read_text()))
-    document["components"]["schemas"]["schema"] = {"type": "object"}
-    return document
-
-
-def described(body: dict[str, Any]) -> dict[str, Any]:
-    """A process description that fits the OGC schema, each of whose input and output schemas is a JSON Schema."""
-    from jsonschema import Draft202012Validator
-
-    conforms(body, "process")
-    for entry in (*body["inputs"].values(), *body["outputs"].values()):
-        Draft202012Validator.check_schema(entry["schema"])
-    return body
-
-
-def conforms(body: Any, schema: str) -> None:
-    """``body`` is valid against the OGC's ``components/schemas/<schema>``."""
-    from jsonschema import Draft202012Validator
-
-    document = {**ogc_document(), "$ref": f"#/components/schemas/{schema}"}
-    errors = sorted(Draft202012Validator(document).iter_errors(body), key=lambda e: list(e.absolute_path))
-    assert not errors, f"{schema}: {errors[0].message} at {list(errors[0].absolute_path)}"
-
-
-@dataclass
-class Ogc:
-    base: str
-    add: str  # the process id of the worker's deployment
-    cube: str  # a build-cube deployment no worker takes (its runs stay scheduled)
-    run: dict[str, str]  # the headers of a caller holding the `run` permission (an API key)
-    read: dict[str, str]  # ... of one holding only `read`
-    issuer: Any  # the OIDC issuer (esdl_testing.auth.Issuer) and its signing key
-    private: Any
-
-
-def _register(folder: Path) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.utilities.callables import parameter_schema
-    from prefect.utilities.importtools import load_script_as_module
-
-    from flows.build_cube import build_cube
-
-    add = load_script_as_module(str(folder / "jobflow.py")).add
-
-    async def create() -> None:
-        async with get_client() as client:
-            await client.create_work_pool(WorkPoolCreate(name=POOL, type="process"), overwrite=True)
-            await client.create_deployment(
-                flow_id=await client.create_flow_from_name("add-numbers"),
-                name="ogc-add",
-                entrypoint="jobflow.py:add",
-                work_pool_name=POOL,
-                description="Adds two numbers.",
-                pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": str(folder)}}],
-                parameter_openapi_schema=parameter_schema(add.fn).model_dump_for_openapi(),
-                enforce_parameter_schema=True,
-            )
-            await client.create_deployment(
-                flow_id=await client.create_flow_from_name("build-cube"),
-                name="ogc-cube",
-                parameters={"output": "out/ogc-test.zarr"},
-                parameter_openapi_schema=parameter_schema(build_cube.fn).model_dump_for_openapi(),
-                enforce_parameter_schema=True,
-            )
-
-    asyncio.run(create())
+from esdl_testing.auth import claims, sign
+from esdl_testing.ogcapi import (
+    Ogc,
+    conforms,
+    described,
+    exception,
+    fuzz,
+    ogc_stack,
+    runs_of,
+    wait_status,
+)
+from esdl_testing.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def ogc(prefect_api: str, postgis_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ogc]:
-    folder = tmp_path_factory.mktemp("ogc")
-    (folder / "jobflow.py").write_text(textwrap.dedent(FLOW))
-    _register(folder)
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO), "PREFECT_WORKER_QUERY_SECONDS": "1"}
-    with open(folder / "worker.log", "ab") as log:
-        worker = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from esdl.api.auth.keys import create_key
-    from semantic.store.db import make_engine
-
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    try:
-        with fresh_database(postgis_server) as url, serve_issuer() as issuer:
-            issuer.keys = [public_jwk(private, "rsa-1", "RS256")]
-            engine = make_engine(url)
-            try:
-                _, run_key = create_key(engine, "ogc-tests", "run")
-                _, read_key = create_key(engine, "ogc-reader", "read")
-            finally:
-                engine.dispose()
-            # (the repository's hooks file is served too: its secret set, so that a delivery is checked)
-            env = {"ESDL_AUTH_ISSUER": issuer.url, "ESDL_AUTH_AUDIENCE": AUDIENCE, "ESDL_HOOK_SECRET": "fuzz"}
-            with running_server(url, folder / "serve.log", **env) as base:
-                yield Ogc(base, "ogc-add", "ogc-cube", {"X-API-Key": run_key}, {"X-API-Key": read_key}, issuer, private)
-    except BaseException:
-        print((folder / "worker.log").read_text()[-5000:])
-        raise
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-
-
-def runs_of(deployment: str) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
-
-    async def read() -> list[Any]:
-        async with get_client() as client:
-            return await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment]))
-            )
-
-    return asyncio.run(read())
-
-
-def wait_status(base: str, job: str, wanted: set[str], timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        info = dict(httpx.get(f"{base}/jobs/{job}", timeout=10).json())
-        if info["status"] in wanted:
-            return info
-        assert time.monotonic() < deadline, f"job {job} is {info['status']}, not {wanted}, after {timeout_s:g} s"
-        time.sleep(0.3)
+    with ogc_stack(prefect_api, postgis_server, tmp_path_factory.mktemp("ogc")) as stack:
+        yield stack
 
 
 def test_owslib_lists_describes_and_executes(ogc: Ogc) -> None:
@@ -273,20 +109,11 @@ def test_a_cube_process_describes_the_spec_and_its_outputs(ogc: Ogc) -> None:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(spec["schema"])
-    demo = yaml.safe_load((REPO / "cubes" / "specs" / "demo.yaml").read_text())
+    demo = yaml.safe_load((REPO_ROOT / "cubes" / "specs" / "demo.yaml").read_text())
     assert not list(validator.iter_errors(json.loads(json.dumps(demo, default=str))))  # (as JSON: dates as text)
     assert list(validator.iter_errors({"grid": 1}))
     assert {"result", "cube", "stac"} == set(description["outputs"])
     assert "path" in description["outputs"]["result"]["schema"]["properties"]  # BuildResult's fields
-
-
-def exception(response: httpx.Response, status: int, kind: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text[:500])
-    body = dict(response.json())
-    conforms(body, "exception")
-    if kind is not None:
-        assert body["type"] == f"http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/{kind}", body
-    return body
 
 
 def test_bad_requests_name_what_is_wrong_and_make_no_run(ogc: Ogc) -> None:
@@ -400,41 +227,6 @@ def test_job_list_filters_and_pages_each_job_once(ogc: Ogc) -> None:
     assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
 
 
-def test_the_result_types_are_the_flows_return_types() -> None:
-    """The output schemas come from a table of result types (importing every flow module to read its annotation
-    would cost the server seconds); it must name what each flow really returns."""
-    import importlib
-    import typing
-
-    from esdl.api.processes.documents import RESULT_TYPES
-
-    flows = {
-        "build-cube": "flows.build_cube:build_cube",
-        "load-catalog": "flows.load_catalog:load_catalog",
-        "run-notebook": "flows.run_notebook:run_notebook",
-        "verify-notebooks": "flows.verify_notebooks:verify_notebooks",
-        "train-model": "flows.train_model:train_model",
-        "predict": "flows.predict:predict",
-    }
-    assert set(flows) == set(RESULT_TYPES)
-    for name, ref in flows.items():
-        module, attr = ref.split(":")
-        flow = getattr(importlib.import_module(module), attr)
-        assert flow.name == name
-        returned = typing.get_type_hints(flow.fn)["return"]
-        many = RESULT_TYPES[name].startswith("[")
-        type_module, type_name = RESULT_TYPES[name].strip("[]").split(":")
-        expected: Any = getattr(importlib.import_module(type_module), type_name)
-        assert returned == (list[expected] if many else expected), name
-        assert record_result_hooked(flow), name
-
-
-def record_result_hooked(flow: Any) -> bool:
-    from flows.results import record_result
-
-    return record_result in flow.on_completion_hooks
-
-
 def test_only_callers_with_the_run_permission_start_or_dismiss_jobs(ogc: Ogc) -> None:
     """401 without a credential or with a bad one, 403 with `read` only; a token of the issuer with the `esdl:run`
     scope, or a `run` key, starts a job. Reading stays open (ESDL_AUTH_REQUIRE_READ is false). No run is made
@@ -464,9 +256,6 @@ def test_only_callers_with_the_run_permission_start_or_dismiss_jobs(ogc: Ogc) ->
     assert len(runs_of("ogc-cube")) == before + 1
     for path in ("/", "/conformance", "/processes", f"/processes/{ogc.cube}", "/jobs", f"/jobs/{job['id']}"):
         assert httpx.get(f"{ogc.base}{path}", timeout=30).status_code == 200, path
-
-
-FUZZ_EXAMPLES = 25  # per operation and mode (bounded: each case is a request to the real server)
 
 
 def test_processes_routes_fuzzed_from_the_services_own_openapi(ogc: Ogc) -> None:
@@ -522,125 +311,3 @@ def test_processes_routes_fuzzed_from_the_services_own_openapi(ogc: Ogc) -> None
     new = [r for r in runs_of("ogc-add") + runs_of("ogc-cube") if r.id not in before]
     assert sorted(str(r.id) for r in new) == sorted(made)
     assert httpx.get(f"{ogc.base}/processes", timeout=10).status_code == 200
-
-
-def fuzz(ogc: Ogc, label: str, strategy: Any, mode: str, seen: dict[str, set[int]], made: list[str]) -> None:
-    """Send ``strategy``'s cases to the server; each answer checked against the declared operation."""
-    from hypothesis import HealthCheck, given, settings
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
-
-    @settings(
-        max_examples=FUZZ_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def run(case: Any) -> None:
-        response = case.call(base_url=ogc.base, headers=ogc.run, timeout=60)
-        seen.setdefault(label, set()).add(response.status_code)
-        if label.startswith("POST") and response.status_code == 201:
-            made.append(response.json()["id"])
-        try:
-            case.validate_response(
-                response, checks=[not_a_server_error, response_schema_conformance, status_code_conformance]
-            )
-        except AssertionError as err:
-            pytest.fail(f"{label} {mode}: {case.as_curl_command()}\n{err}")
-
-    from hypothesis.errors import Unsatisfiable
-
-    try:
-        run()
-    except Unsatisfiable:  # a route with nothing a request could get wrong (no parameters, no body)
-        assert mode == "negative", label
-
-
-@pytest.mark.parametrize(
-    ("env", "says"),
-    [
-        ({"ESDL_AUTH_ISSUER": "http://login.example.org"}, "ESDL_AUTH_ISSUER: .*https"),
-        ({"ESDL_AUTH_ISSUER": "https://login.example.org"}, "ESDL_AUTH_AUDIENCE is required"),
-        ({"ESDL_AUTH_ALGORITHMS": "HS256"}, "ESDL_AUTH_ALGORITHMS"),
-        ({"ESDL_PROCESSES_SYNC_TIMEOUT_S": "-1"}, "ESDL_PROCESSES_SYNC_TIMEOUT_S"),
-        (
-            {"ESDL_DATABASE_URL": "postgresql://x:y@127.0.0.1:1/none", "ESDL_SPARQL_READ_PASSWORD": "z"},
-            "cannot reach the database",
-        ),
-    ],
-)
-def test_esdl_serve_refuses_bad_settings_in_one_line_with_exit_2(env: dict[str, str], says: str) -> None:
-    import re
-
-    from esdl_testing.cli import run_esdl
-
-    done = run_esdl("serve", "--port", "0", env={**os.environ, **env})
-    assert done.returncode == 2, done.stdout + done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and re.search(says, lines[0]), done.stderr
-    assert "Traceback" not in done.stderr
-
-
-@pytest.mark.parametrize("kind", ["refused", "silent"])
-def test_an_orchestrator_down_or_silent_is_503_with_retry_after(kind: str, catalog_engine: Any) -> None:
-    """The Prefect API refusing connections, or accepting them and never answering (a hung server): every route
-    that needs it answers 503 ``unavailable`` with Retry-After, at ``orchestrator_timeout_s`` at the latest, and the
-    service keeps answering what does not need it."""
-    import socket
-    import threading
-
-    from fastapi.testclient import TestClient
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    from esdl.api.app import create_app
-    from esdl.api.auth.keys import create_key
-    from esdl.api.processes import ProcessesSettings
-    from esdl.api.settings import SparqlSettings
-
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    port = hole.getsockname()[1]
-    held: list[socket.socket] = []
-    stop = threading.Event()
-    if kind == "refused":
-        hole.close()
-    else:
-        hole.listen(64)
-
-        def accept() -> None:
-            hole.settimeout(0.2)
-            while not stop.is_set():
-                try:
-                    held.append(hole.accept()[0])  # accepted, never answered
-                except TimeoutError:
-                    continue
-
-        threading.Thread(target=accept, daemon=True).start()
-    _, key = create_key(catalog_engine, "down", "run")
-    settings = ProcessesSettings(_env_file=None, orchestrator_timeout_s=1)  # type: ignore[call-arg]
-    try:
-        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-            app = create_app(SparqlSettings(_env_file=None), engine=catalog_engine, processes=settings)  # type: ignore[call-arg]
-            with TestClient(app, raise_server_exceptions=False) as client:
-                for method, path in (
-                    ("GET", "/processes"),
-                    ("GET", "/processes/build"),
-                    ("POST", "/processes/build/execution"),
-                    ("GET", "/jobs"),
-                    ("GET", f"/jobs/{uuid4()}"),
-                    ("DELETE", f"/jobs/{uuid4()}"),
-                ):
-                    start = time.monotonic()
-                    answer = client.request(method, path, json={"inputs": {}}, headers={"X-API-Key": key})
-                    assert time.monotonic() - start < 10, (method, path)
-                    assert answer.status_code == 503 and answer.json()["error"] == "unavailable", (path, answer.text)
-                    assert int(answer.headers["Retry-After"]) > 0
-                assert client.get("/conformance").status_code == 200
-                assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 200
-    finally:
-        stop.set()
-        for s in held:
-            s.close()
-        hole.close()
