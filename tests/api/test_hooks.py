@@ -400,42 +400,18 @@ def test_esdl_serve_refuses_a_bad_hooks_file_with_exit_2(tmp_path: Path, content
 def test_an_orchestrator_that_does_not_answer_is_503_within_the_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Prefect API that accepts connections and never answers (an overloaded or hung server): Prefect's client
     would retry for a minute and more; the delivery is 503 at ``orchestrator_timeout_s``."""
-    import socket
-    import threading
-
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from esdl_testing.servers import silent_port
+
     monkeypatch.setenv("ESDL_TEST_HOOK_SECRET", SECRET)
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        hole.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(hole.accept()[0])  # accepted, never answered
-            except TimeoutError:
-                continue
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
     cfg = HooksConfig.model_validate({**config().model_dump(), "orchestrator_timeout_s": 1})
-    try:
-        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{hole.getsockname()[1]}/api"}):
-            app = FastAPI()
-            app.include_router(hooks_router(HookService(cfg)))
-            with TestClient(app) as c:
-                start = time.monotonic()
-                r = deliver(c, body())
-                took = time.monotonic() - start
-    finally:
-        stop.set()
-        t.join(5)
-        for s in held:
-            s.close()
-        hole.close()
+    with silent_port() as port, temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        app = FastAPI()
+        app.include_router(hooks_router(HookService(cfg)))
+        with TestClient(app) as c:
+            start = time.monotonic()
+            r = deliver(c, body())
+            took = time.monotonic() - start
     assert r.status_code == 503 and "did not answer within 1 s" in r.json()["message"], r.text
     assert int(r.headers["Retry-After"]) > 0 and took < 10

@@ -76,9 +76,6 @@ def test_an_orchestrator_down_or_silent_is_503_with_retry_after(kind: str, catal
     """The Prefect API refusing connections, or accepting them and never answering (a hung server): every route
     that needs it answers 503 ``unavailable`` with Retry-After, at ``orchestrator_timeout_s`` at the latest, and the
     service keeps answering what does not need it."""
-    import socket
-    import threading
-
     from fastapi.testclient import TestClient
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -86,49 +83,28 @@ def test_an_orchestrator_down_or_silent_is_503_with_retry_after(kind: str, catal
     from esdl.api.auth.keys import create_key
     from esdl.api.processes import ProcessesSettings
     from esdl.api.settings import SparqlSettings
+    from esdl_testing.servers import silent_port
 
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    port = hole.getsockname()[1]
-    held: list[socket.socket] = []
-    stop = threading.Event()
-    if kind == "refused":
-        hole.close()
-    else:
-        hole.listen(64)
-
-        def accept() -> None:
-            hole.settimeout(0.2)
-            while not stop.is_set():
-                try:
-                    held.append(hole.accept()[0])  # accepted, never answered
-                except TimeoutError:
-                    continue
-
-        threading.Thread(target=accept, daemon=True).start()
     _, key = create_key(catalog_engine, "down", "run")
     settings = ProcessesSettings(_env_file=None, orchestrator_timeout_s=1)  # type: ignore[call-arg]
-    try:
-        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-            app = create_app(SparqlSettings(_env_file=None), engine=catalog_engine, processes=settings)  # type: ignore[call-arg]
-            with TestClient(app, raise_server_exceptions=False) as client:
-                for method, path in (
-                    ("GET", "/processes"),
-                    ("GET", "/processes/build"),
-                    ("POST", "/processes/build/execution"),
-                    ("GET", "/jobs"),
-                    ("GET", f"/jobs/{uuid4()}"),
-                    ("DELETE", f"/jobs/{uuid4()}"),
-                ):
-                    start = time.monotonic()
-                    answer = client.request(method, path, json={"inputs": {}}, headers={"X-API-Key": key})
-                    assert time.monotonic() - start < 10, (method, path)
-                    assert answer.status_code == 503 and answer.json()["error"] == "unavailable", (path, answer.text)
-                    assert int(answer.headers["Retry-After"]) > 0
-                assert client.get("/conformance").status_code == 200
-                assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 200
-    finally:
-        stop.set()
-        for s in held:
-            s.close()
-        hole.close()
+    with (
+        silent_port(listening=kind == "silent") as port,
+        temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}),
+    ):
+        app = create_app(SparqlSettings(_env_file=None), engine=catalog_engine, processes=settings)  # type: ignore[call-arg]
+        with TestClient(app, raise_server_exceptions=False) as client:
+            for method, path in (
+                ("GET", "/processes"),
+                ("GET", "/processes/build"),
+                ("POST", "/processes/build/execution"),
+                ("GET", "/jobs"),
+                ("GET", f"/jobs/{uuid4()}"),
+                ("DELETE", f"/jobs/{uuid4()}"),
+            ):
+                start = time.monotonic()
+                answer = client.request(method, path, json={"inputs": {}}, headers={"X-API-Key": key})
+                assert time.monotonic() - start < 10, (method, path)
+                assert answer.status_code == 503 and answer.json()["error"] == "unavailable", (path, answer.text)
+                assert int(answer.headers["Retry-After"]) > 0
+            assert client.get("/conformance").status_code == 200
+            assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 200

@@ -68,3 +68,41 @@ def running_server(database_url: str, log: Path, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def silent_port(listening: bool = True) -> Iterator[int]:
+    """A loopback port whose server accepts connections and never answers (a hung server), or, with ``listening``
+    false, one nobody listens on (connections refused), while the block runs."""
+    import threading
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    port = hole.getsockname()[1]
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    thread = None
+    if not listening:
+        hole.close()
+    else:
+        hole.listen(64)
+        hole.settimeout(0.2)
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    held.append(hole.accept()[0])  # accepted, never answered
+                except TimeoutError:
+                    continue
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(5)
+        for s in held:
+            s.close()
+        hole.close()
