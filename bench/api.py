@@ -64,23 +64,10 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def nearest_rank(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))]
-
-
-def latency(values_s: list[float]) -> dict[str, float]:
-    return {
-        "n": len(values_s),
-        "p50_ms": round(nearest_rank(values_s, 50) * 1000, 2),
-        "p90_ms": round(nearest_rank(values_s, 90) * 1000, 2),
-        "p99_ms": round(nearest_rank(values_s, 99) * 1000, 2),
-        "max_ms": round(max(values_s) * 1000, 2),
-    }
-
-
 def flood(count: int, clients: int, send: Callable[[requests.Session, int], tuple[int, str | None]]) -> dict[str, Any]:
     """``count`` sends from ``clients`` threads (a session each): latencies, statuses, the ids answered."""
+    from _orchestrationbench.deliveries import latency_ms
+
     lock = threading.Lock()
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -103,7 +90,7 @@ def flood(count: int, clients: int, send: Callable[[requests.Session, int], tupl
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(one, range(count)))
     wall = time.perf_counter() - t0
-    return {"latency": latency(latencies), "statuses": dict(statuses), "ids": ids, "wall_s": round(wall, 2)}
+    return {"latency": latency_ms(latencies), "statuses": dict(statuses), "ids": ids, "wall_s": round(wall, 2)}
 
 
 def listed_jobs(base: str) -> list[str]:

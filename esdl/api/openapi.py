@@ -94,7 +94,8 @@ BODY: dict[str, Any] = {
 }
 
 
-def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+def error_answer(description: str, retry_after: bool = False) -> dict[str, Any]:
+    """A declared error answer: the service's JSON error body (and ``Retry-After``)."""
     out: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     if retry_after:
         out["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
@@ -102,10 +103,10 @@ def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
 
 
 ERRORS: dict[str, Any] = {
-    "400": _error("syntax, unsupported, too-complex, query or request"),
-    "413": _error("too-large: the request or the answer"),
-    "500": _error("internal: a bug, logged under the body's id"),
-    "503": _error("busy (with Retry-After), timeout or database", retry_after=True),
+    "400": error_answer("syntax, unsupported, too-complex, query or request"),
+    "413": error_answer("too-large: the request or the answer"),
+    "500": error_answer("internal: a bug, logged under the body's id"),
+    "503": error_answer("busy (with Retry-After), timeout or database", retry_after=True),
 }
 
 
@@ -122,8 +123,8 @@ def query_operation(post: bool) -> dict[str, Any]:
         "responses": {
             "200": answer,
             **ERRORS,
-            "406": _error("not-acceptable: no format of the query's form fits Accept"),
-            "415": _error("media-type: a POST neither form-encoded nor application/sparql-query"),
+            "406": error_answer("not-acceptable: no format of the query's form fits Accept"),
+            "415": error_answer("media-type: a POST neither form-encoded nor application/sparql-query"),
         },
     }
     if post:
@@ -166,7 +167,7 @@ def explain_operation(post: bool) -> dict[str, Any]:
         "responses": {
             "200": {"description": "the SQL and its parameters", "content": {"application/json": {"schema": sql}}},
             **ERRORS,
-            "415": _error("media-type"),
+            "415": error_answer("media-type"),
         },
     }
     if post:
@@ -184,7 +185,7 @@ def description_operation() -> dict[str, Any]:
                 "description": "the SPARQL 1.1 Service Description",
                 "content": {f.media_type: {"schema": {"type": "string"}} for f in graphs},
             },
-            "406": _error("not-acceptable"),
+            "406": error_answer("not-acceptable"),
         },
     }
 
@@ -195,11 +196,18 @@ def stac_operation(one: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {"description": kind, "content": {"application/json": {"schema": {"type": "object"}}}},
         "500": ERRORS["500"],
-        "503": _error("database: the catalogue cannot be read", retry_after=True),
+        "503": error_answer("database: the catalogue cannot be read", retry_after=True),
     }
     if one:
-        responses["404"] = _error("not-found: no published cube of that name has a STAC collection")
+        responses["404"] = error_answer("not-found: no published cube of that name has a STAC collection")
     return {"responses": responses}
 
 
-__all__ = ["ERROR_SCHEMA", "description_operation", "explain_operation", "query_operation", "stac_operation"]
+__all__ = [
+    "ERROR_SCHEMA",
+    "description_operation",
+    "error_answer",
+    "explain_operation",
+    "query_operation",
+    "stac_operation",
+]

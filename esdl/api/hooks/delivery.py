@@ -84,12 +84,25 @@ def check_parameters(validator: Any, parameters: dict[str, Any]) -> None:
     Raises:
         HookError: 422 ``parameters`` naming the first failing field's path.
     """
-    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
+    found = first_error(validator, parameters)
+    if found is not None:
+        first, count = found
         where = "/".join(str(p) for p in first.absolute_path) or "(the parameters)"
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        more = f" (and {count - 1} more)" if count > 1 else ""
         raise HookError(422, "parameters", f"parameter {where}: {first.message[:300]}{more}")
+
+
+def first_error(validator: Any, parameters: dict[str, Any]) -> tuple[Any, int] | None:
+    """The first error (by its path in the parameters) of ``validator`` on ``parameters`` and how many there are;
+    ``None`` when they are valid."""
+    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.absolute_path))
+    return (errors[0], len(errors)) if errors else None
+
+
+def checkable(validator: Any | None, parameters: dict[str, Any]) -> bool:
+    """Whether a run's ``parameters`` (the deployment's own, updated) are checked here with the deployment's
+    ``validator`` (and then not again by the server): there is one, and no placeholder only the server resolves."""
+    return validator is not None and not has_placeholders(parameters)
 
 
 def has_placeholders(value: Any) -> bool:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from esdl.api.errors import PayloadTooLarge, error_response
 from esdl.api.hooks.config import Hook, HooksConfig
-from esdl.api.hooks.delivery import HookError, check_parameters, has_placeholders, parameter_validator, parameters_of
+from esdl.api.hooks.delivery import HookError, check_parameters, checkable, parameter_validator, parameters_of
 from esdl.api.hooks.signature import SIGNATURE_HEADER, verify
 from esdl.api.http import read_body
 from esdl.api.metrics import WEBHOOK_DELIVERIES
@@ -141,7 +141,7 @@ class HookService:
         """Check the parameters here, then create the run, or wait for the creation under way for the same key."""
         deployment = await self._orchestrator(name, self.deployment(hook))
         every = {**deployment.parameters, **parameters}  # what the server checks: the deployment's, updated
-        checked = deployment.validator is not None and not has_placeholders(every)
+        checked = checkable(deployment.validator, every)
         if checked:
             check_parameters(deployment.validator, every)
         creating = self._creating.get(idempotency)
@@ -244,10 +244,7 @@ def _emit(name: str, hook: Hook, run: Any, idempotency: str) -> None:
 
 def hook_operation() -> dict[str, Any]:
     """``openapi_extra`` of ``POST /hooks/{name}``: the signature header, the JSON body, the answers."""
-    from esdl.api.openapi import ERROR_SCHEMA
-
-    def error(what: str) -> dict[str, Any]:
-        return {"description": what, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    from esdl.api.openapi import error_answer as error
 
     run = {
         "type": "object",

@@ -12,6 +12,7 @@ import posixpath
 from typing import Any
 
 from esdl.api.processes.service import Process
+from esdl.orchestrator import ui_url
 
 SPEC = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 CONFORMANCE = [SPEC + c for c in ("core", "ogc-process-description", "json", "html", "job-list", "dismiss")]
@@ -83,7 +84,8 @@ def landing_page(base: str) -> dict[str, Any]:
     }
 
 
-def _summary(process: Process, base: str) -> dict[str, Any]:
+def process_summary(process: Process, base: str) -> dict[str, Any]:
+    """An entry of ``/processes`` (and the head of a process's description)."""
     title = f"{process.flow}: {process.deployment}"
     out: dict[str, Any] = {
         "id": process.id,
@@ -99,11 +101,6 @@ def _summary(process: Process, base: str) -> dict[str, Any]:
     if process.description:
         out["description"] = process.description
     return out
-
-
-def process_summary(process: Process, base: str) -> dict[str, Any]:
-    """An entry of ``/processes``."""
-    return _summary(process, base)
 
 
 def _with_definitions(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +151,7 @@ def process_description(process: Process, base: str) -> dict[str, Any]:
             "description": "the cube's STAC Collection (datacube extension), by reference",
             "schema": {"type": "string", "format": "uri", "contentMediaType": JSON},
         }
-    return {**_summary(process, base), "inputs": inputs, "outputs": outputs}
+    return {**process_summary(process, base), "inputs": inputs, "outputs": outputs}
 
 
 def _time(value: Any) -> str | None:
@@ -180,8 +177,6 @@ def status_info(run: Any, process: Process, base: str, progress: float | None = 
     ]
     if status == "successful":
         links.append({"rel": REL + "results", "href": f"{job}/results", "type": JSON, "title": "results"})
-    from esdl.orchestrator import ui_url
-
     page = ui_url(run.id)
     if page:
         links.append({"rel": "monitor", "href": page, "type": "text/html", "title": "the run in the Prefect UI"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from esdl.api.openapi import ERROR_SCHEMA
+from esdl.api.openapi import error_answer
 
 JSON = "application/json"
 LINK = {
@@ -81,14 +81,10 @@ def _answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _answer(description, ERROR_SCHEMA)
-
-
-UNAVAILABLE = _error("unavailable: the orchestrator (Prefect) cannot be reached; Retry-After")
+UNAVAILABLE = error_answer("unavailable: the orchestrator (Prefect) cannot be reached; Retry-After")
 CREDENTIALS = {
-    "401": _error("unauthorized: no credential, or an invalid one (WWW-Authenticate)"),
-    "403": _error("forbidden: a credential without the permission"),
+    "401": error_answer("unauthorized: no credential, or an invalid one (WWW-Authenticate)"),
+    "403": error_answer("forbidden: a credential without the permission"),
 }
 
 
@@ -115,7 +111,7 @@ def operation(kind: str) -> dict[str, Any]:
                     "description": "the landing page (JSON), or the query page (HTML)",
                     "content": {JSON: {"schema": landing}, "text/html": {"schema": {"type": "string"}}},
                 },
-                "400": _error("request: an unknown f"),
+                "400": error_answer("request: an unknown f"),
             },
         }
     if kind == "conformance":
@@ -129,13 +125,13 @@ def operation(kind: str) -> dict[str, Any]:
         }
         return {
             "parameters": PAGE,
-            "responses": {"200": _answer("the processes", listing), "400": _error("request"), **read_errors},
+            "responses": {"200": _answer("the processes", listing), "400": error_answer("request"), **read_errors},
         }
     if kind == "process":
         return {
             "responses": {
                 "200": _answer("the process's description", DESCRIPTION),
-                "404": _error("no-such-process"),
+                "404": error_answer("no-such-process"),
                 **read_errors,
             }
         }
@@ -145,9 +141,9 @@ def operation(kind: str) -> dict[str, Any]:
             "responses": {
                 "200": _answer("synchronous: the results; or the job an Idempotency-Key found", {"type": "object"}),
                 "201": _answer("the job, created (Location: /jobs/{id})", STATUS_INFO),
-                "400": _error("invalid-input (naming it) or request"),
-                "404": _error("no-such-process"),
-                "413": _error("too-large"),
+                "400": error_answer("invalid-input (naming it) or request"),
+                "404": error_answer("no-such-process"),
+                "413": error_answer("too-large"),
                 **CREDENTIALS,
                 "503": UNAVAILABLE,
             },
@@ -167,18 +163,22 @@ def operation(kind: str) -> dict[str, Any]:
                 _query("type", {"type": "string"}, "process (other types: none)"),
                 *PAGE,
             ],
-            "responses": {"200": _answer("the jobs, newest first", listing), "400": _error("request"), **read_errors},
+            "responses": {
+                "200": _answer("the jobs, newest first", listing),
+                "400": error_answer("request"),
+                **read_errors,
+            },
         }
     if kind in ("job", "dismiss"):
         what = "the job, dismissed (or as it is, if it was over)" if kind == "dismiss" else "the job's status"
         return {
-            "responses": {"200": _answer(what, STATUS_INFO), "404": _error("no-such-job"), **read_errors},
+            "responses": {"200": _answer(what, STATUS_INFO), "404": error_answer("no-such-job"), **read_errors},
         }
     if kind == "results":
         return {
             "responses": {
                 "200": _answer("the results", RESULTS),
-                "404": _error("no-such-job, or result-not-ready"),
+                "404": error_answer("no-such-job, or result-not-ready"),
                 **read_errors,
             }
         }

@@ -85,8 +85,9 @@ def _input_value(name: str, value: Any, schema: dict[str, Any]) -> Any:
     return value
 
 
-def parse_execute(body: bytes, process: Process) -> tuple[dict[str, Any], str, set[str]]:
-    """The run's parameters, the response kind and the outputs asked for, from an execute request's body.
+def parse_execute(body: bytes, process: Process) -> tuple[dict[str, Any], str, set[str], bool]:
+    """The run's parameters, the response kind, the outputs asked for, and whether the parameters were checked
+    here (:func:`_check`), from an execute request's body.
 
     Raises:
         BadRequest: The body is not a JSON object, or ``response`` / ``outputs`` / ``subscriber`` are wrong.
@@ -119,21 +120,22 @@ def parse_execute(body: bytes, process: Process) -> tuple[dict[str, Any], str, s
     unknown = set(outputs) - known
     if unknown:
         raise BadRequest(f"process {process.id!r} has no output {sorted(unknown)[0]!r} (outputs: {sorted(known)})")
-    _check(process, parameters)
-    return parameters, response, set(outputs) or known
+    checked = _check(process, parameters)
+    return parameters, response, set(outputs) or known, checked
 
 
-def _check(process: Process, parameters: dict[str, Any]) -> None:
-    """Check the run's parameters (the deployment's own, updated with the inputs) as Prefect's server would."""
-    from esdl.api.hooks.delivery import has_placeholders
+def _check(process: Process, parameters: dict[str, Any]) -> bool:
+    """Check the run's parameters (the deployment's own, updated with the inputs) as Prefect's server would;
+    whether they were (so that the server need not check them again)."""
+    from esdl.api.hooks.delivery import checkable, first_error
 
     every = {**process.defaults, **parameters}
-    if process.validator is None or has_placeholders(every):
-        return
-    errors = sorted(process.validator.iter_errors(every), key=lambda e: list(e.absolute_path))
-    if not errors:
-        return
-    first = errors[0]
+    if not checkable(process.validator, every):
+        return False
+    found = first_error(process.validator, every)
+    if found is None:
+        return True
+    first = found[0]
     path = [str(p) for p in first.absolute_path]
     if path:
         name = path[0]
@@ -277,11 +279,11 @@ def processes_router(services: Services) -> APIRouter:
             body = await read_body(request, svc.settings.max_body_bytes)
         except PayloadTooLarge:
             raise PayloadTooLarge(svc.settings.max_body_bytes, setting="ESDL_PROCESSES_MAX_BODY_BYTES") from None
-        parameters, response, wanted = parse_execute(body, found)
+        parameters, response, wanted, checked = parse_execute(body, found)
         key = request.headers.get("idempotency-key")
         if key is not None and not 0 < len(key) <= 200:
             raise BadRequest("Idempotency-Key must be 1 to 200 characters")
-        flow_run, new = await svc.execute(found, parameters, key)
+        flow_run, new = await svc.execute(found, parameters, checked, key)
         metrics.JOBS_STARTED.labels(process=found.id if new else "duplicate").inc()
         base = _base(request)
         job = f"{base}/jobs/{flow_run.id}"

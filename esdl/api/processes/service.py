@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esdl.api.errors import NoSuchJob, NoSuchProcess, Unavailable
-from esdl.api.hooks.delivery import has_placeholders, parameter_validator
+from esdl.api.hooks.delivery import parameter_validator
 from esdl.api.processes.settings import ProcessesSettings
 from esdl.orchestrator import LazyClient
 
@@ -160,10 +160,10 @@ class ProcessService:
         return found
 
     async def execute(
-        self, process: Process, parameters: dict[str, Any], idempotency_key: str | None = None
+        self, process: Process, parameters: dict[str, Any], checked: bool, idempotency_key: str | None = None
     ) -> tuple[Any, bool]:
-        """Create the job: a flow run of the process's deployment with ``parameters`` (checked by the caller with
-        :attr:`Process.validator`, so not again by the server). The run, and whether it is new (``False``: the
+        """Create the job: a flow run of the process's deployment with ``parameters`` (``checked``: by the caller
+        with :attr:`Process.validator`, so not again by the server). The run, and whether it is new (``False``: the
         run an earlier request with the same idempotency key made)."""
         from prefect.client.schemas.actions import DeploymentFlowRunCreate
         from prefect.client.schemas.objects import FlowRun
@@ -175,7 +175,7 @@ class ProcessService:
             tags=[self.settings.job_tag, f"process:{process.id}"],
             idempotency_key=f"ogc:{process.id}:{idempotency_key}" if idempotency_key else None,
         )
-        if process.validator is not None and not has_placeholders({**process.defaults, **parameters}):
+        if checked:
             create.enforce_parameter_schema = False
         client = await self.client()
         response = await self.call(
